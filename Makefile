@@ -1,0 +1,45 @@
+# The two commands (README.md): `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install browser services check lint vendor-check
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# A random SECRET_KEY for this checkout, made once. Never committed (.gitignore).
+.env:
+	$(PYTHON) -c 'import secrets; print("SECRET_KEY=" + secrets.token_urlsafe(50))' > .env
+	chmod 600 .env
+
+run: install .env
+	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(PY) manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
+	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 teamaroundchild.asgi:application
+
+# Debian's Chromium for the Playwright tests (Playwright's own browser download cannot reach the network).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "Install Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+services:
+	bash deploy/local/ensure-services.sh
+
+test: install browser services
+	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.test $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+vendor-check:
+	$(PY) frontend/vendor/refresh.py --check

@@ -1,0 +1,81 @@
+"""Permission decisions about accounts. Views and services ask here; nothing else decides."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from django.conf import settings
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from .models import Professional
+
+# Marks a view for Require2FAMiddleware. Unmarked views need a session that passed 2FA: deny by default.
+PUBLIC = "public"  # no session needed (sign-in, invitation links, password reset)
+PASSWORD_ONLY = "password_only"  # signed in with a password, 2FA still to come (enrol, challenge)
+
+
+def public(view):
+    view.tac_access = PUBLIC
+    return view
+
+
+def password_only(view):
+    view.tac_access = PASSWORD_ONLY
+    return view
+
+
+def view_access(view_func) -> str | None:
+    access = getattr(view_func, "tac_access", None)
+    if access is None and hasattr(view_func, "view_class"):
+        access = getattr(view_func.view_class, "tac_access", None)
+    return access
+
+
+def otp_is_recent(request) -> bool:
+    from .services import OTP_VERIFIED_AT_KEY
+
+    verified_at = request.session.get(OTP_VERIFIED_AT_KEY)
+    return verified_at is not None and time.time() - verified_at < settings.TAC_REVERIFY_SECONDS
+
+
+def recent_2fa_required(view):
+    """Sensitive operations ask for a fresh code if the last one is older than TAC_REVERIFY_SECONDS."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not otp_is_recent(request):
+            return redirect(f"{reverse('accounts:reverify')}?{urlencode({'next': request.get_full_path()})}")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def can_administer(admin: Professional, professional: Professional) -> bool:
+    """An agency admin administers the active and offboarded staff of their own agency only."""
+    return admin.is_active and admin.is_agency_admin and admin.agency_id == professional.agency_id
+
+
+def is_agency_admin(user) -> bool:
+    return bool(user.is_authenticated and user.is_active and getattr(user, "is_agency_admin", False))
+
+
+def session_passed_2fa(session, user) -> bool:
+    """For websockets, which Django's middleware never sees: is this session's user active, signed in in
+    the current session generation, and verified by a 2FA device of their own? Call on connect and
+    again before acting on any frame."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    from .services import SESSION_GENERATION_KEY
+
+    if not getattr(user, "is_authenticated", False):
+        return False
+    fresh = Professional.objects.filter(pk=user.pk, is_active=True).values("session_generation").first()
+    if fresh is None or session.get(SESSION_GENERATION_KEY) != fresh["session_generation"]:
+        return False
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and device.confirmed

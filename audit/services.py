@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from .models import AuditEvent, AuditHead
+
+
+def client_ip(request) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@transaction.atomic
+def audit_record(
+    *,
+    kind: str,
+    actor=None,
+    request=None,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    actor_label: str = "",
+) -> AuditEvent:
+    """Append one event to the chain. Call inside the transaction of the change it records, so the two
+    commit or roll back together.
+
+    The head row is held with SELECT ... FOR UPDATE for the rest of the caller's transaction: appends are
+    serialised, which is what keeps the sequence gapless and the chain linear.
+    """
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        actor_id, label = actor.pk, actor_label or actor.get_username()
+    else:
+        actor_id, label = None, actor_label
+    event = AuditEvent(
+        seq=head.seq + 1,
+        # Truncated to the microsecond so the stored value and the hashed value are the same.
+        occurred_at=timezone.now().astimezone(dt.UTC),
+        kind=kind,
+        actor_id=actor_id,
+        actor_label=label,
+        ip=client_ip(request),
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        data=data or {},
+        prev_hash=head.hash,
+    )
+    event.hash = event.compute_hash()
+    event.full_clean()
+    event.save()
+    head.seq, head.hash = event.seq, event.hash
+    head.save(update_fields=["seq", "hash"])
+    return event

@@ -1,0 +1,43 @@
+"""Events the server pushes through the channel layer, and the groups they go to.
+
+Groups are built from ids only (`user.<id>`, `workspace.<id>`), never from user text. Events are sent
+only after the transaction that caused them commits, so a socket never hears of a change that rolled
+back. Event types are dotted on the wire (`session.revoked`) and handled by the consumer method of the
+same name with underscores (`session_revoked`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+SESSION_REVOKED = "session.revoked"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{int(user_id)}"
+
+
+def workspace_group(workspace_id: int) -> str:
+    return f"workspace.{int(workspace_id)}"
+
+
+def send_event_on_commit(group: str, event_type: str, payload: dict[str, Any]) -> None:
+    message = {"type": event_type, **payload}
+    if getattr(settings, "TAC_EVENTS_ROUNDTRIP_JSON", False):
+        # In tests: an unserialisable payload fails here, at the service, not later in a consumer.
+        message = json.loads(json.dumps(message))
+
+    # Looked up at commit time, so tests can capture deliveries (tests/conftest.py::capture_events).
+    transaction.on_commit(lambda: deliver(group, message))
+
+
+def deliver(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, message)

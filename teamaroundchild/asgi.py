@@ -1,0 +1,27 @@
+"""HTTP goes to Django; websockets go through, in order: Origin validation against ALLOWED_HOSTS, the
+session and user from the cookie, a check that the session passed 2FA, then messaging's routes.
+
+The module is the ASGI application for any server (daphne in deploy/, uvicorn or hypercorn work too)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamaroundchild.settings.production")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from accounts.ws import Require2FAWebsocketMiddleware  # noqa: E402
+from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(Require2FAWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
+    }
+)

@@ -1,0 +1,199 @@
+"""Settings shared by every environment. Everything secret or site-specific comes from the environment.
+
+Environment variables (see README.md, "Configuration"):
+  SECRET_KEY            required; no default anywhere in code.
+  DEBUG                 default False.
+  ALLOWED_HOSTS         comma-separated.
+  CSRF_TRUSTED_ORIGINS  comma-separated origins (https://tac.example.org) when behind a proxy.
+  DATABASE_URL          default sqlite:///db.sqlite3 (quick start only); postgres://... as deployed.
+  REDIS_URL             unset: in-memory channel layer (one process only); redis://... as deployed.
+  CHANNEL_LAYER         "pubsub" (default) or "core": which channels-redis layer to use.
+  EMAIL_URL / EMAIL_*   default: console backend.
+  DEFAULT_FROM_EMAIL    sender of invitations and password resets.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from csp.constants import NONE, SELF
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env.str("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
+    "channels",
+    "audit",
+    "accounts",
+    "messaging",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionGenerationMiddleware",
+    "accounts.middleware.Require2FAMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # AxesMiddleware last, as django-axes asks: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "teamaroundchild.urls"
+ASGI_APPLICATION = "teamaroundchild.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.kdf",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "core": "channels_redis.core.RedisChannelLayer",
+            }[CHANNEL_LAYER],
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_USER_MODEL = "accounts.Professional"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first, so a locked-out account or address is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The browser never sends the password: it sends an auth key derived from it with Argon2id (see
+# accounts/README.md). Django stores a salted hash of that key as usual, so a stolen session table or
+# password column gives neither the password nor the key-wrapping key. Strength rules for the password
+# itself run in the browser, the only place that sees it.
+AUTH_PASSWORD_VALIDATORS: list[dict] = []
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "frontend:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Idle expiry: a session not used for 30 minutes ends (shared clinical PCs are the norm).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# How long a 2FA check counts as recent for sensitive operations (password change, invitations,
+# offboarding, new backup codes).
+TAC_REVERIFY_SECONDS = env.int("TAC_REVERIFY_SECONDS", default=10 * 60)
+TAC_INVITATION_TTL = timedelta(hours=env.int("TAC_INVITATION_TTL_HOURS", default=72))
+# Argon2id cost for new passwords: about 64 MiB and 3 passes, as PRODUCT.md asks. Stored per account,
+# so it can be raised later without locking anyone out.
+TAC_KDF_OPSLIMIT = env.int("TAC_KDF_OPSLIMIT", default=3)
+TAC_KDF_MEMLIMIT = env.int("TAC_KDF_MEMLIMIT", default=64 * 1024 * 1024)
+
+OTP_TOTP_ISSUER = "Team Around the Child"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
+# Brute force: five failures lock the account, and five from one address lock the address, for 15
+# minutes. A locked sign-in is answered with a clear message (accounts/views.py), not a bare 403.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "email"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_VERBOSE = False
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = None  # production.py sets it for collectstatic; WhiteNoise serves from finders elsewhere
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MIMETYPES = {".mjs": "text/javascript"}
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Team Around the Child <no-reply@localhost>")
+
+# No inline script or style anywhere. 'wasm-unsafe-eval' is what libsodium.js needs to compile its
+# WebAssembly, and nothing looser.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "'wasm-unsafe-eval'"],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"axes": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
+
+# The Django admin is for site administrators, and only after 2FA (Require2FAMiddleware enforces it for
+# every view; OTPAdminSite checks it again).
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "Team Around the Child administration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("", include("frontend.urls")),
+]

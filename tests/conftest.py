@@ -1,0 +1,139 @@
+"""Shared fixtures. Personas (healthchecks' style): `lead` and `manager` in children's social care,
+`gp` at a GP practice (another agency), `outsider` who must see nothing. Accounts are made through the
+same services and Python KDF as the demo seed, at the light KDF cost of settings/test.py."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Agency, Professional
+from accounts.services import agency_create, professional_create_with_password
+from tacclient import crypto
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_sessionstart(session):
+    # As deployed: PostgreSQL and the Redis channel layer. Never a quiet fallback (CI=true or not).
+    engine = settings.DATABASES["default"]["ENGINE"]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if "postgresql" not in engine or "channels_redis" not in layer:
+        raise pytest.UsageError(
+            f"tests need PostgreSQL and the Redis channel layer, not {engine} / {layer}: run `make test`"
+        )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _redis_answers():
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL).ping()
+    except redis.RedisError as exc:  # a missing service fails, never skips
+        pytest.exit(f"Redis at {settings.REDIS_URL} is not answering ({exc}); run deploy/local/ensure-services.sh",
+                    returncode=1)
+    yield
+
+
+@dataclass
+class Persona:
+    user: Professional
+    password: str = PASSWORD
+
+    @property
+    def device(self) -> TOTPDevice:
+        return TOTPDevice.objects.get(user=self.user, confirmed=True)
+
+    def totp(self) -> str:
+        d = self.device
+        d.refresh_from_db()
+        return f"{totp(d.bin_key, step=d.step, t0=d.t0, digits=d.digits, drift=d.drift):06d}"
+
+    def auth_key(self, password: str | None = None) -> str:
+        u = self.user
+        u.refresh_from_db()
+        return crypto.derive_keys(password or self.password, bytes(u.kdf_salt), u.kdf_opslimit, u.kdf_memlimit).auth_password
+
+
+@pytest.fixture
+def agencies(db):
+    return {
+        "csc": agency_create(name="Northshire Children's Social Care", kind=Agency.Kind.CHILDRENS_SOCIAL_CARE),
+        "gp": agency_create(name="Riverside Medical Practice", kind=Agency.Kind.GP_PRACTICE),
+        "school": agency_create(name="St Anne's Primary", kind=Agency.Kind.SCHOOL),
+    }
+
+
+@pytest.fixture
+def make_persona(agencies):
+    def make(email: str, agency: str = "csc", *, with_totp: bool = True, password: str = PASSWORD, **fields):
+        fields.setdefault("full_name", email.split("@")[0].title())
+        fields.setdefault("job_title", "Social worker")
+        user = professional_create_with_password(
+            password=password, email=email, agency=agencies[agency], **fields
+        )
+        if with_totp:
+            TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
+        return Persona(user=user, password=password)
+
+    return make
+
+
+@pytest.fixture
+def lead(make_persona):
+    return make_persona("lead@csc.example", "csc", full_name="Sam Lead", is_agency_admin=True)
+
+
+@pytest.fixture
+def manager(make_persona):
+    return make_persona("manager@csc.example", "csc", full_name="Morgan Manager", role="manager")
+
+
+@pytest.fixture
+def gp(make_persona):
+    return make_persona("gp@gp.example", "gp", full_name="Dr Priya GP", job_title="GP", is_agency_admin=True)
+
+
+@pytest.fixture
+def outsider(make_persona):
+    return make_persona("outsider@school.example", "school", full_name="Olly Outsider", job_title="Teacher")
+
+
+def sign_in(client, persona: Persona, *, verify: bool = True):
+    """The real flow through the views: the auth key as password, then a TOTP code."""
+    response = client.post(reverse("accounts:login"), {"email": persona.user.email, "auth_key": persona.auth_key()})
+    assert response.status_code == 302, response.content[:500]
+    if verify:
+        response = client.post(reverse("accounts:two_factor"), {"token": persona.totp()})
+        assert response.status_code == 302, response.content[:500]
+        # Each TOTP code works once: move the device's counter so the next sign-in may reuse "now".
+        TOTPDevice.objects.filter(pk=persona.device.pk).update(last_t=-1)
+    return client
+
+
+@pytest.fixture
+def signed_in(client):
+    def go(persona: Persona, *, verify: bool = True):
+        return sign_in(client, persona, verify=verify)
+
+    return go
+
+
+@pytest.fixture
+def capture_events(monkeypatch, django_capture_on_commit_callbacks):
+    """Events services sent through the channel layer (after commit), as (group, message)."""
+    from messaging import events
+
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr(events, "deliver", lambda group, message: sent.append((group, message)))
+    return sent
+
+
+os.environ.setdefault("TAC_TESTING", "1")
