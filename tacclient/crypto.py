@@ -157,3 +157,223 @@ def safety_number(fp: bytes) -> str:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+# --- workspaces: epoch keys, manifests, post envelopes ------------------------------------------------
+# Binary layouts are fixed-width big-endian fields, so both sides build identical bytes without any
+# JSON canonicalisation. docs/crypto.md describes each one.
+
+LABEL_EPOCH_WRAP = b"tac.epoch.wrap.v1\x00"
+LABEL_MANIFEST = b"tac.manifest.v1\x00"
+LABEL_POST_HEADER = b"tac.post.header.v1\x00"
+LABEL_POST_SIG = b"tac.post.sig.v1\x00"
+LABEL_CUSTODIAN_ID = b"tac.custodian.v1\x00"
+ZERO_ID = uuid.UUID(int=0)
+ZERO_HASH = bytes(32)
+
+
+def hash32(data: bytes) -> bytes:
+    return blake2b(data, digest_size=KEY_BYTES, encoder=RawEncoder)
+
+
+def epoch_key_new() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def epoch_wrap_plaintext(workspace_id: uuid.UUID, epoch: int, epoch_key: bytes) -> bytes:
+    return LABEL_EPOCH_WRAP + workspace_id.bytes + struct.pack(">I", epoch) + epoch_key
+
+
+def epoch_key_wrap(workspace_id: uuid.UUID, epoch: int, epoch_key: bytes, recipient_box_public: bytes) -> bytes:
+    """An anonymous sealed box (crypto_box_seal) of the epoch key with its workspace and epoch inside, so a
+    server cannot replay one workspace's or epoch's wrap as another's. Anonymous, hence the signed
+    manifest that commits to the hash of every wrap."""
+    return b.crypto_box_seal(epoch_wrap_plaintext(workspace_id, epoch, epoch_key), recipient_box_public)
+
+
+def epoch_key_unwrap(sealed: bytes, identity_or_secret, workspace_id: uuid.UUID, epoch: int) -> bytes:
+    secret = identity_or_secret.box_secret if isinstance(identity_or_secret, Identity) else identity_or_secret
+    public = b.crypto_scalarmult_base(secret)
+    try:
+        plain = b.crypto_box_seal_open(sealed, public, secret)
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("the epoch key is not wrapped for this key") from exc
+    prefix = LABEL_EPOCH_WRAP + workspace_id.bytes + struct.pack(">I", epoch)
+    if len(plain) != len(prefix) + KEY_BYTES or plain[: len(prefix)] != prefix:
+        raise DecryptionError("the wrap is bound to another workspace or epoch")
+    return plain[len(prefix) :]
+
+
+def custodian_key_id(custodian_box_public: bytes) -> bytes:
+    return hash32(LABEL_CUSTODIAN_ID + custodian_box_public)
+
+
+def wraps_hash(wraps: dict[uuid.UUID, bytes], custodian_wrap: bytes) -> bytes:
+    """Commits to every member's wrap (sorted by member id) and the custodian's."""
+    parts = [struct.pack(">I", len(wraps))]
+    for member_id in sorted(wraps, key=lambda u: u.bytes):
+        sealed = wraps[member_id]
+        parts.append(member_id.bytes + struct.pack(">I", len(sealed)) + sealed)
+    parts.append(struct.pack(">I", len(custodian_wrap)) + custodian_wrap)
+    return hash32(b"".join(parts))
+
+
+ROLE_CODES = {"lead": 1, "member": 2, "oversight": 3}
+
+
+@dataclass(frozen=True)
+class ManifestMember:
+    public_id: uuid.UUID
+    fingerprint: bytes
+    role: str
+
+
+def manifest_bytes(
+    *,
+    workspace_id: uuid.UUID,
+    epoch: int,
+    prev_manifest_hash: bytes,
+    members: list[ManifestMember],
+    custodian_id: bytes,
+    wraps_digest: bytes,
+    created_ms: int,
+) -> bytes:
+    """The signed statement of who holds an epoch key. Members sorted by public id."""
+    ordered = sorted(members, key=lambda m: m.public_id.bytes)
+    body = [
+        LABEL_MANIFEST,
+        workspace_id.bytes,
+        struct.pack(">I", epoch),
+        prev_manifest_hash,
+        struct.pack(">Q", created_ms),
+        custodian_id,
+        wraps_digest,
+        struct.pack(">H", len(ordered)),
+    ]
+    for m in ordered:
+        body.append(m.public_id.bytes + m.fingerprint + bytes([ROLE_CODES[m.role]]))
+    return b"".join(body)
+
+
+def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        VerifyKey(sign_public).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
+KIND_CODES = {
+    "concern": 1, "action": 2, "update": 3, "decision": 4,
+    "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13,
+}
+RAG_CODES = {"": 0, "green": 1, "amber": 2, "red": 3}
+STATUS_CODES = {"": 0, "open": 1, "done": 2, "reopened": 3, "cancelled": 4}
+
+
+@dataclass(frozen=True)
+class PostHeader:
+    """The plaintext a post carries for the server (oversight, clocks, threading) and the context that
+    binds it: all of it is the AEAD's associated data and is covered by the author's signature."""
+
+    workspace_id: uuid.UUID
+    epoch: int
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    author_fingerprint: bytes
+    client_time_ms: int
+    kind: str
+    parent_id: uuid.UUID = ZERO_ID
+    target_id: uuid.UUID = ZERO_ID
+    rag: str = ""
+    owner_id: uuid.UUID = ZERO_ID
+    due_day: int = 0  # days since 1970-01-01, 0 for none
+    status: str = ""
+    prev_hash: bytes = ZERO_HASH
+    version: int = 1
+
+    def to_bytes(self) -> bytes:
+        return b"".join(
+            [
+                LABEL_POST_HEADER,
+                bytes([self.version]),
+                self.workspace_id.bytes,
+                struct.pack(">I", self.epoch),
+                self.post_id.bytes,
+                self.author_id.bytes,
+                self.author_fingerprint,
+                struct.pack(">Q", self.client_time_ms),
+                bytes([KIND_CODES[self.kind], RAG_CODES[self.rag], STATUS_CODES[self.status]]),
+                self.parent_id.bytes,
+                self.target_id.bytes,
+                self.owner_id.bytes,
+                struct.pack(">I", self.due_day),
+                self.prev_hash,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PostHeader:
+        expected = len(LABEL_POST_HEADER) + 1 + 16 + 4 + 16 + 16 + 32 + 8 + 3 + 16 * 3 + 4 + 32
+        if len(data) != expected or not data.startswith(LABEL_POST_HEADER):
+            raise ValueError(f"a post header is {expected} bytes starting with its label")
+        at = len(LABEL_POST_HEADER)
+
+        def take(n: int) -> bytes:
+            nonlocal at
+            chunk = data[at : at + n]
+            at += n
+            return chunk
+
+        version = take(1)[0]
+        if version != 1:
+            raise ValueError(f"unknown post header version {version}")
+        workspace_id = uuid.UUID(bytes=take(16))
+        (epoch,) = struct.unpack(">I", take(4))
+        post_id, author_id = uuid.UUID(bytes=take(16)), uuid.UUID(bytes=take(16))
+        author_fingerprint = take(32)
+        (client_time_ms,) = struct.unpack(">Q", take(8))
+        kind_code, rag_code, status_code = take(3)
+        kinds = {v: k for k, v in KIND_CODES.items()}
+        rags = {v: k for k, v in RAG_CODES.items()}
+        statuses = {v: k for k, v in STATUS_CODES.items()}
+        if kind_code not in kinds or rag_code not in rags or status_code not in statuses:
+            raise ValueError("unknown kind, RAG or status code in the post header")
+        parent_id, target_id, owner_id = (uuid.UUID(bytes=take(16)) for _ in range(3))
+        (due_day,) = struct.unpack(">I", take(4))
+        return cls(
+            workspace_id=workspace_id, epoch=epoch, post_id=post_id, author_id=author_id,
+            author_fingerprint=author_fingerprint, client_time_ms=client_time_ms, kind=kinds[kind_code],
+            parent_id=parent_id, target_id=target_id, rag=rags[rag_code], owner_id=owner_id,
+            due_day=due_day, status=statuses[status_code], prev_hash=take(32), version=version,
+        )
+
+
+def post_signed_message(header: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
+    return LABEL_POST_SIG + hash32(header) + hash32(nonce + ciphertext)
+
+
+def post_seal(
+    identity: Identity, header: PostHeader, body: bytes, epoch_key: bytes, nonce: bytes | None = None
+) -> tuple[bytes, bytes, bytes, bytes]:
+    """Encrypt and sign. Returns (header bytes, nonce, ciphertext, signature): the exact bytes to send."""
+    header_bytes = header.to_bytes()
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    ciphertext = b.crypto_aead_xchacha20poly1305_ietf_encrypt(body, header_bytes, nonce, epoch_key)
+    return header_bytes, nonce, ciphertext, identity.sign(post_signed_message(header_bytes, nonce, ciphertext))
+
+
+def post_verify(author_sign_public: bytes, header: bytes, nonce: bytes, ciphertext: bytes, signature: bytes) -> bool:
+    return verify_detached(author_sign_public, post_signed_message(header, nonce, ciphertext), signature)
+
+
+def post_open(header: bytes, nonce: bytes, ciphertext: bytes, epoch_key: bytes) -> bytes:
+    try:
+        return b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, header, nonce, epoch_key)
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("the post did not open with this epoch key") from exc
+
+
+def post_hash(header: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
+    """What the next post's `prev_hash` names: the exact bytes of this one."""
+    return hash32(header + nonce + ciphertext)

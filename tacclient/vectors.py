@@ -56,7 +56,62 @@ def build() -> dict:
         identity_vector(bytes([7] * 32), bytes([9] * 32), uuid.UUID("00000000-0000-4000-8000-000000000001"),
                         bytes([1] * 32), bytes(16), 1, 8 * 1024 * 1024, bytes(24)),
     ]
-    return {"version": 1, "kdf": kdf, "identity": identity}
+    return {"version": 1, "kdf": kdf, "identity": identity, "workspace": workspace_vectors()}
+
+
+def workspace_vectors() -> dict:
+    """Epoch wraps are anonymous sealed boxes (random ephemeral key), so their vector is one-way: the
+    other side must open `epoch_wrap`. Everything else is deterministic and compared byte for byte."""
+    author = crypto.Identity(sign_seed=bytes(range(32)), box_secret=bytes(range(32, 64)))
+    reader = crypto.Identity(sign_seed=bytes([3] * 32), box_secret=bytes([5] * 32))
+    workspace_id = uuid.UUID("5a5a5a5a-0000-4000-8000-00000000002a")
+    author_id = uuid.UUID("12345678-1234-5678-9abc-def012345678")
+    reader_id = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    epoch_key = bytes(range(200, 232))
+    custodian = crypto.Identity(sign_seed=bytes([11] * 32), box_secret=bytes([13] * 32))
+    wraps = {author_id: bytes([1]) * 80, reader_id: bytes([2]) * 80}
+    custodian_wrap = bytes([3]) * 80
+    digest = crypto.wraps_hash(wraps, custodian_wrap)
+    members = [
+        crypto.ManifestMember(author_id, author.fingerprint(), "lead"),
+        crypto.ManifestMember(reader_id, reader.fingerprint(), "member"),
+    ]
+    manifest = crypto.manifest_bytes(
+        workspace_id=workspace_id, epoch=7, prev_manifest_hash=bytes([9] * 32), members=members,
+        custodian_id=crypto.custodian_key_id(custodian.box_public), wraps_digest=digest, created_ms=1_790_000_000_000,
+    )
+    header = crypto.PostHeader(
+        workspace_id=workspace_id, epoch=7, post_id=uuid.UUID("0badc0de-0000-4000-8000-000000000003"),
+        author_id=author_id, author_fingerprint=author.fingerprint(), client_time_ms=1_790_000_123_456,
+        kind="action", parent_id=uuid.UUID("0badc0de-0000-4000-8000-000000000002"), rag="amber",
+        owner_id=reader_id, due_day=20_500, status="open", prev_hash=bytes([4] * 32),
+    )
+    body = '{"title":"Book a home visit","detail":"Before Friday — with the health visitor"}'.encode()
+    nonce = bytes(range(24))
+    header_bytes, nonce, ciphertext, signature = crypto.post_seal(author, header, body, epoch_key, nonce=nonce)
+    return {
+        "author_sign_seed": b64(author.sign_seed), "author_box_secret": b64(author.box_secret),
+        "reader_sign_seed": b64(reader.sign_seed), "reader_box_secret": b64(reader.box_secret),
+        "workspace_id": str(workspace_id), "author_id": str(author_id), "reader_id": str(reader_id),
+        "epoch": 7, "epoch_key": b64(epoch_key),
+        "epoch_wrap_for_reader": b64(crypto.epoch_key_wrap(workspace_id, 7, epoch_key, reader.box_public)),
+        "custodian_box_public": b64(custodian.box_public),
+        "custodian_id": b64(crypto.custodian_key_id(custodian.box_public)),
+        "wraps": {str(k): b64(v) for k, v in wraps.items()}, "custodian_wrap": b64(custodian_wrap),
+        "wraps_hash": b64(digest),
+        "manifest": {"prev_manifest_hash": b64(bytes([9] * 32)), "created_ms": 1_790_000_000_000,
+                     "members": [{"public_id": str(m.public_id), "fingerprint": b64(m.fingerprint), "role": m.role}
+                                 for m in members],
+                     "bytes": b64(manifest), "signature": b64(author.sign(manifest))},
+        "post": {
+            "post_id": str(header.post_id), "client_time_ms": header.client_time_ms, "kind": header.kind,
+            "parent_id": str(header.parent_id), "target_id": str(header.target_id), "rag": header.rag,
+            "owner_id": str(header.owner_id), "due_day": header.due_day, "status": header.status,
+            "prev_hash": b64(header.prev_hash), "body": body.decode(), "nonce": b64(nonce),
+            "header": b64(header_bytes), "ciphertext": b64(ciphertext), "signature": b64(signature),
+            "post_hash": b64(crypto.post_hash(header_bytes, nonce, ciphertext)),
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -164,3 +164,156 @@ export function keyEnrolment(password, userId, opslimit, memlimit) {
     },
   };
 }
+
+// --- workspaces: epoch keys, manifests, post envelopes (twins of crypto.py; docs/crypto.md) ----------
+
+const LABEL_EPOCH_WRAP = enc.encode('tac.epoch.wrap.v1\0');
+const LABEL_MANIFEST = enc.encode('tac.manifest.v1\0');
+const LABEL_POST_HEADER = enc.encode('tac.post.header.v1\0');
+const LABEL_POST_SIG = enc.encode('tac.post.sig.v1\0');
+const LABEL_CUSTODIAN_ID = enc.encode('tac.custodian.v1\0');
+export const ZERO_ID = '00000000-0000-0000-0000-000000000000';
+export const ZERO_HASH = new Uint8Array(32);
+
+function u32be(n) {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n);
+  return out;
+}
+
+function u16be(n) {
+  const out = new Uint8Array(2);
+  new DataView(out.buffer).setUint16(0, n);
+  return out;
+}
+
+function bytesToUuid(bytes) {
+  const h = sodium.to_hex(bytes);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i += 1) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+export const hash32 = (data) => sodium.crypto_generichash(KEY_BYTES, data);
+export const epochKeyNew = () => sodium.randombytes_buf(KEY_BYTES);
+
+export function epochKeyWrap(workspaceId, epoch, epochKey, recipientBoxPublic) {
+  return sodium.crypto_box_seal(
+    concat(LABEL_EPOCH_WRAP, uuidBytes(workspaceId), u32be(epoch), epochKey), recipientBoxPublic,
+  );
+}
+
+export function epochKeyUnwrap(sealed, identity, workspaceId, epoch) {
+  let plain;
+  try {
+    plain = sodium.crypto_box_seal_open(sealed, identity.boxPublic, identity.boxSecret);
+  } catch {
+    throw new Error('the epoch key is not wrapped for this key');
+  }
+  const prefix = concat(LABEL_EPOCH_WRAP, uuidBytes(workspaceId), u32be(epoch));
+  if (plain.length !== prefix.length + KEY_BYTES || compareBytes(plain.subarray(0, prefix.length), prefix) !== 0) {
+    throw new Error('the wrap is bound to another workspace or epoch');
+  }
+  return plain.slice(prefix.length);
+}
+
+export const custodianKeyId = (custodianBoxPublic) => hash32(concat(LABEL_CUSTODIAN_ID, custodianBoxPublic));
+
+// wraps: array of [memberId, sealed]
+export function wrapsHash(wraps, custodianWrap) {
+  const sorted = [...wraps].sort((x, y) => compareBytes(uuidBytes(x[0]), uuidBytes(y[0])));
+  const parts = [u32be(sorted.length)];
+  for (const [memberId, sealed] of sorted) parts.push(uuidBytes(memberId), u32be(sealed.length), sealed);
+  parts.push(u32be(custodianWrap.length), custodianWrap);
+  return hash32(concat(...parts));
+}
+
+export const ROLE_CODES = { lead: 1, member: 2, oversight: 3 };
+
+// members: array of { publicId, fingerprint, role }
+export function manifestBytes({ workspaceId, epoch, prevManifestHash, members, custodianId, wrapsDigest, createdMs }) {
+  const ordered = [...members].sort((x, y) => compareBytes(uuidBytes(x.publicId), uuidBytes(y.publicId)));
+  const parts = [
+    LABEL_MANIFEST, uuidBytes(workspaceId), u32be(epoch), prevManifestHash, u64be(createdMs), custodianId,
+    wrapsDigest, u16be(ordered.length),
+  ];
+  for (const m of ordered) parts.push(uuidBytes(m.publicId), m.fingerprint, Uint8Array.of(ROLE_CODES[m.role]));
+  return concat(...parts);
+}
+
+export const KIND_CODES = {
+  concern: 1, action: 2, update: 3, decision: 4, action_status: 10, acknowledgement: 11, edit: 12, retraction: 13,
+};
+export const RAG_CODES = { '': 0, green: 1, amber: 2, red: 3 };
+export const STATUS_CODES = { '': 0, open: 1, done: 2, reopened: 3, cancelled: 4 };
+const invert = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [v, k]));
+const KINDS = invert(KIND_CODES);
+const RAGS = invert(RAG_CODES);
+const STATUSES = invert(STATUS_CODES);
+const HEADER_LENGTH = LABEL_POST_HEADER.length + 1 + 16 + 4 + 16 + 16 + 32 + 8 + 3 + 48 + 4 + 32;
+
+export function postHeaderBytes(h) {
+  return concat(
+    LABEL_POST_HEADER, Uint8Array.of(h.version ?? 1), uuidBytes(h.workspaceId), u32be(h.epoch), uuidBytes(h.postId),
+    uuidBytes(h.authorId), h.authorFingerprint, u64be(h.clientTimeMs),
+    Uint8Array.of(KIND_CODES[h.kind], RAG_CODES[h.rag ?? ''], STATUS_CODES[h.status ?? '']),
+    uuidBytes(h.parentId ?? ZERO_ID), uuidBytes(h.targetId ?? ZERO_ID), uuidBytes(h.ownerId ?? ZERO_ID),
+    u32be(h.dueDay ?? 0), h.prevHash ?? ZERO_HASH,
+  );
+}
+
+export function postHeaderParse(data) {
+  if (data.length !== HEADER_LENGTH || compareBytes(data.subarray(0, LABEL_POST_HEADER.length), LABEL_POST_HEADER) !== 0) {
+    throw new Error('not a post header');
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = LABEL_POST_HEADER.length;
+  const take = (n) => { const chunk = data.subarray(at, at + n); at += n; return chunk; };
+  const version = take(1)[0];
+  if (version !== 1) throw new Error(`unknown post header version ${version}`);
+  const workspaceId = bytesToUuid(take(16));
+  const epoch = view.getUint32(at); at += 4;
+  const postId = bytesToUuid(take(16));
+  const authorId = bytesToUuid(take(16));
+  const authorFingerprint = take(32).slice();
+  const clientTimeMs = Number(view.getBigUint64(at)); at += 8;
+  const [k, r, s] = take(3);
+  if (!(k in KINDS) || !(r in RAGS) || !(s in STATUSES)) throw new Error('unknown code in post header');
+  const parentId = bytesToUuid(take(16));
+  const targetId = bytesToUuid(take(16));
+  const ownerId = bytesToUuid(take(16));
+  const dueDay = view.getUint32(at); at += 4;
+  const prevHash = take(32).slice();
+  return {
+    version, workspaceId, epoch, postId, authorId, authorFingerprint, clientTimeMs, kind: KINDS[k], rag: RAGS[r],
+    status: STATUSES[s], parentId, targetId, ownerId, dueDay, prevHash,
+  };
+}
+
+export const postSignedMessage = (header, nonce, ciphertext) => concat(
+  LABEL_POST_SIG, hash32(header), hash32(concat(nonce, ciphertext)),
+);
+
+export function postSeal(identity, header, body, epochKey, nonce = null) {
+  const headerBytes = postHeaderBytes(header);
+  const n = nonce ?? sodium.randombytes_buf(NONCE_BYTES);
+  const ciphertext = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(body, headerBytes, null, n, epochKey);
+  return { header: headerBytes, nonce: n, ciphertext, signature: sign(identity, postSignedMessage(headerBytes, n, ciphertext)) };
+}
+
+export const postVerify = (authorSignPublic, header, nonce, ciphertext, signature) => verify(
+  authorSignPublic, postSignedMessage(header, nonce, ciphertext), signature,
+);
+
+export function postOpen(header, nonce, ciphertext, epochKey) {
+  try {
+    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, header, nonce, epochKey);
+  } catch {
+    throw new Error('the post did not open with this epoch key');
+  }
+}
+
+export const postHash = (header, nonce, ciphertext) => hash32(concat(header, nonce, ciphertext));

@@ -1,0 +1,88 @@
+"""The browser's half of the workspace vectors: epoch wraps, manifests and post envelopes made by
+frontend/static/tac/crypto.js must be the bytes tacclient.crypto makes, and each side opens the other's."""
+
+import base64
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tacclient import crypto
+
+pytestmark = pytest.mark.browser
+
+VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "crypto.json").read_text())
+
+BROWSER_SIDE = """
+async (w) => {
+  const c = await import('/static/tac/crypto.js');
+  await c.ready();
+  const b = c.fromB64;
+  const author = c.identityFromSecrets(b(w.author_sign_seed), b(w.author_box_secret));
+  const reader = c.identityFromSecrets(b(w.reader_sign_seed), b(w.reader_box_secret));
+  const epochKey = c.epochKeyUnwrap(b(w.epoch_wrap_for_reader), reader, w.workspace_id, w.epoch);
+  let wrongEpoch = 'opened';
+  try { c.epochKeyUnwrap(b(w.epoch_wrap_for_reader), reader, w.workspace_id, w.epoch + 1); }
+  catch (e) { wrongEpoch = e.message; }
+  const wraps = Object.entries(w.wraps).map(([id, v]) => [id, b(v)]);
+  const wrapsDigest = c.wrapsHash(wraps, b(w.custodian_wrap));
+  const manifest = c.manifestBytes({
+    workspaceId: w.workspace_id, epoch: w.epoch, prevManifestHash: b(w.manifest.prev_manifest_hash),
+    members: w.manifest.members.map((m) => ({ publicId: m.public_id, fingerprint: b(m.fingerprint), role: m.role })),
+    custodianId: c.custodianKeyId(b(w.custodian_box_public)), wrapsDigest, createdMs: w.manifest.created_ms,
+  });
+  const p = w.post;
+  const sealed = c.postSeal(author, {
+    workspaceId: w.workspace_id, epoch: w.epoch, postId: p.post_id, authorId: w.author_id,
+    authorFingerprint: c.fingerprint(author.signPublic, author.boxPublic), clientTimeMs: p.client_time_ms,
+    kind: p.kind, parentId: p.parent_id, targetId: p.target_id, rag: p.rag, ownerId: p.owner_id,
+    dueDay: p.due_day, status: p.status, prevHash: b(p.prev_hash),
+  }, new TextEncoder().encode(p.body), epochKey, b(p.nonce));
+  const parsed = c.postHeaderParse(b(p.header));
+  // A fresh wrap and post for Python to open.
+  const freshKey = c.epochKeyNew();
+  return {
+    epochKey: c.toB64(epochKey), wrongEpoch,
+    custodianId: c.toB64(c.custodianKeyId(b(w.custodian_box_public))),
+    wrapsHash: c.toB64(wrapsDigest), manifest: c.toB64(manifest),
+    manifestSignature: c.toB64(c.sign(author, manifest)),
+    header: c.toB64(sealed.header), ciphertext: c.toB64(sealed.ciphertext), signature: c.toB64(sealed.signature),
+    postHash: c.toB64(c.postHash(sealed.header, sealed.nonce, sealed.ciphertext)),
+    verifies: c.postVerify(author.signPublic, b(p.header), b(p.nonce), b(p.ciphertext), b(p.signature)),
+    opened: new TextDecoder().decode(c.postOpen(b(p.header), b(p.nonce), b(p.ciphertext), epochKey)),
+    parsed: { kind: parsed.kind, rag: parsed.rag, status: parsed.status, dueDay: parsed.dueDay,
+              ownerId: parsed.ownerId, parentId: parsed.parentId, clientTimeMs: parsed.clientTimeMs },
+    freshKey: c.toB64(freshKey),
+    freshWrap: c.toB64(c.epochKeyWrap(w.workspace_id, 8, freshKey, reader.boxPublic)),
+  };
+}
+"""
+
+
+def test_it_makes_the_same_workspace_bytes_as_python(page):
+    page.goto("/accounts/sign-in/")
+    w = VECTORS["workspace"]
+    got = page.evaluate(BROWSER_SIDE, w)
+    p = w["post"]
+    assert got["epochKey"] == w["epoch_key"]
+    assert "another workspace or epoch" in got["wrongEpoch"]
+    assert got["custodianId"] == w["custodian_id"]
+    assert got["wrapsHash"] == w["wraps_hash"]
+    assert got["manifest"] == w["manifest"]["bytes"]
+    assert got["manifestSignature"] == w["manifest"]["signature"]
+    assert (got["header"], got["ciphertext"], got["signature"]) == (p["header"], p["ciphertext"], p["signature"])
+    assert got["postHash"] == p["post_hash"]
+    assert got["verifies"] is True
+    assert got["opened"] == p["body"]
+    assert got["parsed"] == {
+        "kind": p["kind"], "rag": p["rag"], "status": p["status"], "dueDay": p["due_day"],
+        "ownerId": p["owner_id"], "parentId": p["parent_id"], "clientTimeMs": p["client_time_ms"],
+    }
+    # PyNaCl opens the browser's crypto_box_seal, bound to its workspace and epoch.
+    d = base64.b64decode
+    reader = crypto.Identity(sign_seed=d(w["reader_sign_seed"]), box_secret=d(w["reader_box_secret"]))
+    ws = uuid.UUID(w["workspace_id"])
+    assert crypto.epoch_key_unwrap(d(got["freshWrap"]), reader, ws, 8) == d(got["freshKey"])
+    with pytest.raises(crypto.DecryptionError):
+        crypto.epoch_key_unwrap(d(got["freshWrap"]), reader, ws, 7)
