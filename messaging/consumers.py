@@ -1,50 +1,47 @@
-"""The one websocket a browser opens. Frames are JSON objects with a "type"; replies and pushes too.
-docs/protocol.md lists every frame."""
+"""The one websocket a browser (or the Python client) opens. Frames are JSON objects with a "type";
+docs/protocol.md lists every one. Membership is checked when a workspace is subscribed, before every
+frame is acted on, and again before every event is forwarded."""
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 
 from accounts.access import session_passed_2fa
 
-from .events import user_group
+from . import access, selectors, services
+from .events import user_group, workspace_group
+from .models import Workspace
+from .schemas import PostEnvelope, int_field, require_dict, uuid_field
 
 # Close codes (4000-4999 are the application's): the browser shows the reason and does not reconnect.
 CLOSE_NOT_ENTITLED = 4403
+BACKLOG_PAGE = 500
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.user = self.scope["user"]
+        # workspace pk -> {"id": public id str, "seq": highest sequence delivered on this socket}
+        self.subscriptions: dict[int, dict] = {}
         if not await self._still_entitled():
             await self.close(code=CLOSE_NOT_ENTITLED)
             return
-        self.groups_joined = [user_group(self.user.pk)]
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.own_group = user_group(self.user.pk)
+        await self.channel_layer.group_add(self.own_group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "user": str(self.user.public_id)})
 
     async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if hasattr(self, "own_group"):
+            await self.channel_layer.group_discard(self.own_group, self.channel_name)
+        for pk in list(getattr(self, "subscriptions", {})):
+            await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
 
     async def _still_entitled(self) -> bool:
         return await database_sync_to_async(session_passed_2fa)(self.scope["session"], self.user)
-
-    async def receive_json(self, content, **kwargs):
-        # The session may have ended since connect (offboarding, sign out everywhere): check every frame.
-        if not await self._still_entitled():
-            await self.close(code=CLOSE_NOT_ENTITLED)
-            return
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self.send_error("frame must be a JSON object with a string 'type'")
-            return
-        if content["type"] == "ping":
-            await self.send_json({"type": "pong", "id": content.get("id")})
-            return
-        await self.send_error(f"unknown frame type {content['type']!r}", frame_id=content.get("id"))
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is None:
@@ -57,11 +54,142 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.receive_json(content, **kwargs)
 
-    async def send_error(self, reason: str, frame_id=None):
-        await self.send_json({"type": "error", "reason": reason, "id": frame_id})
+    async def receive_json(self, content, **kwargs):
+        # The session may have ended since connect (offboarding, sign out everywhere): check every frame.
+        if not await self._still_entitled():
+            await self.close(code=CLOSE_NOT_ENTITLED)
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("frame must be a JSON object with a string 'type'")
+            return
+        frame_id = content.get("id")
+        handler = {
+            "ping": self.frame_ping,
+            "subscribe": self.frame_subscribe,
+            "unsubscribe": self.frame_unsubscribe,
+            "post.create": self.frame_post_create,
+            "read": self.frame_read,
+        }.get(content["type"])
+        if handler is None:
+            await self.send_error(f"unknown frame type {content['type']!r}", frame_id=frame_id)
+            return
+        try:
+            await handler(content)
+        except services.Conflict as exc:
+            await self.send_error("; ".join(exc.messages), frame_id=frame_id, code="conflict")
+        except ValidationError as exc:
+            await self.send_error("; ".join(exc.messages), frame_id=frame_id, code="invalid")
+        except (PermissionDenied, Http404) as exc:
+            await self.send_error(str(exc) or "not a member of that workspace", frame_id=frame_id, code="forbidden")
+
+    async def send_error(self, reason: str, frame_id=None, code: str = "invalid"):
+        await self.send_json({"type": "error", "code": code, "reason": reason, "id": frame_id})
+
+    # --- frames from the client ---
+
+    async def frame_ping(self, content):
+        await self.send_json({"type": "pong", "id": content.get("id")})
+
+    async def _workspace(self, content) -> Workspace:
+        public_id = uuid_field(content, "workspace")
+        workspace = await database_sync_to_async(
+            lambda: Workspace.objects.filter(public_id=public_id).select_related("lead").first())()
+        if workspace is None or not await database_sync_to_async(access.is_active_member)(self.user.pk, workspace.pk):
+            raise Http404("no such workspace, or you are not a member")
+        return workspace
+
+    async def frame_subscribe(self, content):
+        """Join the workspace's group, then send what the client missed after `after_seq`, in order, once.
+        Group events queue while this runs; those at or below the last sequence sent are dropped."""
+        workspace = await self._workspace(content)
+        after = int_field(content, "after_seq", default=0)
+        if workspace.pk not in self.subscriptions:
+            await self.channel_layer.group_add(workspace_group(workspace.pk), self.channel_name)
+        sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id), "seq": after})
+        sub["seq"] = after
+        while True:
+            page = await database_sync_to_async(selectors.post_list)(
+                professional=self.user, workspace=workspace, after_seq=sub["seq"], limit=BACKLOG_PAGE)
+            for post in page:
+                await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
+                sub["seq"] = post["seq"]
+            if len(page) < BACKLOG_PAGE:
+                break
+        await self.send_json({"type": "subscribed", "id": content.get("id"), "workspace": sub["id"],
+                              "last_seq": sub["seq"]})
+
+    async def frame_unsubscribe(self, content):
+        public_id = str(uuid_field(content, "workspace"))
+        for pk, sub in list(self.subscriptions.items()):
+            if sub["id"] == public_id:
+                del self.subscriptions[pk]
+                await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+        await self.send_json({"type": "unsubscribed", "id": content.get("id"), "workspace": public_id})
+
+    async def frame_post_create(self, content):
+        workspace = await self._workspace(content)
+        envelope = PostEnvelope.parse(content.get("post"))
+        result = await database_sync_to_async(services.post_create)(
+            author=self.user, workspace=workspace, envelope=envelope)
+        await self.send_json({"type": "post.accepted", "id": content.get("id"), "workspace": str(workspace.public_id),
+                              "seq": result.post.seq, "post_id": str(result.post.post_id),
+                              "created": result.created})
+
+    async def frame_read(self, content):
+        workspace = await self._workspace(content)
+        seq = int_field(require_dict(content), "seq")
+        await database_sync_to_async(services.read_position_update)(
+            professional=self.user, workspace=workspace, seq=seq)
 
     # --- events from the channel layer ---
 
     async def session_revoked(self, event):
         await self.send_json({"type": "session.revoked", "reason": event.get("reason", "")})
         await self.close(code=CLOSE_NOT_ENTITLED)
+
+    async def post_created(self, event):
+        pk = event["workspace_pk"]
+        sub = self.subscriptions.get(pk)
+        post = event["post"]
+        if sub is None or post["seq"] <= sub["seq"]:
+            return
+        # Re-checked at delivery: a member removed a moment ago receives nothing more.
+        if not await database_sync_to_async(access.is_active_member)(self.user.pk, pk):
+            await self._drop(pk)
+            return
+        sub["seq"] = post["seq"]
+        await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
+
+    async def _drop(self, pk: int):
+        sub = self.subscriptions.pop(pk, None)
+        await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+        if sub is not None:
+            await self.send_json({"type": "membership.ended", "workspace": sub["id"], "reason": "not a member"})
+
+    async def _forward_workspace_event(self, event):
+        workspace_pk = await database_sync_to_async(
+            lambda: Workspace.objects.filter(public_id=event["workspace"]).values_list("pk", flat=True).first())()
+        if workspace_pk is None or workspace_pk not in self.subscriptions:
+            return
+        if not await database_sync_to_async(access.is_active_member)(self.user.pk, workspace_pk):
+            await self._drop(workspace_pk)
+            return
+        await self.send_json({k: v for k, v in event.items() if k != "workspace_pk"})
+
+    epoch_created = _forward_workspace_event
+    membership_changed = _forward_workspace_event
+    workspace_changed = _forward_workspace_event
+
+    async def _forward_personal_event(self, event):
+        await self.send_json(event)
+
+    membership_invited = _forward_personal_event
+    membership_accepted = _forward_personal_event
+    keys_added = _forward_personal_event
+
+    async def membership_ended(self, event):
+        for pk, sub in list(self.subscriptions.items()):
+            if sub["id"] == event["workspace"]:
+                del self.subscriptions[pk]
+                await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+        await self.send_json(event)

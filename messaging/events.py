@@ -17,6 +17,14 @@ from django.conf import settings
 from django.db import transaction
 
 SESSION_REVOKED = "session.revoked"
+POST_CREATED = "post.created"
+EPOCH_CREATED = "epoch.created"
+MEMBERSHIP_INVITED = "membership.invited"
+MEMBERSHIP_ACCEPTED = "membership.accepted"
+MEMBERSHIP_ENDED = "membership.ended"
+MEMBERSHIP_CHANGED = "membership.changed"
+KEYS_ADDED = "keys.added"
+WORKSPACE_CHANGED = "workspace.changed"
 
 
 def user_group(user_id: int) -> str:

@@ -168,6 +168,7 @@ LABEL_MANIFEST = b"tac.manifest.v1\x00"
 LABEL_POST_HEADER = b"tac.post.header.v1\x00"
 LABEL_POST_SIG = b"tac.post.sig.v1\x00"
 LABEL_CUSTODIAN_ID = b"tac.custodian.v1\x00"
+LABEL_INVITE = b"tac.invite.v1\x00"
 ZERO_ID = uuid.UUID(int=0)
 ZERO_HASH = bytes(32)
 
@@ -255,6 +256,54 @@ def manifest_bytes(
     return b"".join(body)
 
 
+@dataclass(frozen=True)
+class Manifest:
+    workspace_id: uuid.UUID
+    epoch: int
+    prev_manifest_hash: bytes
+    created_ms: int
+    custodian_id: bytes
+    wraps_digest: bytes
+    members: tuple[ManifestMember, ...]
+
+    @property
+    def lead_ids(self) -> list[uuid.UUID]:
+        return [m.public_id for m in self.members if m.role == "lead"]
+
+
+def manifest_parse(data: bytes) -> Manifest:
+    fixed = len(LABEL_MANIFEST) + 16 + 4 + 32 + 8 + 32 + 32 + 2
+    if len(data) < fixed or not data.startswith(LABEL_MANIFEST):
+        raise ValueError("not an epoch manifest")
+    at = len(LABEL_MANIFEST)
+    workspace_id = uuid.UUID(bytes=data[at : at + 16])
+    (epoch,) = struct.unpack(">I", data[at + 16 : at + 20])
+    prev = data[at + 20 : at + 52]
+    (created_ms,) = struct.unpack(">Q", data[at + 52 : at + 60])
+    custodian_id, digest = data[at + 60 : at + 92], data[at + 92 : at + 124]
+    (count,) = struct.unpack(">H", data[at + 124 : at + 126])
+    at += 126
+    if len(data) != at + count * 49:
+        raise ValueError("the manifest's member list has the wrong length")
+    roles = {v: k for k, v in ROLE_CODES.items()}
+    members = []
+    for i in range(count):
+        chunk = data[at + i * 49 : at + (i + 1) * 49]
+        if chunk[48] not in roles:
+            raise ValueError("unknown role code in the manifest")
+        members.append(ManifestMember(uuid.UUID(bytes=chunk[:16]), chunk[16:48], roles[chunk[48]]))
+    ids = [m.public_id.bytes for m in members]
+    if ids != sorted(ids) or len(set(ids)) != len(ids):
+        raise ValueError("manifest members must be sorted and distinct")
+    return Manifest(workspace_id, epoch, prev, created_ms, custodian_id, digest, tuple(members))
+
+
+def invite_statement(workspace_id: uuid.UUID, member_id: uuid.UUID, member_fingerprint: bytes, role: str) -> bytes:
+    """What the lead signs when inviting: the lead's client later admits to a new epoch only members
+    with such a statement, so a server cannot slip a member of its own into a workspace."""
+    return LABEL_INVITE + workspace_id.bytes + member_id.bytes + member_fingerprint + bytes([ROLE_CODES[role]])
+
+
 def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> bool:
     try:
         VerifyKey(sign_public).verify(message, signature)
@@ -264,7 +313,7 @@ def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> boo
 
 
 KIND_CODES = {
-    "concern": 1, "action": 2, "update": 3, "decision": 4,
+    "concern": 1, "action": 2, "update": 3, "decision": 4, "details": 5,
     "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13,
 }
 RAG_CODES = {"": 0, "green": 1, "amber": 2, "red": 3}

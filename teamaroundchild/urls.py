@@ -10,5 +10,6 @@ admin.site.site_header = "Team Around the Child administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("messaging.urls")),
     path("", include("frontend.urls")),
 ]

@@ -137,3 +137,13 @@ def capture_events(monkeypatch, django_capture_on_commit_callbacks):
 
 
 os.environ.setdefault("TAC_TESTING", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread for
+    the rest of the session, where pytest-asyncio's tests could not run."""
+    browser_dir = os.path.join("tests", "browser") + os.sep
+    for item in items:
+        if browser_dir in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: browser_dir in str(item.fspath))

@@ -33,10 +33,12 @@ def _application():
 
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, django_db_blocker):
+    process = DaphneProcess("127.0.0.1", partial(_application))
+    # pytest-django blocks database access outside tests by patching the connection class; a forked
+    # child keeps whatever state the parent had, so fork while unblocked or the server cannot query.
     with django_db_blocker.unblock():
         connections.close_all()  # the child must not share the parent's sockets
-    process = DaphneProcess("127.0.0.1", partial(_application))
-    process.start()
+        process.start()
     while not process.ready.wait(timeout=1):
         if not process.is_alive():
             raise RuntimeError(f"daphne did not start: {process.errors.get_nowait() if not process.errors.empty() else ''}")

@@ -172,6 +172,7 @@ const LABEL_MANIFEST = enc.encode('tac.manifest.v1\0');
 const LABEL_POST_HEADER = enc.encode('tac.post.header.v1\0');
 const LABEL_POST_SIG = enc.encode('tac.post.sig.v1\0');
 const LABEL_CUSTODIAN_ID = enc.encode('tac.custodian.v1\0');
+const LABEL_INVITE = enc.encode('tac.invite.v1\0');
 export const ZERO_ID = '00000000-0000-0000-0000-000000000000';
 export const ZERO_HASH = new Uint8Array(32);
 
@@ -244,8 +245,38 @@ export function manifestBytes({ workspaceId, epoch, prevManifestHash, members, c
   return concat(...parts);
 }
 
+export function manifestParse(data) {
+  const fixed = LABEL_MANIFEST.length + 16 + 4 + 32 + 8 + 32 + 32 + 2;
+  if (data.length < fixed || compareBytes(data.subarray(0, LABEL_MANIFEST.length), LABEL_MANIFEST) !== 0) {
+    throw new Error('not an epoch manifest');
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = LABEL_MANIFEST.length;
+  const workspaceId = bytesToUuid(data.subarray(at, at + 16));
+  const epoch = view.getUint32(at + 16);
+  const prevManifestHash = data.slice(at + 20, at + 52);
+  const createdMs = Number(view.getBigUint64(at + 52));
+  const custodianId = data.slice(at + 60, at + 92);
+  const wrapsDigest = data.slice(at + 92, at + 124);
+  const count = view.getUint16(at + 124);
+  at += 126;
+  if (data.length !== at + count * 49) throw new Error("the manifest's member list has the wrong length");
+  const roles = Object.fromEntries(Object.entries(ROLE_CODES).map(([k, v]) => [v, k]));
+  const members = [];
+  for (let i = 0; i < count; i += 1) {
+    const chunk = data.subarray(at + i * 49, at + (i + 1) * 49);
+    if (!(chunk[48] in roles)) throw new Error('unknown role code in the manifest');
+    members.push({ publicId: bytesToUuid(chunk.subarray(0, 16)), fingerprint: chunk.slice(16, 48), role: roles[chunk[48]] });
+  }
+  return { workspaceId, epoch, prevManifestHash, createdMs, custodianId, wrapsDigest, members };
+}
+
+export const inviteStatement = (workspaceId, memberId, memberFingerprint, role) => concat(
+  LABEL_INVITE, uuidBytes(workspaceId), uuidBytes(memberId), memberFingerprint, Uint8Array.of(ROLE_CODES[role]),
+);
+
 export const KIND_CODES = {
-  concern: 1, action: 2, update: 3, decision: 4, action_status: 10, acknowledgement: 11, edit: 12, retraction: 13,
+  concern: 1, action: 2, update: 3, decision: 4, details: 5, action_status: 10, acknowledgement: 11, edit: 12, retraction: 13,
 };
 export const RAG_CODES = { '': 0, green: 1, amber: 2, red: 3 };
 export const STATUS_CODES = { '': 0, open: 1, done: 2, reopened: 3, cancelled: 4 };

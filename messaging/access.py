@@ -1,0 +1,50 @@
+"""Every permission decision about workspaces, asked at the moment of reading or writing."""
+
+from __future__ import annotations
+
+from accounts.models import Professional
+
+from .models import EpochWrap, Membership, Workspace
+
+
+def active_membership(professional: Professional, workspace: Workspace | int) -> Membership | None:
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    if not professional.is_active:
+        return None
+    return (
+        Membership.objects.filter(workspace_id=workspace_id, professional=professional, state=Membership.State.ACTIVE)
+        .select_related("workspace")
+        .first()
+    )
+
+
+def current_membership(professional: Professional, workspace: Workspace) -> Membership | None:
+    """Invited, accepted or active: may see that the workspace exists and answer the invitation."""
+    if not professional.is_active:
+        return None
+    return Membership.objects.filter(
+        workspace=workspace, professional=professional, state__in=Membership.CURRENT_STATES
+    ).first()
+
+
+def is_active_member(professional_id: int, workspace_id: int) -> bool:
+    """The cheap check every socket makes before forwarding a workspace event."""
+    return Membership.objects.filter(
+        workspace_id=workspace_id,
+        professional_id=professional_id,
+        professional__is_active=True,
+        state=Membership.State.ACTIVE,
+    ).exists()
+
+
+def is_lead(professional: Professional, workspace: Workspace) -> bool:
+    return workspace.lead_id == professional.pk and active_membership(professional, workspace) is not None
+
+
+def readable_epoch_ids(professional: Professional, workspace: Workspace) -> set[int]:
+    """Epochs the professional was given a key for (in a manifest, by re-keying or by a history grant):
+    the posts they may read. A member never sees posts from before they joined unless the lead shared
+    that history, and nothing after they left."""
+    return set(
+        EpochWrap.objects.filter(epoch__workspace=workspace, recipient=professional).values_list("epoch_id", flat=True)
+    )

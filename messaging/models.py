@@ -1,0 +1,218 @@
+"""Workspaces, membership, key epochs and posts. The server holds ciphertext, public keys, signatures and
+the plaintext metadata PRODUCT.md lists (kind, RAG, owner, due date, status, times, author, parent,
+sequence); never an epoch key or anything a professional wrote in words. docs/crypto.md gives the bytes.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class CustodianKey(models.Model):
+    """The data controller's recovery key: every epoch key is also sealed to it. Its private half is split
+    2-of-3 among records custodians (`manage.py custodian_key_create`) and never stored anywhere online."""
+
+    box_public = models.BinaryField(max_length=32)
+    key_id = models.BinaryField(max_length=32, unique=True)
+    label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_current"], condition=Q(is_current=True), name="one_current_custodian_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"custodian key {self.label}"
+
+
+class Workspace(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        STEPPED_DOWN = "stepped_down", "Stepped down"
+        CLOSED = "closed", "Closed"
+
+    public_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=32, unique=True)
+    lead = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="workspaces_led")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Highest RAG of the concerns not retracted: "" none, else green / amber / red.
+    current_rag = models.CharField(max_length=8, blank=True)
+    current_epoch = models.PositiveIntegerField(default=0)
+    # Set when a member left: the lead's client must start a new epoch before anyone posts again.
+    rotation_required = models.BooleanField(default=False)
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ReferenceCounter(models.Model):
+    """Per-year counter for workspace references (TAC-2026-0042), locked to hand out the next."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        LEAD = "lead", "Lead professional"
+        MEMBER = "member", "Member"
+        OVERSIGHT = "oversight", "Oversight"
+
+    class State(models.TextChoices):
+        INVITED = "invited", "Invited"
+        # Accepted, waiting for the lead's client to include them in a new key epoch.
+        ACCEPTED = "accepted", "Accepted, waiting for keys"
+        ACTIVE = "active", "Active"
+        DECLINED = "declined", "Declined"
+        LEFT = "left", "Left"
+        REMOVED = "removed", "Removed"
+
+    CURRENT_STATES = (State.INVITED, State.ACCEPTED, State.ACTIVE)
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="memberships")
+    professional = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.INVITED)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    invited_at = models.DateTimeField(default=timezone.now)
+    # The lead's Ed25519 signature over crypto.invite_statement (workspace, member, fingerprint, role).
+    invite_signature = models.BinaryField(max_length=64, null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    # The first epoch this member was given; earlier epochs only through an audited history grant.
+    first_epoch = models.PositiveIntegerField(null=True, blank=True)
+    history_shared = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The highest sequence this member has seen (read position, for unread counts).
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+    # Safety numbers this member has checked: {professional public id: fingerprint b64}.
+    verified_keys = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "professional"],
+                condition=Q(state__in=["invited", "accepted", "active"]),
+                name="one_current_membership",
+            )
+        ]
+        indexes = [models.Index(fields=["professional", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.professional_id} in {self.workspace_id} ({self.state})"
+
+
+class Epoch(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="epochs")
+    number = models.PositiveIntegerField()
+    manifest = models.BinaryField()
+    manifest_signature = models.BinaryField(max_length=64)
+    manifest_hash = models.BinaryField(max_length=32)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signer_key = models.ForeignKey("accounts.IdentityKey", on_delete=models.PROTECT, related_name="+")
+    custodian_key = models.ForeignKey(CustodianKey, on_delete=models.PROTECT, related_name="epochs")
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    post_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="epoch_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} epoch {self.number}"
+
+
+class EpochWrap(models.Model):
+    """An epoch key sealed to one identity key (a member's) or to the custodian key."""
+
+    class Reason(models.TextChoices):
+        MANIFEST = "manifest", "In the epoch's signed manifest"
+        REKEY = "rekey", "Re-keyed after a password reset"
+        HISTORY = "history", "Earlier history shared with a late joiner"
+
+    epoch = models.ForeignKey(Epoch, on_delete=models.PROTECT, related_name="wraps")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="epoch_wraps", null=True, blank=True
+    )
+    recipient_key = models.ForeignKey(
+        "accounts.IdentityKey", on_delete=models.PROTECT, related_name="epoch_wraps", null=True, blank=True
+    )
+    custodian_key = models.ForeignKey(CustodianKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sealed = models.BinaryField(max_length=128)
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.MANIFEST)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["epoch", "recipient_key"], name="one_wrap_per_key"),
+            models.CheckConstraint(
+                condition=Q(recipient_key__isnull=False) | Q(custodian_key__isnull=False), name="wrap_has_recipient"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"wrap of {self.epoch_id} for {self.recipient_id or 'custodian'}"
+
+
+class Post(models.Model):
+    """An append-only record. Changes of state (status, acknowledgement, edit, retraction) are posts too,
+    pointing at their target; nothing here is ever updated after it is stored."""
+
+    class Kind(models.TextChoices):
+        CONCERN = "concern", "Concern"
+        ACTION = "action", "Action"
+        UPDATE = "update", "Update"
+        DECISION = "decision", "Decision"
+        DETAILS = "details", "Child's details"
+        ACTION_STATUS = "action_status", "Action status"
+        ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
+        EDIT = "edit", "Edit"
+        RETRACTION = "retraction", "Retraction"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="posts")
+    seq = models.PositiveBigIntegerField()
+    post_id = models.UUIDField(unique=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="posts")
+    author_key = models.ForeignKey("accounts.IdentityKey", on_delete=models.PROTECT, related_name="+")
+    epoch = models.ForeignKey(Epoch, on_delete=models.PROTECT, related_name="posts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    rag = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=16, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="actions_owned", null=True, blank=True
+    )
+    due_date = models.DateField(null=True, blank=True)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, related_name="replies", null=True, blank=True)
+    target = models.ForeignKey("self", on_delete=models.PROTECT, related_name="events", null=True, blank=True)
+    client_time = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    header = models.BinaryField()
+    nonce = models.BinaryField(max_length=24)
+    ciphertext = models.BinaryField()
+    signature = models.BinaryField(max_length=64)
+
+    class Meta:
+        ordering = ["workspace", "seq"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "seq"], name="post_seq_unique")]
+        indexes = [models.Index(fields=["workspace", "kind"]), models.Index(fields=["owner", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}#{self.seq} {self.kind}"

@@ -1,0 +1,142 @@
+"""Validation of what clients send (HTTP JSON bodies and websocket frames). Each failure raises
+ValidationError with a sentence saying what is wrong; the interface turns it into an error answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from tacclient import crypto
+
+# crypto_box_seal adds 48 bytes to label (18) + workspace id (16) + epoch (4) + key (32).
+SEALED_EPOCH_KEY_BYTES = 48 + len(crypto.LABEL_EPOCH_WRAP) + 16 + 4 + 32
+MAX_CIPHERTEXT_BYTES = 256 * 1024
+MAX_MEMBERS = 2000
+
+
+def require_dict(value: Any, what: str = "body") -> dict:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a JSON object")
+    return value
+
+
+def b64(payload: dict, name: str, *, length: int | None = None, max_length: int | None = None) -> bytes:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} is missing or not a string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(f"{name} is not valid base64") from exc
+    if length is not None and len(raw) != length:
+        raise ValidationError(f"{name} must be {length} bytes, not {len(raw)}")
+    if max_length is not None and len(raw) > max_length:
+        raise ValidationError(f"{name} is longer than {max_length} bytes")
+    return raw
+
+
+def uuid_field(payload: dict, name: str) -> uuid.UUID:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a UUID")
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name} must be a UUID") from exc
+
+
+def int_field(payload: dict, name: str, *, minimum: int = 0, maximum: int = 2**63 - 1, default=None) -> int:
+    value = payload.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValidationError(f"{name} must be an integer from {minimum} to {maximum}")
+    return value
+
+
+@dataclass(frozen=True)
+class EpochBundle:
+    """A new key epoch made by the lead's client: the signed manifest, a wrap per member, the custodian's."""
+
+    epoch: int
+    manifest_bytes: bytes
+    manifest: crypto.Manifest
+    manifest_signature: bytes
+    wraps: dict[uuid.UUID, bytes]
+    custodian_wrap: bytes
+
+    @classmethod
+    def parse(cls, payload: Any) -> EpochBundle:
+        payload = require_dict(payload, "epoch")
+        manifest_bytes = b64(payload, "manifest", max_length=200 + 49 * MAX_MEMBERS)
+        try:
+            manifest = crypto.manifest_parse(manifest_bytes)
+        except ValueError as exc:
+            raise ValidationError(f"manifest: {exc}") from exc
+        raw_wraps = payload.get("wraps")
+        if not isinstance(raw_wraps, list) or len(raw_wraps) > MAX_MEMBERS:
+            raise ValidationError("wraps must be a list of {member, sealed}")
+        wraps: dict[uuid.UUID, bytes] = {}
+        for item in raw_wraps:
+            item = require_dict(item, "each wrap")
+            member = uuid_field(item, "member")
+            if member in wraps:
+                raise ValidationError(f"two wraps for member {member}")
+            wraps[member] = b64(item, "sealed", length=SEALED_EPOCH_KEY_BYTES)
+        bundle = cls(
+            epoch=int_field(payload, "epoch", minimum=1, maximum=2**32 - 1),
+            manifest_bytes=manifest_bytes,
+            manifest=manifest,
+            manifest_signature=b64(payload, "manifest_signature", length=crypto.SIGNATURE_BYTES),
+            wraps=wraps,
+            custodian_wrap=b64(payload, "custodian_wrap", length=SEALED_EPOCH_KEY_BYTES),
+        )
+        if bundle.manifest.epoch != bundle.epoch:
+            raise ValidationError("the manifest is for another epoch")
+        if crypto.wraps_hash(wraps, bundle.custodian_wrap) != manifest.wraps_digest:
+            raise ValidationError("the manifest does not commit to these wraps")
+        if set(wraps) != {m.public_id for m in manifest.members}:
+            raise ValidationError("there must be exactly one wrap for each member in the manifest")
+        return bundle
+
+
+@dataclass(frozen=True)
+class PostEnvelope:
+    header_bytes: bytes
+    header: crypto.PostHeader
+    nonce: bytes
+    ciphertext: bytes
+    signature: bytes
+
+    @classmethod
+    def parse(cls, payload: Any) -> PostEnvelope:
+        payload = require_dict(payload, "post")
+        header_bytes = b64(payload, "header", max_length=512)
+        try:
+            header = crypto.PostHeader.from_bytes(header_bytes)
+        except ValueError as exc:
+            raise ValidationError(f"header: {exc}") from exc
+        return cls(
+            header_bytes=header_bytes,
+            header=header,
+            nonce=b64(payload, "nonce", length=crypto.NONCE_BYTES),
+            ciphertext=b64(payload, "ciphertext", max_length=MAX_CIPHERTEXT_BYTES),
+            signature=b64(payload, "signature", length=crypto.SIGNATURE_BYTES),
+        )
+
+
+def wrap_list(payload: Any) -> dict[int, bytes]:
+    """[{epoch, sealed}] for re-keying and history grants."""
+    if not isinstance(payload, list) or not payload or len(payload) > 10_000:
+        raise ValidationError("wraps must be a non-empty list of {epoch, sealed}")
+    out: dict[int, bytes] = {}
+    for item in payload:
+        item = require_dict(item, "each wrap")
+        epoch = int_field(item, "epoch", minimum=1, maximum=2**32 - 1)
+        if epoch in out:
+            raise ValidationError(f"two wraps for epoch {epoch}")
+        out[epoch] = b64(item, "sealed", length=SEALED_EPOCH_KEY_BYTES)
+    return out

@@ -1,0 +1,193 @@
+"""Every visibility-filtered read of workspaces and posts. Each takes the reader and applies access.py."""
+
+from __future__ import annotations
+
+import base64
+
+from django.db.models import Count, F, Q
+
+from accounts.models import Professional
+from tacclient import crypto
+
+from . import access
+from .models import Epoch, EpochWrap, Membership, Post, Workspace
+from .services import post_payload, rotation_due
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
+def workspace_list(*, professional: Professional) -> list[dict]:
+    """My workspaces (and invitations) with unread counts and the highest open RAG."""
+    memberships = (
+        Membership.objects.filter(professional=professional, state__in=Membership.CURRENT_STATES)
+        .select_related("workspace", "workspace__lead", "workspace__lead__agency")
+        .annotate(unread=Count("workspace__posts", filter=Q(workspace__posts__seq__gt=F("last_read_seq"))
+                               & ~Q(workspace__posts__author=professional)))
+        .order_by("-workspace__created_at")
+    )
+    return [
+        {
+            "id": str(m.workspace.public_id),
+            "reference": m.workspace.reference,
+            "status": m.workspace.status,
+            "current_rag": m.workspace.current_rag,
+            "lead": {"id": str(m.workspace.lead.public_id), "name": m.workspace.lead.full_name,
+                     "agency": m.workspace.lead.agency.name},
+            "my_role": m.role,
+            "my_state": m.state,
+            "unread": m.unread if m.state == Membership.State.ACTIVE else 0,
+            "last_seq": m.workspace.last_seq if m.state == Membership.State.ACTIVE else None,
+            "created_at": m.workspace.created_at.isoformat(),
+        }
+        for m in memberships
+    ]
+
+
+def professional_card(p: Professional) -> dict:
+    key = p.current_identity_key()
+    return {
+        "id": str(p.public_id),
+        "name": p.full_name,
+        "job_title": p.job_title,
+        "agency": p.agency.name,
+        "agency_kind": p.agency.kind,
+        "key_version": key.version if key else None,
+        "sign_public": b64(key.sign_public) if key else None,
+        "box_public": b64(key.box_public) if key else None,
+        "binding_signature": b64(key.binding_signature) if key else None,
+        "fingerprint": b64(crypto.fingerprint(bytes(key.sign_public), bytes(key.box_public))) if key else None,
+        "needs_rekey": p.needs_rekey,
+    }
+
+
+def workspace_detail(*, professional: Professional, workspace: Workspace) -> dict:
+    """Everything a member's client needs to check keys and read: members and their public keys, the
+    chain of signed manifests, and the epoch keys wrapped for the caller."""
+    membership = access.current_membership(professional, workspace)
+    if membership is None:
+        raise access_denied()
+    base = {
+        "id": str(workspace.public_id),
+        "reference": workspace.reference,
+        "status": workspace.status,
+        "current_rag": workspace.current_rag,
+        "current_epoch": workspace.current_epoch,
+        "last_seq": workspace.last_seq,
+        "lead": str(workspace.lead.public_id),
+        "my_role": membership.role,
+        "my_state": membership.state,
+    }
+    if membership.state != Membership.State.ACTIVE:
+        return base
+    memberships = (Membership.objects.filter(workspace=workspace).select_related("professional__agency", "invited_by")
+                   .order_by("invited_at"))
+    epochs = Epoch.objects.filter(workspace=workspace).select_related("signed_by", "signer_key").order_by("number")
+    my_wraps = (EpochWrap.objects.filter(epoch__workspace=workspace, recipient=professional)
+                .select_related("epoch", "recipient_key", "created_by").order_by("epoch__number"))
+    keyed = {}
+    for w in my_wraps:
+        keyed.setdefault(w.epoch.number, []).append(w)
+    return {
+        **base,
+        "rotation_due": rotation_due(workspace),
+        "rotation_required": workspace.rotation_required,
+        "last_read_seq": membership.last_read_seq,
+        "verified_keys": membership.verified_keys,
+        "history_shared": membership.history_shared,
+        "members": [
+            {
+                **professional_card(m.professional),
+                "role": m.role,
+                "state": m.state,
+                "invited_by": str(m.invited_by.public_id) if m.invited_by else None,
+                "invited_at": m.invited_at.isoformat(),
+                "joined_at": m.joined_at.isoformat() if m.joined_at else None,
+                "left_at": m.left_at.isoformat() if m.left_at else None,
+                "first_epoch": m.first_epoch,
+                "history_shared": m.history_shared,
+            }
+            for m in memberships
+        ],
+        "epochs": [
+            {
+                "number": e.number,
+                "manifest": b64(e.manifest),
+                "manifest_signature": b64(e.manifest_signature),
+                "signed_by": str(e.signed_by.public_id),
+                "signer_key_version": e.signer_key.version,
+                "signer_sign_public": b64(e.signer_key.sign_public),
+                "created_at": e.created_at.isoformat(),
+                "my_wraps": [
+                    {"sealed": b64(w.sealed), "key_version": w.recipient_key.version, "reason": w.reason,
+                     "by": str(w.created_by.public_id)}
+                    for w in keyed.get(e.number, [])
+                ],
+            }
+            for e in epochs
+        ],
+    }
+
+
+def post_list(*, professional: Professional, workspace: Workspace, after_seq: int = 0, limit: int = 500) -> list[dict]:
+    """Posts after `after_seq`, in order, from the epochs the reader holds a key for."""
+    if access.active_membership(professional, workspace) is None:
+        raise access_denied()
+    epochs = access.readable_epoch_ids(professional, workspace)
+    posts = (Post.objects.filter(workspace=workspace, seq__gt=after_seq, epoch_id__in=epochs)
+             .select_related("workspace", "author", "author_key", "epoch").order_by("seq")[:limit])
+    return [post_payload(p) for p in posts]
+
+
+def author_keys(*, professional: Professional, workspace: Workspace) -> list[dict]:
+    """Every identity key (current and replaced) of everyone who signed in this workspace: readers verify
+    old posts with the key that signed them."""
+    if access.active_membership(professional, workspace) is None:
+        raise access_denied()
+    from accounts.models import IdentityKey
+
+    ids = Membership.objects.filter(workspace=workspace).values_list("professional_id", flat=True)
+    return [
+        {"professional": str(k.professional.public_id), "version": k.version, "sign_public": b64(k.sign_public),
+         "box_public": b64(k.box_public), "binding_signature": b64(k.binding_signature),
+         "replaced_at": k.replaced_at.isoformat() if k.replaced_at else None}
+        for k in IdentityKey.objects.filter(professional_id__in=ids).select_related("professional")
+    ]
+
+
+def directory_search(*, query: str, limit: int = 20) -> list[dict]:
+    """Professionals by name or agency, for the lead's invite search. Active accounts with keys only."""
+    query = query.strip()
+    if len(query) < 2:
+        return []
+    people = (Professional.objects.filter(is_active=True, identity_keys__replaced_at__isnull=True)
+              .filter(Q(full_name__icontains=query) | Q(agency__name__icontains=query) | Q(email__iexact=query))
+              .select_related("agency").order_by("full_name")[:limit])
+    return [professional_card(p) for p in people]
+
+
+def members_needing_rekey(*, professional: Professional, workspace: Workspace) -> list[dict]:
+    """Members whose current key lacks epochs they are entitled to and that the caller can give."""
+    if access.active_membership(professional, workspace) is None:
+        raise access_denied()
+    mine = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=professional)
+               .values_list("epoch__number", flat=True))
+    out = []
+    for m in Membership.objects.filter(workspace=workspace, state=Membership.State.ACTIVE).select_related("professional"):
+        p = m.professional
+        key = p.current_identity_key()
+        entitled = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=p)
+                       .values_list("epoch__number", flat=True))
+        have = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient_key=key)
+                   .values_list("epoch__number", flat=True))
+        missing = sorted((entitled - have) & mine)
+        if missing:
+            out.append({"member": str(p.public_id), "box_public": b64(key.box_public), "epochs": missing})
+    return out
+
+
+def access_denied():
+    from django.http import Http404
+
+    return Http404("No such workspace, or you are not a member")

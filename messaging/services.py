@@ -1,0 +1,624 @@
+"""Every state change of workspaces, membership, key epochs and posts. Each runs in one transaction,
+checks access.py against current membership, writes its audit event, and sends its events after commit.
+
+The server cannot read anything it checks here: it verifies signatures, manifests and the shape of
+sealed boxes, never their content (docs/crypto.md)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import IdentityKey, Professional
+from audit.services import audit_record
+from tacclient import crypto
+
+from . import access, events
+from .models import CustodianKey, Epoch, EpochWrap, Membership, Post, ReferenceCounter, Workspace
+from .schemas import EpochBundle, PostEnvelope
+
+CLOCK_SKEW = dt.timedelta(minutes=10)
+EPOCH_MAX_POSTS = 500
+EPOCH_MAX_AGE = dt.timedelta(days=30)
+RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
+CONTENT_KINDS = {"concern", "action", "update", "decision", "details"}
+EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction"}
+
+
+class Conflict(ValidationError):
+    """A request that is well formed but cannot apply to the current state (HTTP 409)."""
+
+
+def _fingerprint(key: IdentityKey) -> bytes:
+    return crypto.fingerprint(bytes(key.sign_public), bytes(key.box_public))
+
+
+def _now_ms() -> int:
+    return int(timezone.now().timestamp() * 1000)
+
+
+def _check_clock(ms: int, what: str) -> dt.datetime:
+    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    if abs(when - timezone.now()) > CLOCK_SKEW:
+        raise ValidationError(f"the {what} time is more than 10 minutes from the server's clock; check this device's clock")
+    return when
+
+
+def custodian_key_current() -> CustodianKey:
+    key = CustodianKey.objects.filter(is_current=True).first()
+    if key is None:
+        raise Conflict("no custodian key is configured: a site administrator runs `manage.py custodian_key_create`")
+    return key
+
+
+def custodian_key_install(*, box_public: bytes, label: str) -> CustodianKey:
+    with transaction.atomic():
+        CustodianKey.objects.filter(is_current=True).update(is_current=False, retired_at=timezone.now())
+        key = CustodianKey.objects.create(
+            box_public=box_public, key_id=crypto.custodian_key_id(box_public), label=label, is_current=True
+        )
+        audit_record(kind="custodian.key_installed", actor_label="manage.py custodian_key_create", target=key,
+                     data={"key_id": crypto.custodian_key_id(box_public).hex()})
+    return key
+
+
+def _next_reference() -> str:
+    year = timezone.now().year
+    ReferenceCounter.objects.get_or_create(year=year)
+    counter = ReferenceCounter.objects.select_for_update().get(year=year)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"TAC-{year}-{counter.last:04d}"
+
+
+# --- epochs ------------------------------------------------------------------------------------------
+
+
+def _expected_manifest_members(workspace: Workspace, *, lead: Professional, admit: bool,
+                               remove: Membership | None) -> dict[uuid.UUID, tuple[Membership | None, str]]:
+    """Who a new epoch must be wrapped for: the active members and, when admitting, those who accepted
+    an invitation; never a member being removed. The lead is always there."""
+    states = [Membership.State.ACTIVE] + ([Membership.State.ACCEPTED] if admit else [])
+    memberships = (
+        Membership.objects.filter(workspace=workspace, state__in=states, professional__is_active=True)
+        .select_related("professional")
+    )
+    expected = {}
+    for m in memberships:
+        if remove is not None and m.pk == remove.pk:
+            continue
+        expected[m.professional.public_id] = (m, m.role)
+    return expected
+
+
+def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBundle,
+                 expected: dict[uuid.UUID, tuple[Membership | None, str]], new_lead: Professional | None = None) -> Epoch:
+    """Check a lead-signed epoch bundle against the server's view of membership and store it.
+
+    The manifest must be signed by the current lead's current identity key, chain to the previous
+    manifest, name the current custodian key, and list exactly the expected members with the
+    fingerprints of their current keys; the wraps are committed to by the manifest (schemas.py)."""
+    manifest = bundle.manifest
+    signer_key = signer.current_identity_key()
+    if not crypto.verify_detached(bytes(signer_key.sign_public), bundle.manifest_bytes, bundle.manifest_signature):
+        raise ValidationError("the manifest signature does not verify with the lead's key")
+    if manifest.workspace_id != workspace.public_id:
+        raise ValidationError("the manifest is for another workspace")
+    if bundle.epoch != workspace.current_epoch + 1:
+        raise Conflict(f"the next epoch is {workspace.current_epoch + 1}, not {bundle.epoch}; reload and try again")
+    previous = workspace.epochs.filter(number=workspace.current_epoch).first()
+    expected_prev = bytes(previous.manifest_hash) if previous else crypto.ZERO_HASH
+    if manifest.prev_manifest_hash != expected_prev:
+        raise Conflict("the manifest does not chain to the current epoch's manifest")
+    _check_clock(manifest.created_ms, "manifest")
+    custodian = custodian_key_current()
+    if manifest.custodian_id != bytes(custodian.key_id):
+        raise Conflict("the manifest names a custodian key that is not the current one")
+
+    keys = {
+        p.public_id: p.current_identity_key()
+        for p in Professional.objects.filter(public_id__in=[m.public_id for m in manifest.members])
+    }
+    listed = {m.public_id: m for m in manifest.members}
+    if set(listed) != set(expected):
+        missing = sorted(str(i) for i in set(expected) - set(listed))
+        extra = sorted(str(i) for i in set(listed) - set(expected))
+        raise Conflict(f"the manifest's members are not the workspace's members (missing {missing}, not members {extra})")
+    lead_id = (new_lead or workspace.lead).public_id
+    for public_id, member in listed.items():
+        key = keys.get(public_id)
+        if key is None or member.fingerprint != _fingerprint(key):
+            raise Conflict(f"member {public_id}'s key in the manifest is not their current key; reload and try again")
+        if (member.role == "lead") != (public_id == lead_id):
+            raise ValidationError("the manifest must name exactly the lead professional as lead")
+
+    now = timezone.now()
+    if previous is not None:
+        previous.retired_at = now
+        previous.save(update_fields=["retired_at"])
+    epoch = Epoch.objects.create(
+        workspace=workspace, number=bundle.epoch, manifest=bundle.manifest_bytes,
+        manifest_signature=bundle.manifest_signature, manifest_hash=crypto.hash32(bundle.manifest_bytes),
+        signed_by=signer, signer_key=signer_key, custodian_key=custodian, created_at=now,
+    )
+    professionals = {p.public_id: p for p in Professional.objects.filter(public_id__in=list(listed))}
+    EpochWrap.objects.bulk_create(
+        [
+            EpochWrap(epoch=epoch, recipient=professionals[pid], recipient_key=keys[pid], sealed=sealed,
+                      created_by=signer, reason=EpochWrap.Reason.MANIFEST)
+            for pid, sealed in bundle.wraps.items()
+        ]
+        + [EpochWrap(epoch=epoch, custodian_key=custodian, sealed=bundle.custodian_wrap, created_by=signer)]
+    )
+    for membership, _role in expected.values():
+        if membership is not None and membership.state == Membership.State.ACCEPTED:
+            membership.state = Membership.State.ACTIVE
+            membership.joined_at = now
+            membership.first_epoch = epoch.number
+            membership.save(update_fields=["state", "joined_at", "first_epoch"])
+    workspace.current_epoch = epoch.number
+    workspace.rotation_required = False
+    workspace.save(update_fields=["current_epoch", "rotation_required"])
+    return epoch
+
+
+def workspace_create(*, lead: Professional, workspace_id: uuid.UUID, epoch: EpochBundle,
+                     details: PostEnvelope | None = None, request=None) -> Workspace:
+    """Open a workspace for a child: its first epoch (the lead alone) and, optionally, the encrypted
+    details of the child as its first post."""
+    if Workspace.objects.filter(public_id=workspace_id).exists():
+        raise Conflict("a workspace with this id already exists")
+    with transaction.atomic():
+        workspace = Workspace.objects.create(public_id=workspace_id, reference=_next_reference(), lead=lead)
+        membership = Membership.objects.create(
+            workspace=workspace, professional=lead, role=Membership.Role.LEAD, state=Membership.State.ACCEPTED,
+            invited_by=lead,
+        )
+        _store_epoch(workspace=workspace, signer=lead, bundle=epoch,
+                     expected={lead.public_id: (membership, "lead")})
+        audit_record(kind="workspace.created", actor=lead, request=request, target=workspace,
+                     data={"reference": workspace.reference})
+        if details is not None:
+            if details.header.kind != "details":
+                raise ValidationError("the first post of a new workspace must be the child's details")
+            _post_store(author=lead, workspace=workspace, envelope=details, request=request)
+    return workspace
+
+
+def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle,
+                 remove: Professional | None = None, new_lead: Professional | None = None, request=None) -> Epoch:
+    """A new key epoch from the lead's client: to admit members who accepted, after one left, on the
+    30-day / 500-post schedule, to remove a member (at once, in the same act), or to hand the lead
+    role over (the outgoing lead signs the manifest naming the new lead)."""
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if not access.is_lead(lead, workspace):
+            raise PermissionDenied("only the lead professional can start a new key epoch")
+        if workspace.status == Workspace.Status.CLOSED:
+            raise Conflict("this workspace is closed")
+        removing = None
+        if remove is not None:
+            removing = access.active_membership(remove, workspace) or Membership.objects.filter(
+                workspace=workspace, professional=remove, state__in=Membership.CURRENT_STATES).first()
+            if removing is None:
+                raise ValidationError("that professional is not a member of this workspace")
+            if remove.pk == lead.pk:
+                raise ValidationError("the lead cannot remove themselves; hand the lead role over first")
+        if new_lead is not None and access.active_membership(new_lead, workspace) is None:
+            raise ValidationError("the new lead must be an active member of the workspace")
+        expected = _expected_manifest_members(workspace, lead=lead, admit=True, remove=removing)
+        if new_lead is not None:
+            expected = {pid: (m, "lead" if pid == new_lead.public_id else ("member" if m.role == "lead" else m.role))
+                        for pid, (m, _r) in expected.items()}
+        stored = _store_epoch(workspace=workspace, signer=lead, bundle=epoch, expected=expected, new_lead=new_lead)
+        admitted = [str(m.professional.public_id) for m, _ in expected.values()
+                    if m is not None and m.first_epoch == stored.number and m.professional_id != lead.pk]
+        if removing is not None:
+            removing.state = Membership.State.REMOVED
+            removing.left_at = timezone.now()
+            removing.save(update_fields=["state", "left_at"])
+            audit_record(kind="membership.removed", actor=lead, request=request, target=workspace,
+                         data={"member": str(remove.public_id), "epoch": stored.number})
+            events.send_event_on_commit(events.user_group(remove.pk), events.MEMBERSHIP_ENDED,
+                                        {"workspace": str(workspace.public_id), "reason": "removed"})
+        if new_lead is not None:
+            Membership.objects.filter(workspace=workspace, professional=lead, state=Membership.State.ACTIVE).update(
+                role=Membership.Role.MEMBER)
+            Membership.objects.filter(workspace=workspace, professional=new_lead,
+                                      state=Membership.State.ACTIVE).update(role=Membership.Role.LEAD)
+            workspace.lead = new_lead
+            workspace.save(update_fields=["lead"])
+            audit_record(kind="workspace.lead_handed_over", actor=lead, request=request, target=workspace,
+                         data={"new_lead": str(new_lead.public_id)})
+        audit_record(kind="epoch.created", actor=lead, request=request, target=workspace,
+                     data={"epoch": stored.number, "members": len(expected), "admitted": admitted})
+        events.send_event_on_commit(events.workspace_group(workspace.pk), events.EPOCH_CREATED,
+                                    {"workspace": str(workspace.public_id), "epoch": stored.number})
+    return stored
+
+
+def rotation_due(workspace: Workspace) -> bool:
+    epoch = workspace.epochs.filter(number=workspace.current_epoch).first()
+    if epoch is None:
+        return False
+    return (workspace.rotation_required or epoch.post_count >= EPOCH_MAX_POSTS
+            or timezone.now() - epoch.created_at >= EPOCH_MAX_AGE
+            or Membership.objects.filter(workspace=workspace, state=Membership.State.ACCEPTED).exists())
+
+
+# --- membership --------------------------------------------------------------------------------------
+
+
+def membership_invite(*, lead: Professional, workspace: Workspace, professional: Professional,
+                      invite_signature: bytes, role: str = Membership.Role.MEMBER, request=None) -> Membership:
+    if role not in (Membership.Role.MEMBER, Membership.Role.OVERSIGHT):
+        raise ValidationError("invite as member or oversight")
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if not access.is_lead(lead, workspace):
+            raise PermissionDenied("only the lead professional can invite")
+        if workspace.status == Workspace.Status.CLOSED:
+            raise Conflict("this workspace is closed")
+        if not professional.is_active:
+            raise ValidationError("that account is not active")
+        key = professional.current_identity_key()
+        if key is None:
+            raise ValidationError("that professional has no keys yet")
+        statement = crypto.invite_statement(workspace.public_id, professional.public_id, _fingerprint(key), role)
+        if not crypto.verify_detached(bytes(lead.current_identity_key().sign_public), statement, invite_signature):
+            raise ValidationError("the invitation signature does not verify with your key for this member's current key")
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(
+                    workspace=workspace, professional=professional, role=role, invited_by=lead,
+                    invite_signature=invite_signature)
+        except IntegrityError as exc:
+            raise Conflict("that professional is already invited to or a member of this workspace") from exc
+        audit_record(kind="membership.invited", actor=lead, request=request, target=workspace,
+                     data={"member": str(professional.public_id), "role": role})
+        events.send_event_on_commit(events.user_group(professional.pk), events.MEMBERSHIP_INVITED,
+                                    {"workspace": str(workspace.public_id), "reference": workspace.reference})
+    return membership
+
+
+def membership_respond(*, professional: Professional, workspace: Workspace, accept: bool, request=None) -> Membership:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(
+            workspace=workspace, professional=professional, state=Membership.State.INVITED).first()
+        if membership is None:
+            raise Conflict("there is no open invitation to this workspace for you")
+        membership.state = Membership.State.ACCEPTED if accept else Membership.State.DECLINED
+        if not accept:
+            membership.left_at = timezone.now()
+        membership.save(update_fields=["state", "left_at"])
+        audit_record(kind="membership.accepted" if accept else "membership.declined", actor=professional,
+                     request=request, target=workspace)
+        if accept:
+            # The lead's client answers by starting an epoch that includes the newcomer.
+            events.send_event_on_commit(events.user_group(workspace.lead_id), events.MEMBERSHIP_ACCEPTED,
+                                        {"workspace": str(workspace.public_id), "member": str(professional.public_id)})
+    return membership
+
+
+def membership_leave(*, professional: Professional, workspace: Workspace, request=None) -> None:
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        membership = access.active_membership(professional, workspace)
+        if membership is None:
+            raise Conflict("you are not a member of this workspace")
+        if workspace.lead_id == professional.pk:
+            raise ValidationError("hand the lead role over before leaving")
+        membership.state = Membership.State.LEFT
+        membership.left_at = timezone.now()
+        membership.save(update_fields=["state", "left_at"])
+        # Nobody posts again until the lead's client starts an epoch without this member.
+        workspace.rotation_required = True
+        workspace.save(update_fields=["rotation_required"])
+        audit_record(kind="membership.left", actor=professional, request=request, target=workspace)
+        events.send_event_on_commit(events.user_group(professional.pk), events.MEMBERSHIP_ENDED,
+                                    {"workspace": str(workspace.public_id), "reason": "left"})
+        events.send_event_on_commit(events.workspace_group(workspace.pk), events.MEMBERSHIP_CHANGED,
+                                    {"workspace": str(workspace.public_id), "member": str(professional.public_id),
+                                     "state": "left"})
+
+
+def _extra_wraps(*, actor: Professional, workspace: Workspace, member: Professional, wraps: dict[int, bytes],
+                 reason: str, allowed_epochs: set[int]) -> list[EpochWrap]:
+    key = member.current_identity_key()
+    epochs = {e.number: e for e in Epoch.objects.filter(workspace=workspace, number__in=list(wraps))}
+    unknown = sorted(set(wraps) - set(epochs))
+    if unknown:
+        raise ValidationError(f"no such epochs: {unknown}")
+    refused = sorted(set(wraps) - allowed_epochs)
+    if refused:
+        raise PermissionDenied(f"these epochs cannot be shared with that member: {refused}")
+    existing = set(EpochWrap.objects.filter(epoch__in=epochs.values(), recipient_key=key)
+                   .values_list("epoch__number", flat=True))
+    created = [
+        EpochWrap(epoch=epochs[n], recipient=member, recipient_key=key, sealed=sealed, created_by=actor, reason=reason)
+        for n, sealed in wraps.items() if n not in existing
+    ]
+    EpochWrap.objects.bulk_create(created)
+    return created
+
+
+def member_rekey(*, actor: Professional, workspace: Workspace, member: Professional, wraps: dict[int, bytes],
+                 request=None) -> int:
+    """After a password reset a member has new keys; any current member whose client holds the epoch
+    keys re-wraps them for the new key. Only epochs the member already had (under an older key), and
+    that the actor can read, can be given."""
+    with transaction.atomic():
+        if access.active_membership(actor, workspace) is None:
+            raise PermissionDenied("only a member can re-key another member")
+        if access.active_membership(member, workspace) is None:
+            raise ValidationError("that professional is not a member of this workspace")
+        entitled = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=member)
+                       .values_list("epoch__number", flat=True))
+        readable = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=actor)
+                       .values_list("epoch__number", flat=True))
+        created = _extra_wraps(actor=actor, workspace=workspace, member=member, wraps=wraps,
+                               reason=EpochWrap.Reason.REKEY, allowed_epochs=entitled & readable)
+        key = member.current_identity_key()
+        still_missing = entitled - set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient_key=key)
+                                       .values_list("epoch__number", flat=True))
+        if not still_missing and member.needs_rekey:
+            others = Membership.objects.filter(professional=member, state=Membership.State.ACTIVE).exclude(
+                workspace=workspace).values_list("workspace_id", flat=True)
+            if not any(_member_missing_epochs(member, w) for w in others):
+                Professional.objects.filter(pk=member.pk).update(needs_rekey=False)
+        audit_record(kind="membership.rekeyed", actor=actor, request=request, target=workspace,
+                     data={"member": str(member.public_id), "epochs": sorted(w.epoch.number for w in created)})
+        events.send_event_on_commit(events.user_group(member.pk), events.KEYS_ADDED,
+                                    {"workspace": str(workspace.public_id)})
+    return len(created)
+
+
+def _member_missing_epochs(member: Professional, workspace_id: int) -> set[int]:
+    key = member.current_identity_key()
+    entitled = set(EpochWrap.objects.filter(epoch__workspace_id=workspace_id, recipient=member)
+                   .values_list("epoch__number", flat=True))
+    have = set(EpochWrap.objects.filter(epoch__workspace_id=workspace_id, recipient_key=key)
+               .values_list("epoch__number", flat=True))
+    return entitled - have
+
+
+def history_share(*, lead: Professional, workspace: Workspace, member: Professional, wraps: dict[int, bytes],
+                  request=None) -> int:
+    """The lead shares epochs from before a member joined: an explicit, audited act."""
+    with transaction.atomic():
+        if not access.is_lead(lead, workspace):
+            raise PermissionDenied("only the lead professional can share history")
+        membership = access.active_membership(member, workspace)
+        if membership is None:
+            raise ValidationError("that professional is not an active member")
+        earlier = set(range(1, (membership.first_epoch or 1)))
+        created = _extra_wraps(actor=lead, workspace=workspace, member=member, wraps=wraps,
+                               reason=EpochWrap.Reason.HISTORY, allowed_epochs=earlier)
+        membership.history_shared = True
+        membership.save(update_fields=["history_shared"])
+        audit_record(kind="membership.history_shared", actor=lead, request=request, target=workspace,
+                     data={"member": str(member.public_id), "epochs": sorted(w.epoch.number for w in created)})
+        events.send_event_on_commit(events.user_group(member.pk), events.KEYS_ADDED,
+                                    {"workspace": str(workspace.public_id)})
+    return len(created)
+
+
+def key_mark_verified(*, professional: Professional, workspace: Workspace, other: Professional,
+                      fingerprint: bytes, request=None) -> None:
+    membership = access.active_membership(professional, workspace)
+    if membership is None:
+        raise PermissionDenied("you are not a member of this workspace")
+    key = other.current_identity_key()
+    if key is None or _fingerprint(key) != fingerprint:
+        raise Conflict("that safety number is not their current one")
+    with transaction.atomic():
+        membership.verified_keys = {**membership.verified_keys, str(other.public_id): base64.b64encode(fingerprint).decode()}
+        membership.save(update_fields=["verified_keys"])
+        audit_record(kind="membership.key_verified", actor=professional, request=request, target=workspace,
+                     data={"other": str(other.public_id)})
+
+
+def read_position_update(*, professional: Professional, workspace: Workspace, seq: int) -> None:
+    Membership.objects.filter(workspace=workspace, professional=professional, state=Membership.State.ACTIVE,
+                              last_read_seq__lt=seq).update(last_read_seq=min(seq, workspace.last_seq))
+
+
+# --- posts -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostResult:
+    post: Post
+    created: bool  # False when the same post was sent again (idempotent retry)
+
+
+def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnvelope, request=None) -> PostResult:
+    """Verify and store a post, assign its sequence number, audit it and fan it out after commit.
+
+    Idempotent on the post id: the same bytes sent again (a retry after a lost answer) return the stored
+    post without a new sequence number; a different post under a used id is refused."""
+    existing = Post.objects.filter(post_id=envelope.header.post_id).first()
+    if existing is not None:
+        return _post_duplicate(existing, author, envelope)
+    try:
+        with transaction.atomic():
+            workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+            post = _post_store(author=author, workspace=workspace, envelope=envelope, request=request)
+    except IntegrityError:
+        # Two sends of the same post raced; the other one won.
+        existing = Post.objects.filter(post_id=envelope.header.post_id).first()
+        if existing is None:
+            raise
+        return _post_duplicate(existing, author, envelope)
+    return PostResult(post=post, created=True)
+
+
+def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope) -> PostResult:
+    same = (existing.author_id == author.pk and bytes(existing.header) == envelope.header_bytes
+            and bytes(existing.ciphertext) == envelope.ciphertext and bytes(existing.signature) == envelope.signature)
+    if not same:
+        raise Conflict("this post id is already used by another post")
+    return PostResult(post=existing, created=False)
+
+
+def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnvelope, request=None) -> Post:
+    """Precondition: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it)."""
+    h = envelope.header
+    if access.active_membership(author, workspace) is None:
+        raise PermissionDenied("you are not a member of this workspace")
+    if workspace.status == Workspace.Status.CLOSED:
+        raise Conflict("this workspace is closed")
+    if workspace.rotation_required:
+        raise Conflict("a member has left: the lead professional's device must renew the workspace keys first")
+    if h.workspace_id != workspace.public_id:
+        raise ValidationError("the post header names another workspace")
+    if h.author_id != author.public_id:
+        raise ValidationError("the post header names another author")
+    if h.epoch != workspace.current_epoch:
+        raise Conflict(f"posts go in the current key epoch ({workspace.current_epoch}), not {h.epoch}")
+    key = author.current_identity_key()
+    if h.author_fingerprint != _fingerprint(key):
+        raise ValidationError("the post header's author key is not your current key")
+    if not crypto.post_verify(bytes(key.sign_public), envelope.header_bytes, envelope.nonce, envelope.ciphertext,
+                              envelope.signature):
+        raise ValidationError("the post signature does not verify")
+    client_time = _check_clock(h.client_time_ms, "post's")
+    epoch = Epoch.objects.get(workspace=workspace, number=h.epoch)
+    _check_epoch_covers_members(workspace, epoch)
+
+    parent = _post_ref(workspace, h.parent_id, "parent")
+    target = _post_ref(workspace, h.target_id, "target")
+    owner = None
+    due_date = None
+    if h.kind in CONTENT_KINDS and target is not None:
+        raise ValidationError(f"a {h.kind} does not target another post")
+    if h.kind == "concern" and not h.rag:
+        raise ValidationError("a concern needs a RAG rating")
+    if h.kind != "concern" and h.rag:
+        raise ValidationError("only concerns carry a RAG rating")
+    if h.kind == "action":
+        owner = _member_by_public_id(workspace, h.owner_id, "owner")
+        if owner is None:
+            raise ValidationError("an action needs an owner who is a member of the workspace")
+        if h.status not in ("", "open"):
+            raise ValidationError("a new action is open")
+        due_date = (dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day)) if h.due_day else None
+    elif h.owner_id != crypto.ZERO_ID or h.due_day:
+        raise ValidationError("only actions have an owner and a due date")
+    if h.kind in EVENT_KINDS and target is None:
+        raise ValidationError(f"a {h.kind} must target a post")
+    if h.kind == "action_status":
+        if target.kind != "action":
+            raise ValidationError("an action status targets an action")
+        if h.status not in ("done", "reopened", "cancelled"):
+            raise ValidationError("an action status is done, reopened or cancelled")
+    elif h.status and h.kind != "action":
+        raise ValidationError("only actions and action statuses carry a status")
+    if h.kind in ("edit", "retraction") and target.author_id != author.pk:
+        raise PermissionDenied(f"only the author of a post can make its {h.kind}")
+    if h.kind in ("edit", "retraction") and target.kind in EVENT_KINDS:
+        raise ValidationError(f"a {h.kind} targets a concern, action, update, decision or details post")
+
+    seq = workspace.last_seq + 1
+    post = Post.objects.create(
+        workspace=workspace, seq=seq, post_id=h.post_id, author=author, author_key=key, epoch=epoch, kind=h.kind,
+        rag=h.rag, status=h.status or ("open" if h.kind == "action" else ""), owner=owner, due_date=due_date,
+        parent=parent, target=target, client_time=client_time, header=envelope.header_bytes, nonce=envelope.nonce,
+        ciphertext=envelope.ciphertext, signature=envelope.signature,
+    )
+    workspace.last_seq = seq
+    fields = ["last_seq"]
+    if h.kind == "concern" or (h.kind == "retraction" and target.kind == "concern"):
+        workspace.current_rag = _highest_rag(workspace)
+        fields.append("current_rag")
+    workspace.save(update_fields=fields)
+    Epoch.objects.filter(pk=epoch.pk).update(post_count=F("post_count") + 1)
+    Membership.objects.filter(workspace=workspace, professional=author, state=Membership.State.ACTIVE).update(
+        last_read_seq=seq)
+    audit_record(kind="post.created", actor=author, request=request, target=workspace,
+                 data={"seq": seq, "post": str(h.post_id), "kind": h.kind})
+    events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
+                                {"workspace_pk": workspace.pk, "post": post_payload(post)})
+    return post
+
+
+def _check_epoch_covers_members(workspace: Workspace, epoch: Epoch) -> None:
+    """No member is left unable to decrypt: every active member holds a wrap of this epoch (under their
+    current key, or an older one a colleague's client will re-key)."""
+    members = set(Membership.objects.filter(workspace=workspace, state=Membership.State.ACTIVE,
+                                            professional__is_active=True).values_list("professional_id", flat=True))
+    wrapped = set(EpochWrap.objects.filter(epoch=epoch, recipient__isnull=False).values_list("recipient_id", flat=True))
+    if not members <= wrapped:
+        raise Conflict("the current key epoch is not wrapped for every member: the lead's device must renew the keys")
+    if not EpochWrap.objects.filter(epoch=epoch, custodian_key__isnull=False).exists():
+        raise Conflict("the current key epoch is not wrapped for the custodian")
+
+
+def _post_ref(workspace: Workspace, post_id: uuid.UUID, what: str) -> Post | None:
+    if post_id == crypto.ZERO_ID:
+        return None
+    post = Post.objects.filter(workspace=workspace, post_id=post_id).first()
+    if post is None:
+        raise ValidationError(f"the {what} post is not in this workspace")
+    return post
+
+
+def _member_by_public_id(workspace: Workspace, public_id: uuid.UUID, what: str) -> Professional | None:
+    if public_id == crypto.ZERO_ID:
+        return None
+    membership = Membership.objects.filter(workspace=workspace, professional__public_id=public_id,
+                                           state=Membership.State.ACTIVE).select_related("professional").first()
+    return membership.professional if membership else None
+
+
+def _highest_rag(workspace: Workspace) -> str:
+    retracted = Post.objects.filter(workspace=workspace, kind="retraction").values_list("target_id", flat=True)
+    rags = set(Post.objects.filter(workspace=workspace, kind="concern").exclude(pk__in=retracted)
+               .values_list("rag", flat=True))
+    return max(rags, key=lambda r: RAG_ORDER[r], default="")
+
+
+def post_payload(post: Post) -> dict:
+    """What a client receives for a post: the exact bytes to verify and decrypt, and the server's fields."""
+
+    def enc(b: bytes) -> str:
+        return base64.b64encode(bytes(b)).decode()
+
+    return {
+        "seq": post.seq,
+        "post_id": str(post.post_id),
+        "workspace": str(post.workspace.public_id),
+        "author": str(post.author.public_id),
+        "author_key_version": post.author_key.version,
+        "epoch": post.epoch.number,
+        "kind": post.kind,
+        "created_at": post.created_at.isoformat(),
+        "header": enc(post.header),
+        "nonce": enc(post.nonce),
+        "ciphertext": enc(post.ciphertext),
+        "signature": enc(post.signature),
+    }
+
+
+def workspace_close(*, lead: Professional, workspace: Workspace, status: str, request=None) -> None:
+    if status not in (Workspace.Status.STEPPED_DOWN, Workspace.Status.CLOSED, Workspace.Status.OPEN):
+        raise ValidationError("status must be open, stepped_down or closed")
+    with transaction.atomic():
+        workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        if not access.is_lead(lead, workspace):
+            raise PermissionDenied("only the lead professional can change the workspace's status")
+        workspace.status = status
+        workspace.closed_at = timezone.now() if status == Workspace.Status.CLOSED else None
+        workspace.save(update_fields=["status", "closed_at"])
+        audit_record(kind="workspace.status_changed", actor=lead, request=request, target=workspace,
+                     data={"status": status})
+        events.send_event_on_commit(events.workspace_group(workspace.pk), events.WORKSPACE_CHANGED,
+                                    {"workspace": str(workspace.public_id), "status": status})
+

@@ -1,0 +1,228 @@
+"""The versioned HTTP JSON API (docs/protocol.md): parse, call one service or selector, answer. The
+websocket consumer calls the same services."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import uuid
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Professional
+
+from . import selectors, services
+from .models import Membership, Workspace
+from .schemas import EpochBundle, PostEnvelope, b64, int_field, require_dict, uuid_field, wrap_list
+
+
+def error(status: int, code: str, reason: str) -> JsonResponse:
+    return JsonResponse({"error": code, "reason": reason}, status=status)
+
+
+def api(view):
+    """Turns the services' exceptions into JSON errors with a reason: never a 500 for bad input."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method == "POST":
+            try:
+                request.json = json.loads(request.body or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return error(400, "invalid", "the body is not valid JSON")
+        try:
+            return view(request, *args, **kwargs)
+        except services.Conflict as exc:
+            return error(409, "conflict", "; ".join(exc.messages))
+        except ValidationError as exc:
+            return error(400, "invalid", "; ".join(exc.messages))
+        except PermissionDenied as exc:
+            return error(403, "forbidden", str(exc) or "you may not do that")
+        except Http404 as exc:
+            return error(404, "not_found", str(exc) or "not found")
+
+    return wrapped
+
+
+def workspace_or_404(workspace_id: str) -> Workspace:
+    try:
+        public_id = uuid.UUID(workspace_id)
+    except ValueError as exc:
+        raise Http404("No such workspace") from exc
+    return get_object_or_404(Workspace.objects.select_related("lead"), public_id=public_id)
+
+
+def member_workspace(request, workspace_id: str) -> Workspace:
+    """The workspace, if the caller is a current member (invited, accepted or active); 404 otherwise, so
+    an outsider learns nothing, not even that it exists."""
+    workspace = workspace_or_404(workspace_id)
+    if not Membership.objects.filter(workspace=workspace, professional=request.user,
+                                     state__in=Membership.CURRENT_STATES).exists():
+        raise Http404("No such workspace, or you are not a member")
+    return workspace
+
+
+def professional_or_400(payload: dict, name: str) -> Professional:
+    public_id = uuid_field(payload, name)
+    professional = Professional.objects.filter(public_id=public_id).first()
+    if professional is None:
+        raise ValidationError(f"{name}: no such professional")
+    return professional
+
+
+@api
+@require_http_methods(["GET", "POST"])
+def workspaces(request):
+    if request.method == "GET":
+        return JsonResponse({"workspaces": selectors.workspace_list(professional=request.user)})
+    body = require_dict(request.json)
+    details = body.get("details")
+    workspace = services.workspace_create(
+        lead=request.user,
+        workspace_id=uuid_field(body, "id"),
+        epoch=EpochBundle.parse(body.get("epoch")),
+        details=PostEnvelope.parse(details) if details is not None else None,
+        request=request,
+    )
+    return JsonResponse({"id": str(workspace.public_id), "reference": workspace.reference}, status=201)
+
+
+@api
+@require_http_methods(["GET"])
+def workspace_detail(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    detail = selectors.workspace_detail(professional=request.user, workspace=workspace)
+    if detail["my_state"] == Membership.State.ACTIVE:
+        detail["author_keys"] = selectors.author_keys(professional=request.user, workspace=workspace)
+        detail["needs_rekey"] = selectors.members_needing_rekey(professional=request.user, workspace=workspace)
+    return JsonResponse(detail)
+
+
+@api
+@require_http_methods(["GET", "POST"])
+def posts(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    if request.method == "GET":
+        try:
+            after = int(request.GET.get("after", "0"))
+            limit = min(int(request.GET.get("limit", "500")), 1000)
+        except ValueError as exc:
+            raise ValidationError("after and limit must be integers") from exc
+        items = selectors.post_list(professional=request.user, workspace=workspace, after_seq=after, limit=limit)
+        return JsonResponse({"posts": items, "last_seq": workspace.last_seq})
+    result = services.post_create(author=request.user, workspace=workspace,
+                                  envelope=PostEnvelope.parse(request.json), request=request)
+    return JsonResponse({"seq": result.post.seq, "post_id": str(result.post.post_id), "created": result.created},
+                        status=201 if result.created else 200)
+
+
+@api
+@require_http_methods(["POST"])
+def members(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    role = body.get("role", Membership.Role.MEMBER)
+    membership = services.membership_invite(
+        lead=request.user, workspace=workspace, professional=professional_or_400(body, "member"),
+        invite_signature=b64(body, "invite_signature", length=64), role=role, request=request,
+    )
+    return JsonResponse({"member": str(membership.professional.public_id), "state": membership.state}, status=201)
+
+
+@api
+@require_http_methods(["POST"])
+def membership(request, workspace_id, action):
+    workspace = member_workspace(request, workspace_id)
+    if action in ("accept", "decline"):
+        m = services.membership_respond(professional=request.user, workspace=workspace, accept=action == "accept",
+                                        request=request)
+        return JsonResponse({"state": m.state})
+    if action == "leave":
+        services.membership_leave(professional=request.user, workspace=workspace, request=request)
+        return JsonResponse({"state": Membership.State.LEFT})
+    raise Http404("No such membership action")
+
+
+@api
+@require_http_methods(["POST"])
+def epochs(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    remove = professional_or_400(body, "remove") if body.get("remove") else None
+    new_lead = professional_or_400(body, "new_lead") if body.get("new_lead") else None
+    epoch = services.epoch_rotate(lead=request.user, workspace=workspace, epoch=EpochBundle.parse(body.get("epoch")),
+                                  remove=remove, new_lead=new_lead, request=request)
+    return JsonResponse({"epoch": epoch.number}, status=201)
+
+
+@api
+@require_http_methods(["POST"])
+def rekey(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    count = services.member_rekey(actor=request.user, workspace=workspace, member=professional_or_400(body, "member"),
+                                  wraps=wrap_list(body.get("wraps")), request=request)
+    return JsonResponse({"wrapped": count})
+
+
+@api
+@require_http_methods(["POST"])
+def history(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    count = services.history_share(lead=request.user, workspace=workspace, member=professional_or_400(body, "member"),
+                                   wraps=wrap_list(body.get("wraps")), request=request)
+    return JsonResponse({"wrapped": count})
+
+
+@api
+@require_http_methods(["POST"])
+def verify_key(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    services.key_mark_verified(professional=request.user, workspace=workspace,
+                               other=professional_or_400(body, "member"),
+                               fingerprint=b64(body, "fingerprint", length=32), request=request)
+    return JsonResponse({"verified": True})
+
+
+@api
+@require_http_methods(["POST"])
+def read_position(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    seq = int_field(require_dict(request.json), "seq")
+    services.read_position_update(professional=request.user, workspace=workspace, seq=seq)
+    return JsonResponse({"seq": seq})
+
+
+@api
+@require_http_methods(["POST"])
+def status(request, workspace_id):
+    workspace = member_workspace(request, workspace_id)
+    body = require_dict(request.json)
+    services.workspace_close(lead=request.user, workspace=workspace, status=str(body.get("status")), request=request)
+    return JsonResponse({"status": body.get("status")})
+
+
+@api
+@require_http_methods(["GET"])
+def directory(request):
+    return JsonResponse({"professionals": selectors.directory_search(query=request.GET.get("q", ""))})
+
+
+@api
+@require_http_methods(["GET"])
+def custodian(request):
+    key = services.custodian_key_current()
+    return JsonResponse({"box_public": base64.b64encode(bytes(key.box_public)).decode(), "label": key.label,
+                         "key_id": bytes(key.key_id).hex()})
+
+
+@api
+@require_http_methods(["GET"])
+def me(request):
+    return JsonResponse(selectors.professional_card(request.user))

@@ -1,0 +1,312 @@
+"""The websocket, driven through the real ASGI application (Origin check, session cookie, 2FA check,
+routing) and the real Redis channel layer. Every communicator is disconnected, accepted or not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import reverse
+
+from accounts.services import professional_offboard, sessions_end_all, two_factor_reset
+from messaging.consumers import CLOSE_NOT_ENTITLED
+from teamaroundchild.asgi import application
+from tests.conftest import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = b"http://127.0.0.1"
+# Events cross Redis after a commit: allow more than the default second before calling a frame missing.
+TIMEOUT = 3
+
+
+def headers(session_id: str | None, origin: bytes | None = ORIGIN) -> list[tuple[bytes, bytes]]:
+    result = [(b"host", b"127.0.0.1")]
+    if origin is not None:
+        result.append((b"origin", origin))
+    if session_id is not None:
+        result.append((b"cookie", f"sessionid={session_id}".encode()))
+    return result
+
+
+def _session_id(persona, verify: bool) -> str:
+    client = sign_in(Client(), persona, verify=verify)
+    return client.cookies["sessionid"].value
+
+
+async def session_id(persona, *, verify: bool = True) -> str:
+    """A session cookie made by the real sign-in views."""
+    return await sync_to_async(_session_id)(persona, verify)
+
+
+@asynccontextmanager
+async def socket(session: str | None, origin: bytes | None = ORIGIN) -> AsyncIterator[WebsocketCommunicator]:
+    communicator = WebsocketCommunicator(application, "/ws/", headers=headers(session, origin))
+    try:
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+async def connected(communicator: WebsocketCommunicator, persona) -> None:
+    ok, _ = await communicator.connect(timeout=TIMEOUT)
+    assert ok
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+        "type": "hello", "user": str(persona.user.public_id)
+    }
+
+
+async def assert_revoked(communicator: WebsocketCommunicator, reason: str) -> None:
+    message = await communicator.receive_output(timeout=TIMEOUT)
+    assert message["type"] == "websocket.send"
+    assert json.loads(message["text"]) == {"type": "session.revoked", "reason": reason}
+    assert await communicator.receive_output(timeout=TIMEOUT) == {
+        "type": "websocket.close", "code": CLOSE_NOT_ENTITLED
+    }
+
+
+async def assert_error(communicator: WebsocketCommunicator, reason: str, frame_id=None) -> None:
+    """An error frame (docs/protocol.md: type, reason, id; a machine-readable `code` may come with it)."""
+    answer = await communicator.receive_json_from(timeout=TIMEOUT)
+    assert {k: answer.get(k) for k in ("type", "reason", "id")} == {"type": "error", "reason": reason, "id": frame_id}
+    assert answer.get("code", "invalid") == "invalid"
+
+
+async def assert_refused(communicator: WebsocketCommunicator) -> None:
+    ok, _ = await communicator.connect(timeout=TIMEOUT)
+    assert not ok
+    assert await communicator.receive_nothing()
+
+
+# --- the handshake --------------------------------------------------------------------------------------
+
+
+async def test_it_refuses_an_anonymous_socket(db):
+    async with socket(None) as communicator:
+        await assert_refused(communicator)
+
+
+async def test_it_refuses_a_made_up_session(db):
+    async with socket("nosuchsession0123456789abcdefgh") as communicator:
+        await assert_refused(communicator)
+
+
+async def test_it_refuses_a_password_only_session(lead):
+    session = await session_id(lead, verify=False)
+    async with socket(session) as communicator:
+        await assert_refused(communicator)
+
+
+async def test_it_accepts_a_verified_session_and_says_hello(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+
+
+@pytest.mark.parametrize(
+    "origin", [b"http://evil.example", b"https://127.0.0.1.evil.example", b"null", None]
+)
+async def test_it_refuses_a_socket_from_another_origin(lead, origin):
+    session = await session_id(lead)
+    async with socket(session, origin=origin) as communicator:
+        await assert_refused(communicator)
+
+
+async def test_it_accepts_the_localhost_origin(lead):
+    session = await session_id(lead)
+    async with socket(session, origin=b"http://localhost:8000") as communicator:
+        await connected(communicator, lead)
+
+
+async def test_it_refuses_a_signed_out_session(lead):
+    client = await sync_to_async(sign_in)(Client(), lead)
+    session = client.cookies["sessionid"].value
+    await sync_to_async(client.post)(reverse("accounts:logout"))
+    async with socket(session) as communicator:
+        await assert_refused(communicator)
+
+
+# --- frames ---------------------------------------------------------------------------------------------
+
+
+async def test_it_answers_a_ping_with_a_pong(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "ping", "id": "abc-1"})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": "abc-1"}
+        await communicator.send_json_to({"type": "ping", "id": 2})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 2}
+
+
+async def test_it_answers_invalid_json_with_an_error_and_stays_open(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_to(text_data="{not json")
+        await assert_error(communicator, "frame is not valid JSON")
+        await communicator.send_json_to({"type": "ping", "id": "still-here"})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": "still-here"}
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ([1, 2, 3], "frame must be a JSON object with a string 'type'"),
+        ({"id": 1}, "frame must be a JSON object with a string 'type'"),
+        ({"type": 7}, "frame must be a JSON object with a string 'type'"),
+        ("ping", "frame must be a JSON object with a string 'type'"),
+    ],
+)
+async def test_it_answers_a_frame_without_a_type_with_an_error(lead, frame, reason):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to(frame)
+        await assert_error(communicator, reason)
+
+
+async def test_it_answers_an_unknown_frame_type_with_an_error_and_stays_open(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "workspace.delete", "id": "f-9"})
+        await assert_error(communicator, "unknown frame type 'workspace.delete'", "f-9")
+        await communicator.send_json_to({"type": "ping", "id": 1})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 1}
+
+
+async def test_it_refuses_binary_frames_with_an_error(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_to(bytes_data=b"\x00\x01")
+        await assert_error(communicator, "binary frames are not accepted; send JSON text")
+        await communicator.send_json_to({"type": "ping", "id": 3})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 3}
+
+
+# --- access ends while the socket is open ---------------------------------------------------------------
+
+
+async def test_it_closes_an_open_socket_when_the_account_is_offboarded(lead, manager):
+    session = await session_id(manager)
+    admin_session = await session_id(lead)
+    async with socket(session) as communicator, socket(admin_session) as admin_socket:
+        await connected(communicator, manager)
+        await connected(admin_socket, lead)
+        await database_sync_to_async(professional_offboard)(admin=lead.user, professional=manager.user)
+        await assert_revoked(communicator, "account offboarded")
+        # Only that account's sockets hear of it.
+        assert await admin_socket.receive_nothing(timeout=0.3)
+        await admin_socket.send_json_to({"type": "ping", "id": 1})
+        assert await admin_socket.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 1}
+
+
+async def test_it_closes_every_socket_of_an_account_that_signs_out_everywhere(lead):
+    laptop, phone = await session_id(lead), await session_id(lead)
+    async with socket(laptop) as first, socket(phone) as second:
+        await connected(first, lead)
+        await connected(second, lead)
+        await database_sync_to_async(sessions_end_all)(professional=lead.user)
+        await assert_revoked(first, "signed out everywhere")
+        await assert_revoked(second, "signed out everywhere")
+
+
+async def test_it_closes_sockets_through_the_sign_out_everywhere_view(lead):
+    client = await sync_to_async(sign_in)(Client(), lead)
+    session = client.cookies["sessionid"].value
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        response = await sync_to_async(client.post)(reverse("accounts:sign_out_everywhere"))
+        assert response.status_code == 302
+        await assert_revoked(communicator, "signed out everywhere")
+
+
+async def test_it_closes_an_open_socket_when_2fa_is_reset(lead, manager):
+    session = await session_id(manager)
+    async with socket(session) as communicator:
+        await connected(communicator, manager)
+        await database_sync_to_async(two_factor_reset)(admin=lead.user, professional=manager.user)
+        await assert_revoked(communicator, "two-factor authentication was reset")
+
+
+async def test_it_refuses_an_offboarded_accounts_existing_session(lead, manager):
+    session = await session_id(manager)
+    async with socket(session) as communicator:
+        await connected(communicator, manager)
+    await database_sync_to_async(professional_offboard)(admin=lead.user, professional=manager.user)
+    async with socket(session) as communicator:
+        await assert_refused(communicator)
+
+
+async def test_it_refuses_a_session_from_before_signing_out_everywhere(lead):
+    old = await session_id(lead)
+    await database_sync_to_async(sessions_end_all)(professional=lead.user)
+    async with socket(old) as communicator:
+        await assert_refused(communicator)
+    # A session started afterwards connects.
+    async with socket(await session_id(lead)) as communicator:
+        await connected(communicator, lead)
+
+
+async def test_it_checks_the_session_again_on_every_frame(lead, manager):
+    """Even if the event never arrived (a Redis hiccup), the next frame finds the session ended."""
+    from accounts.models import Professional
+
+    session = await session_id(manager)
+    async with socket(session) as communicator:
+        await connected(communicator, manager)
+        # Offboard behind the channel layer's back: no event is sent.
+        await database_sync_to_async(
+            lambda: Professional.objects.filter(pk=manager.user.pk).update(is_active=False)
+        )()
+        await communicator.send_json_to({"type": "ping", "id": 1})
+        assert await communicator.receive_output(timeout=TIMEOUT) == {
+            "type": "websocket.close", "code": CLOSE_NOT_ENTITLED
+        }
+
+
+def _change_password(client, persona, new_password: str):
+    from tests.accounts.test_passwords import password_change_payload
+
+    payload = password_change_payload(persona, new_password)
+    return client.post(reverse("accounts:password_change"), json.dumps(payload), content_type="application/json")
+
+
+async def test_it_refuses_another_sessions_new_socket_after_a_password_change(lead):
+    other = await session_id(lead)
+    client = await sync_to_async(sign_in)(Client(), lead)
+    response = await sync_to_async(_change_password)(client, lead, "a brand new passphrase for tac")
+    assert response.status_code == 200
+    async with socket(other) as communicator:
+        await assert_refused(communicator)
+    async with socket(client.cookies["sessionid"].value) as communicator:
+        await connected(communicator, lead)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app bug: accounts.services.password_change ends other sessions only through Django's session "
+    "auth hash; session_passed_2fa does not check it and no session.revoked is sent, so another "
+    "session's open socket keeps working after a password change",
+)
+async def test_it_closes_another_sessions_open_socket_after_a_password_change(lead):
+    other = await session_id(lead)
+    client = await sync_to_async(sign_in)(Client(), lead)
+    async with socket(other) as communicator:
+        await connected(communicator, lead)
+        response = await sync_to_async(_change_password)(client, lead, "a brand new passphrase for tac")
+        assert response.status_code == 200
+        await communicator.send_json_to({"type": "ping", "id": 1})
+        message = await communicator.receive_output(timeout=TIMEOUT)
+        if message["type"] == "websocket.send":  # a session.revoked push first is fine too
+            assert json.loads(message["text"])["type"] == "session.revoked"
+            message = await communicator.receive_output(timeout=TIMEOUT)
+        assert message == {"type": "websocket.close", "code": CLOSE_NOT_ENTITLED}
