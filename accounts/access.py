@@ -66,6 +66,8 @@ def session_passed_2fa(session, user) -> bool:
     """For websockets, which Django's middleware never sees: is this session's user active, signed in in
     the current session generation, and verified by a 2FA device of their own? Call on connect and
     again before acting on any frame."""
+    from django.contrib.auth import HASH_SESSION_KEY
+    from django.utils.crypto import constant_time_compare
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.models import Device
 
@@ -73,8 +75,11 @@ def session_passed_2fa(session, user) -> bool:
 
     if not getattr(user, "is_authenticated", False):
         return False
-    fresh = Professional.objects.filter(pk=user.pk, is_active=True).values("session_generation").first()
-    if fresh is None or session.get(SESSION_GENERATION_KEY) != fresh["session_generation"]:
+    fresh = Professional.objects.filter(pk=user.pk, is_active=True).first()
+    if fresh is None or session.get(SESSION_GENERATION_KEY) != fresh.session_generation:
+        return False
+    # A password change elsewhere changes the auth hash, as Django checks for HTTP requests.
+    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash()):
         return False
     persistent_id = session.get(DEVICE_ID_SESSION_KEY)
     device = Device.from_persistent_id(persistent_id) if persistent_id else None

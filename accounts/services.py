@@ -145,10 +145,20 @@ def sign_out_record(*, request, professional: Professional) -> None:
         audit_record(kind="auth.sign_out", actor=professional, request=request, target=professional)
 
 
-def _sessions_revoke(professional: Professional, reason: str) -> None:
+def session_fingerprint(session_key: str | None) -> str:
+    """Names a session in an event without putting its key through Redis."""
+    return hashlib.sha256((session_key or "").encode()).hexdigest()
+
+
+def _sessions_revoke(professional: Professional, reason: str, *, keep_request=None) -> None:
+    """End every session and socket of the account, except (optionally) the one making the request."""
     Professional.objects.filter(pk=professional.pk).update(session_generation=F("session_generation") + 1)
     professional.refresh_from_db(fields=["session_generation"])
-    send_event_on_commit(user_group(professional.pk), SESSION_REVOKED, {"reason": reason})
+    payload = {"reason": reason}
+    if keep_request is not None:
+        keep_request.session[SESSION_GENERATION_KEY] = professional.session_generation
+        payload["keep_session"] = session_fingerprint(keep_request.session.session_key)
+    send_event_on_commit(user_group(professional.pk), SESSION_REVOKED, payload)
 
 
 def sessions_end_all(*, professional: Professional, request=None) -> None:
@@ -198,12 +208,20 @@ def totp_enrolment_confirm(*, request, professional: Professional, device: TOTPD
     return codes
 
 
-def otp_verify(*, request, professional: Professional, token: str) -> bool:
+OTP_THROTTLED = "throttled"
+
+
+def otp_verify(*, request, professional: Professional, token: str) -> bool | str:
     """Check a TOTP code or a backup code. A backup code is used up (django-otp deletes it). django-otp's
     throttling slows repeated failures per device exponentially, so guessing codes is impractical."""
     token = token.strip().replace(" ", "").replace("-", "")
     with transaction.atomic():
-        for device in TOTPDevice.objects.filter(user=professional, confirmed=True):
+        totp_devices = list(TOTPDevice.objects.filter(user=professional, confirmed=True))
+        if token.isdigit() and totp_devices and not any(d.verify_is_allowed()[0] for d in totp_devices):
+            # django-otp's back-off after wrong codes: say so, rather than call a right code wrong.
+            audit_record(kind="2fa.throttled", actor=professional, request=request, target=professional)
+            return OTP_THROTTLED
+        for device in totp_devices:
             if device.verify_token(token):
                 audit_record(kind="2fa.verified", actor=professional, request=request, target=professional)
                 _otp_mark_verified(request, device)
@@ -255,6 +273,7 @@ def password_change(*, request, professional: Professional, current_auth_key: st
         professional.save()
         key.wrapped_secret = new.wrapped_secret
         key.save(update_fields=["wrapped_secret"])
+        _sessions_revoke(professional, "password changed in another session", keep_request=request)
         audit_record(kind="auth.password_changed", actor=professional, request=request, target=professional)
     update_session_auth_hash(request, professional)
 

@@ -70,10 +70,13 @@ def validation_reason(exc: ValidationError) -> str:
 # --- sign-in -------------------------------------------------------------------------------------------
 
 
-def lockout_response(request, credentials=None, *args, **kwargs):
-    """django-axes calls this when an account or address is locked out: a clear page, not a bare 403."""
+def lockout_response(request, original_response=None, credentials=None, *args, **kwargs):
+    """django-axes calls this (as AXES_LOCKOUT_CALLABLE) when an account or address is locked out: a
+    clear page, not a bare 403. The sign-in view calls it too; the event is recorded once a request."""
     email = (credentials or {}).get("email") or request.POST.get("email", "")
-    services.sign_in_failure_record(request=request, email=email, locked_out=True)
+    if not getattr(request, "tac_lockout_recorded", False):
+        request.tac_lockout_recorded = True
+        services.sign_in_failure_record(request=request, email=email, locked_out=True)
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
 
@@ -102,13 +105,13 @@ def prelogin(request):
 def sign_in(request):
     if request.user.is_authenticated and request.user.is_verified():
         return redirect(safe_next(request))
-    form = SignInForm(request.POST or None)
+    form = SignInForm(request.POST if request.method == "POST" else None)
     error = None
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].strip().lower()
         user = authenticate(request, email=email, password=form.cleaned_data["auth_key"])
         if getattr(request, "axes_locked_out", False):
-            return lockout_response(request, {"email": email})
+            return lockout_response(request, credentials={"email": email})
         if user is None:
             services.sign_in_failure_record(request=request, email=email)
             error = "Enter the correct email address and password"
@@ -170,12 +173,16 @@ def reverify(request):
 
 
 def _otp_challenge(request, *, template: str):
-    form = OTPForm(request.POST or None)
+    form = OTPForm(request.POST if request.method == "POST" else None)
     error = None
     if request.method == "POST" and form.is_valid():
-        if services.otp_verify(request=request, professional=request.user, token=form.cleaned_data["token"]):
+        outcome = services.otp_verify(request=request, professional=request.user, token=form.cleaned_data["token"])
+        if outcome is True:
             return redirect(safe_next(request))
-        error = "The code is not correct, or has been used. Check your authenticator app and try again."
+        if outcome == services.OTP_THROTTLED:
+            error = "Too many wrong codes in a row. Wait a few seconds, then enter the newest code."
+        else:
+            error = "The code is not correct, or has been used. Check your authenticator app and try again."
     return render(
         request,
         template,
@@ -191,7 +198,7 @@ def two_factor_enrol(request):
         return redirect("accounts:two_factor")
     if has_authenticator(user):
         return redirect("accounts:account")
-    form = OTPForm(request.POST or None)
+    form = OTPForm(request.POST if request.method == "POST" else None)
     error = None
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if request.method == "POST" and device is not None and form.is_valid():
@@ -295,7 +302,7 @@ def password_change(request):
 
 @public
 def password_reset_request(request):
-    form = PasswordResetRequestForm(request.POST or None)
+    form = PasswordResetRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = Professional.objects.filter(email__iexact=form.cleaned_data["email"], is_active=True).first()
         if user is not None:
@@ -390,7 +397,7 @@ def agency(request):
 @agency_admin_only
 @recent_2fa_required
 def agency_invite(request):
-    form = InvitationForm(request.POST or None)
+    form = InvitationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             invitation, _token = services.invitation_create(

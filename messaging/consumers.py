@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from accounts.access import session_passed_2fa
+from accounts.services import session_fingerprint
 
 from . import access, selectors, services
 from .events import user_group, workspace_group
@@ -144,6 +145,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- events from the channel layer ---
 
     async def session_revoked(self, event):
+        if event.get("keep_session") and event["keep_session"] == session_fingerprint(self.scope["session"].session_key):
+            return  # the session that asked (a password change) stays open
         await self.send_json({"type": "session.revoked", "reason": event.get("reason", "")})
         await self.close(code=CLOSE_NOT_ENTITLED)
 

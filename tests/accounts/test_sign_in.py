@@ -179,11 +179,6 @@ def test_it_locks_the_account_after_too_many_failures(client, lead):
     assert kinds("auth.sign_in") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: accounts.views.sign_in calls lockout_response and then AxesMiddleware calls it again "
-    "(AXES_LOCKOUT_CALLABLE), so each locked-out request writes auth.locked_out twice",
-)
 def test_it_audits_each_locked_out_attempt_once(client, lead):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         post_sign_in(client, lead.user.email, "ab" * 32)

@@ -184,6 +184,8 @@ def test_it_throttles_the_right_code_straight_after_a_wrong_one(client, lead):
     client.post(reverse("accounts:two_factor"), {"token": wrong_code_for(lead.device)})
     response = client.post(reverse("accounts:two_factor"), {"token": lead.totp()})
     assert response.status_code == 400
+    assert b"Wait a few seconds" in response.content  # not "the code is not correct": it may be right
+    assert kinds("2fa.throttled")
     forgive_failures(lead.device)
     response = client.post(reverse("accounts:two_factor"), {"token": lead.totp()})
     assert response.status_code == 302

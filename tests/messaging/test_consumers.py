@@ -291,12 +291,6 @@ async def test_it_refuses_another_sessions_new_socket_after_a_password_change(le
         await connected(communicator, lead)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: accounts.services.password_change ends other sessions only through Django's session "
-    "auth hash; session_passed_2fa does not check it and no session.revoked is sent, so another "
-    "session's open socket keeps working after a password change",
-)
 async def test_it_closes_another_sessions_open_socket_after_a_password_change(lead):
     other = await session_id(lead)
     client = await sync_to_async(sign_in)(Client(), lead)
