@@ -25,6 +25,10 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainProblem | None:
     head = AuditHead.objects.filter(pk=1).first()
     if head is not None and (head.seq != expected_seq - 1 or head.hash != expected_prev):
         if head.seq == expected_seq - 1:
-            return ChainProblem(head.seq, f"row {head.seq} does not match the chain's head: it was altered")
+            return ChainProblem(
+                head.seq,
+                f"the chain's head does not match row {head.seq}: row {head.seq} was altered, "
+                f"or row {head.seq + 1} onwards were deleted",
+            )
         return ChainProblem(expected_seq, f"rows after {expected_seq - 1} are missing (the head records {head.seq})")
     return None
