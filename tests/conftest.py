@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
+from daphne.testing import DaphneProcess
 from django.conf import settings
+from django.db import connections
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -147,3 +150,39 @@ def pytest_collection_modifyitems(config, items):
         if browser_dir in str(item.fspath):
             item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: browser_dir in str(item.fspath))
+
+
+def _application():
+    """For a daphne process serving the real ASGI application on the test database (the browser tests,
+    the Python client's tests, the two-worker test). Tests that use it need `transactional_db`."""
+    from teamaroundchild.asgi import application
+
+    return application
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    process = DaphneProcess("127.0.0.1", partial(_application))
+    # pytest-django blocks database access outside tests by patching the connection class; a forked
+    # child keeps whatever state the parent had, so fork while unblocked or the server cannot query.
+    with django_db_blocker.unblock():
+        connections.close_all()  # the child must not share the parent's sockets
+        process.start()
+    while not process.ready.wait(timeout=1):
+        if not process.is_alive():
+            raise RuntimeError(f"daphne did not start: {process.errors.get_nowait() if not process.errors.empty() else ''}")
+    yield f"http://127.0.0.1:{process.port.value}"
+    process.terminate()
+    process.join(timeout=10)
+
+
+@pytest.fixture
+def custodian(db):
+    """The data controller's key, installed as `manage.py custodian_key_create` does; the test keeps the
+    private half so it can prove recovery works."""
+    from messaging.services import custodian_key_install
+    from tacclient.crypto import Identity
+
+    identity = Identity.generate()
+    custodian_key_install(box_public=identity.box_public, label="Test custodian")
+    return identity

@@ -7,11 +7,8 @@ what they create is committed and visible to it."""
 from __future__ import annotations
 
 import os
-from functools import partial
 
 import pytest
-from daphne.testing import DaphneProcess
-from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -23,28 +20,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-
-
-def _application():
-    from teamaroundchild.asgi import application
-
-    return application
-
-
-@pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker):
-    process = DaphneProcess("127.0.0.1", partial(_application))
-    # pytest-django blocks database access outside tests by patching the connection class; a forked
-    # child keeps whatever state the parent had, so fork while unblocked or the server cannot query.
-    with django_db_blocker.unblock():
-        connections.close_all()  # the child must not share the parent's sockets
-        process.start()
-    while not process.ready.wait(timeout=1):
-        if not process.is_alive():
-            raise RuntimeError(f"daphne did not start: {process.errors.get_nowait() if not process.errors.empty() else ''}")
-    yield f"http://127.0.0.1:{process.port.value}"
-    process.terminate()
-    process.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
