@@ -102,6 +102,9 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
                 "role": m.role,
                 "state": m.state,
                 "invited_by": str(m.invited_by.public_id) if m.invited_by else None,
+                # The lead's signature over crypto.invite_statement: the lead's client admits to a new
+                # epoch only members it really invited, so a server cannot slip one in.
+                "invite_signature": b64(m.invite_signature) if m.invite_signature else None,
                 "invited_at": m.invited_at.isoformat(),
                 "joined_at": m.joined_at.isoformat() if m.joined_at else None,
                 "left_at": m.left_at.isoformat() if m.left_at else None,

@@ -1,0 +1,83 @@
+// The one websocket of a page: reconnects with back-off, resubscribes from the last sequence it saw (so
+// it receives exactly what it missed, in order), and re-sends unanswered posts with the same id (the
+// server stores a post once, however often it arrives).
+const NOT_ENTITLED = 4403;
+
+export class Live extends EventTarget {
+  constructor() {
+    super();
+    this.subscriptions = new Map(); // workspace id -> last seq seen
+    this.pending = new Map(); // frame id -> { frame, resolve, reject }
+    this.backoff = 500;
+    this.closedForGood = false;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+    this.socket = new WebSocket(`${scheme}://${window.location.host}/ws/`);
+    this.socket.addEventListener('open', () => {
+      this.backoff = 500;
+      this.emit('status', { connected: true });
+      for (const [workspace, seq] of this.subscriptions) this.send({ type: 'subscribe', workspace, after_seq: seq });
+      for (const { frame } of this.pending.values()) this.send(frame);
+    });
+    this.socket.addEventListener('message', (event) => this.receive(JSON.parse(event.data)));
+    this.socket.addEventListener('close', (event) => {
+      this.emit('status', { connected: false, code: event.code });
+      if (event.code === NOT_ENTITLED) {
+        this.closedForGood = true;
+        for (const p of this.pending.values()) p.reject(new Error('Your session has ended. Sign in again.'));
+        this.pending.clear();
+        return;
+      }
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 15000);
+    });
+  }
+
+  send(frame) {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  subscribe(workspace, afterSeq) {
+    this.subscriptions.set(workspace, afterSeq);
+    this.send({ type: 'subscribe', workspace, after_seq: afterSeq });
+  }
+
+  // Resolves with the server's { seq, post_id, created } once the post is stored; rejects with its reason.
+  post(workspace, post) {
+    const id = post.post_id;
+    const frame = { type: 'post.create', id, workspace, post };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { frame, resolve, reject });
+      this.send(frame);
+    });
+  }
+
+  receive(frame) {
+    if (frame.type === 'post.created') {
+      const seen = this.subscriptions.get(frame.workspace) ?? 0;
+      if (frame.post.seq <= seen) return; // already shown
+      this.subscriptions.set(frame.workspace, frame.post.seq);
+      this.emit('post', frame);
+      return;
+    }
+    if (frame.type === 'post.accepted' || (frame.type === 'error' && this.pending.has(frame.id))) {
+      const p = this.pending.get(frame.id);
+      if (!p) return;
+      this.pending.delete(frame.id);
+      if (frame.type === 'error') {
+        const error = new Error(frame.reason);
+        error.code = frame.code;
+        p.reject(error);
+      } else p.resolve(frame);
+      return;
+    }
+    this.emit(frame.type, frame);
+  }
+}
