@@ -18,3 +18,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 TAC_KDF_OPSLIMIT = 1
 TAC_KDF_MEMLIMIT = 8 * 1024 * 1024
 TAC_EVENTS_ROUNDTRIP_JSON = True
+
+# Each test run talks on its own channel names, so two runs on one Redis (a developer's and CI's, or
+# parallel suites) never hear each other's events. Forked test servers inherit the prefix.
+if "CONFIG" in CHANNEL_LAYERS["default"]:  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"tac-test-{os.getpid()}"  # noqa: F405
