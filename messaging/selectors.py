@@ -133,12 +133,16 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
     }
 
 
-def post_list(*, professional: Professional, workspace: Workspace, after_seq: int = 0, limit: int = 500) -> list[dict]:
+def post_list(*, professional: Professional, workspace: Workspace, after_seq: int = 0, limit: int = 500,
+              kind: str | None = None) -> list[dict]:
     """Posts after `after_seq`, in order, from the epochs the reader holds a key for."""
     if access.active_membership(professional, workspace) is None:
         raise access_denied()
     epochs = access.readable_epoch_ids(professional, workspace)
-    posts = (Post.objects.filter(workspace=workspace, seq__gt=after_seq, epoch_id__in=epochs)
+    posts = Post.objects.filter(workspace=workspace, seq__gt=after_seq, epoch_id__in=epochs)
+    if kind is not None:
+        posts = posts.filter(kind=kind)
+    posts = (posts
              .select_related("workspace", "author", "author_key", "epoch").order_by("seq")[:limit])
     return [post_payload(p) for p in posts]
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Professional
 
 from . import selectors, services
-from .models import Membership, Workspace
+from .models import Membership, Post, Workspace
 from .schemas import EpochBundle, PostEnvelope, b64, int_field, require_dict, uuid_field, wrap_list
 
 
@@ -112,7 +112,11 @@ def posts(request, workspace_id):
             limit = min(int(request.GET.get("limit", "500")), 1000)
         except ValueError as exc:
             raise ValidationError("after and limit must be integers") from exc
-        items = selectors.post_list(professional=request.user, workspace=workspace, after_seq=after, limit=limit)
+        kind = request.GET.get("kind")
+        if kind is not None and kind not in Post.Kind.values:
+            raise ValidationError(f"kind must be one of {', '.join(Post.Kind.values)}")
+        items = selectors.post_list(professional=request.user, workspace=workspace, after_seq=after, limit=limit,
+                                    kind=kind)
         return JsonResponse({"posts": items, "last_seq": workspace.last_seq})
     result = services.post_create(author=request.user, workspace=workspace,
                                   envelope=PostEnvelope.parse(request.json), request=request)

@@ -139,3 +139,13 @@ def pg_dump() -> bytes:
          params["USER"] or "postgres", "--data-only", params["NAME"]],
         check=True, capture_output=True, timeout=60,
     ).stdout
+
+
+def test_it_shows_the_child_name_on_the_home_page(page, lead, custodian, capture_events):
+    from tests.messaging.factories import Client
+
+    Client(lead, custodian).create_workspace({"name": "Alex Home-Page"})
+    sign_in(page, lead)
+    row = page.locator("[data-tac-workspace-row]")
+    expect(row).to_contain_text("TAC-")
+    expect(row.locator("[data-tac-child-name]")).to_have_text("Alex Home-Page")  # decrypted in the browser

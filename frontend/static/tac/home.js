@@ -21,7 +21,7 @@ for (const row of document.querySelectorAll('[data-tac-workspace-row]')) {
   if (!row.querySelector('a')) continue; // not active yet: no keys
   (async () => {
     const { keys, signKeys } = await loadWorkspace(row.dataset.tacWorkspaceRow);
-    const details = latestDetails((await fetchPosts(row.dataset.tacWorkspaceRow)).filter((p) => p.kind === 'details')
+    const details = latestDetails((await fetchPosts(row.dataset.tacWorkspaceRow, 0, 'details'))
       .map((p) => openPost(p, keys, signKeys)));
     if (details) row.querySelector('[data-tac-child-name]').textContent = ` ${details.body.name || ''}`;
   })().catch(() => { /* the row still links to the workspace, which explains any problem */ });

@@ -23,10 +23,10 @@ export async function loadWorkspace(id) {
   return { me, record, detail, keys, signKeys: authorSignKeys(detail.author_keys || []) };
 }
 
-export async function fetchPosts(id, after = 0) {
+export async function fetchPosts(id, after = 0, kind = null) {
   const posts = [];
   for (;;) {
-    const page = await getJSON(`/api/v1/workspaces/${id}/posts?after=${after}&limit=1000`);
+    const page = await getJSON(`/api/v1/workspaces/${id}/posts?after=${after}&limit=1000${kind ? `&kind=${kind}` : ''}`);
     posts.push(...page.posts);
     if (page.posts.length < 1000) return posts;
     after = page.posts[page.posts.length - 1].seq;
