@@ -415,3 +415,6 @@ def professional_offboard(*, admin: Professional, professional: Professional, re
         professional.save(update_fields=["is_active", "offboarded_at"])
         _sessions_revoke(professional, "account offboarded")
         audit_record(kind="account.offboarded", actor=admin, request=request, target=professional)
+        from messaging.services import memberships_end_for_offboarding
+
+        memberships_end_for_offboarding(professional=professional, actor=admin, request=request)

@@ -50,7 +50,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = await self.decode_json(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." deeper than the parser's stack
             await self.send_error("frame is not valid JSON")
             return
         await self.receive_json(content, **kwargs)

@@ -127,10 +127,16 @@ def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBun
         for p in Professional.objects.filter(public_id__in=[m.public_id for m in manifest.members])
     }
     listed = {m.public_id: m for m in manifest.members}
-    if set(listed) != set(expected):
-        missing = sorted(str(i) for i in set(expected) - set(listed))
-        extra = sorted(str(i) for i in set(listed) - set(expected))
+    # Every active member must be in it; members who accepted an invitation may be (the lead's device
+    # admits only those whose invitation it can verify); nobody else.
+    lead_id = (new_lead or workspace.lead).public_id
+    required = {pid for pid, (m, _role) in expected.items()
+                if m is None or m.state != Membership.State.ACCEPTED or pid == lead_id}
+    missing = sorted(str(i) for i in required - set(listed))
+    extra = sorted(str(i) for i in set(listed) - set(expected))
+    if missing or extra:
         raise Conflict(f"the manifest's members are not the workspace's members (missing {missing}, not members {extra})")
+    expected = {pid: expected[pid] for pid in listed}
     lead_id = (new_lead or workspace.lead).public_id
     for public_id, member in listed.items():
         key = keys.get(public_id)
@@ -329,6 +335,26 @@ def membership_leave(*, professional: Professional, workspace: Workspace, reques
                                      "state": "left"})
 
 
+def memberships_end_for_offboarding(*, professional: Professional, actor: Professional, request=None) -> None:
+    """An offboarded professional leaves every workspace at once; each needs a new key epoch before
+    anyone posts again, as when a member leaves. Precondition: inside the offboarding transaction."""
+    now = timezone.now()
+    for membership in Membership.objects.select_for_update().filter(
+            professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"):
+        was_active = membership.state == Membership.State.ACTIVE
+        membership.state = Membership.State.REMOVED
+        membership.left_at = now
+        membership.save(update_fields=["state", "left_at"])
+        workspace = membership.workspace
+        if was_active:
+            Workspace.objects.filter(pk=workspace.pk).update(rotation_required=True)
+        audit_record(kind="membership.removed", actor=actor, request=request, target=workspace,
+                     data={"member": str(professional.public_id), "reason": "offboarded"})
+        events.send_event_on_commit(events.workspace_group(workspace.pk), events.MEMBERSHIP_CHANGED,
+                                    {"workspace": str(workspace.public_id), "member": str(professional.public_id),
+                                     "state": "removed"})
+
+
 def _extra_wraps(*, actor: Professional, workspace: Workspace, member: Professional, wraps: dict[int, bytes],
                  reason: str, allowed_epochs: set[int]) -> list[EpochWrap]:
     key = member.current_identity_key()
@@ -426,8 +452,10 @@ def key_mark_verified(*, professional: Professional, workspace: Workspace, other
 
 
 def read_position_update(*, professional: Professional, workspace: Workspace, seq: int) -> None:
-    Membership.objects.filter(workspace=workspace, professional=professional, state=Membership.State.ACTIVE,
-                              last_read_seq__lt=seq).update(last_read_seq=min(seq, workspace.last_seq))
+    # Same rule as every other service: an offboarded account is no longer a member (access.py).
+    Membership.objects.filter(workspace=workspace, professional=professional, professional__is_active=True,
+                              state=Membership.State.ACTIVE, last_read_seq__lt=seq).update(
+        last_read_seq=min(seq, workspace.last_seq))
 
 
 # --- posts -------------------------------------------------------------------------------------------

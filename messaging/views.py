@@ -10,7 +10,6 @@ import uuid
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Professional
@@ -34,6 +33,8 @@ def api(view):
                 request.json = json.loads(request.body or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError):
                 return error(400, "invalid", "the body is not valid JSON")
+            except RecursionError:  # "[[[[..." nested deeper than the parser's stack: junk, not a 500
+                return error(400, "invalid", "the body is nested too deeply")
         try:
             return view(request, *args, **kwargs)
         except services.Conflict as exc:
@@ -48,12 +49,19 @@ def api(view):
     return wrapped
 
 
+# One answer for "no such workspace", "not a workspace id" and "not yours": an outsider learns nothing.
+NOT_FOUND = "No such workspace, or you are not a member"
+
+
 def workspace_or_404(workspace_id: str) -> Workspace:
     try:
         public_id = uuid.UUID(workspace_id)
     except ValueError as exc:
-        raise Http404("No such workspace") from exc
-    return get_object_or_404(Workspace.objects.select_related("lead"), public_id=public_id)
+        raise Http404(NOT_FOUND) from exc
+    workspace = Workspace.objects.select_related("lead").filter(public_id=public_id).first()
+    if workspace is None:
+        raise Http404(NOT_FOUND)
+    return workspace
 
 
 def member_workspace(request, workspace_id: str) -> Workspace:
@@ -62,7 +70,7 @@ def member_workspace(request, workspace_id: str) -> Workspace:
     workspace = workspace_or_404(workspace_id)
     if not Membership.objects.filter(workspace=workspace, professional=request.user,
                                      state__in=Membership.CURRENT_STATES).exists():
-        raise Http404("No such workspace, or you are not a member")
+        raise Http404(NOT_FOUND)
     return workspace
 
 
@@ -112,6 +120,8 @@ def posts(request, workspace_id):
             limit = min(int(request.GET.get("limit", "500")), 1000)
         except ValueError as exc:
             raise ValidationError("after and limit must be integers") from exc
+        if after < 0 or limit < 0:
+            raise ValidationError("after and limit must not be negative")
         kind = request.GET.get("kind")
         if kind is not None and kind not in Post.Kind.values:
             raise ValidationError(f"kind must be one of {', '.join(Post.Kind.values)}")

@@ -3,16 +3,27 @@ messaging tests: the server only ever sees what these produce."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 
+from django.conf import settings
+
 from accounts.models import Professional
+from accounts.schemas import KeyEnrolment
+from accounts.services import password_reset_complete
 from messaging import selectors, services
 from messaging.models import Workspace
 from messaging.schemas import EpochBundle, PostEnvelope
 from tacclient import crypto
 from tacclient.workspace import (
-    MemberKey, WorkspaceKeys, author_sign_keys, epoch_bundle, invite_signature, open_post, seal_post,
+    MemberKey,
+    WorkspaceKeys,
+    author_sign_keys,
+    epoch_bundle,
+    invite_signature,
+    open_post,
+    seal_post,
     verify_workspace,
 )
 
@@ -51,23 +62,33 @@ class Client:
     def keys(self, workspace: Workspace) -> WorkspaceKeys:
         return verify_workspace(self.detail(workspace), self.identity)
 
-    def create_workspace(self, details: dict | None = None) -> Workspace:
-        workspace_id = uuid.uuid4()
-        bundle, key = epoch_bundle(lead=self.identity, workspace_id=workspace_id, epoch=1,
-                                   prev_manifest_hash=crypto.ZERO_HASH,
-                                   members=[member_key(self.user, "lead")], custodian_public=self.custodian_public)
-        envelope = None
+    def workspace_payload(self, details: dict | None = None, *, workspace_id: uuid.UUID | None = None,
+                          details_kind: str = "details", **bundle_fields) -> dict:
+        """The JSON body of POST /api/v1/workspaces, as the lead's browser makes it. `bundle_fields` go to
+        epoch_bundle (members=, custodian_public=, prev_manifest_hash=, epoch=, created_ms=) to make it wrong."""
+        workspace_id = workspace_id or uuid.uuid4()
+        fields = {"epoch": 1, "prev_manifest_hash": crypto.ZERO_HASH, "members": [member_key(self.user, "lead")],
+                  "custodian_public": self.custodian_public, **bundle_fields}
+        bundle, key = epoch_bundle(lead=self.identity, workspace_id=workspace_id, **fields)
+        body = {"id": str(workspace_id), "epoch": bundle}
         if details is not None:
-            envelope = PostEnvelope.parse(seal_post(identity=self.identity, author_id=self.user.public_id,
-                                                    workspace_id=workspace_id, epoch=1, epoch_key=key,
-                                                    kind="details", body=details))
-        return services.workspace_create(lead=self.user, workspace_id=workspace_id, epoch=EpochBundle.parse(bundle),
-                                         details=envelope)
+            body["details"] = seal_post(identity=self.identity, author_id=self.user.public_id,
+                                        workspace_id=workspace_id, epoch=1, epoch_key=key, kind=details_kind,
+                                        body=details)
+        return body
+
+    def create_workspace(self, details: dict | None = None) -> Workspace:
+        body = self.workspace_payload(details)
+        return services.workspace_create(
+            lead=self.user, workspace_id=uuid.UUID(body["id"]), epoch=EpochBundle.parse(body["epoch"]),
+            details=PostEnvelope.parse(body["details"]) if details is not None else None)
+
+    def invite_payload(self, workspace: Workspace, other: Professional, role: str = "member") -> dict:
+        return {"member": str(other.public_id), "role": role,
+                "invite_signature": invite_signature(self.identity, workspace.public_id, member_key(other, role), role)}
 
     def invite(self, workspace: Workspace, other: Professional, role: str = "member"):
         signature = invite_signature(self.identity, workspace.public_id, member_key(other, role), role)
-        import base64
-
         return services.membership_invite(lead=self.user, workspace=workspace, professional=other, role=role,
                                           invite_signature=base64.b64decode(signature))
 
@@ -94,12 +115,15 @@ class Client:
         return services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle),
                                      remove=remove, new_lead=new_lead)
 
-    def seal(self, workspace: Workspace, kind: str, body: dict, **fields) -> dict:
+    def seal(self, workspace: Workspace, kind: str, body: dict, *, epoch: int | None = None,
+             keys: WorkspaceKeys | None = None, **fields) -> dict:
+        """A post as this member's client sends it (the JSON of POST .../posts and of a post.create frame).
+        `keys` lets a client that can no longer fetch the workspace (removed) use what it kept."""
         workspace.refresh_from_db()
-        keys = self.keys(workspace)
+        keys = keys or self.keys(workspace)
+        epoch = epoch or keys.current_epoch
         return seal_post(identity=self.identity, author_id=self.user.public_id, workspace_id=workspace.public_id,
-                         epoch=keys.current_epoch, epoch_key=keys.epoch_keys[keys.current_epoch], kind=kind,
-                         body=body, **fields)
+                         epoch=epoch, epoch_key=keys.epoch_keys[epoch], kind=kind, body=body, **fields)
 
     def post(self, workspace: Workspace, kind: str, body: dict, **fields):
         return services.post_create(author=self.user, workspace=workspace,
@@ -111,6 +135,50 @@ class Client:
         signers = author_sign_keys(detail["author_keys"])
         return [open_post(p, keys, signers)
                 for p in selectors.post_list(professional=self.user, workspace=workspace, after_seq=after)]
+
+    def wraps_for(self, workspace: Workspace, member: Professional, epochs) -> dict[int, bytes]:
+        """The epoch keys this client holds, sealed for `member`'s current key (re-keying, history)."""
+        keys = self.keys(workspace)
+        box_public = bytes(member.current_identity_key().box_public)
+        return {n: crypto.epoch_key_wrap(workspace.public_id, n, keys.epoch_keys[n], box_public) for n in epochs}
+
+    def rekey(self, workspace: Workspace, member: Professional, epochs) -> int:
+        return services.member_rekey(actor=self.user, workspace=workspace, member=member,
+                                     wraps=self.wraps_for(workspace, member, epochs))
+
+    def share_history(self, workspace: Workspace, member: Professional, epochs) -> int:
+        return services.history_share(lead=self.user, workspace=workspace, member=member,
+                                      wraps=self.wraps_for(workspace, member, epochs))
+
+
+def envelope(payload: dict) -> PostEnvelope:
+    return PostEnvelope.parse(payload)
+
+
+def join(lead_client: Client, workspace: Workspace, *members: Client, role: str = "member"):
+    """Invite, accept, and the lead's client starts one epoch that admits the newcomers."""
+    for member in members:
+        lead_client.invite(workspace, member.user, role)
+        services.membership_respond(professional=member.user, workspace=workspace, accept=True)
+    return lead_client.rotate(workspace)
+
+
+def flip(payload: dict, field: str, index: int = -1) -> dict:
+    """The same post with one byte of `field` (header, nonce, ciphertext, signature) flipped."""
+    raw = bytearray(base64.b64decode(payload[field]))
+    raw[index] ^= 0x01
+    return {**payload, field: base64.b64encode(bytes(raw)).decode()}
+
+
+def password_reset(persona, new_password: str) -> crypto.Identity:
+    """A forgotten password: the browser made new keys (accounts.services.password_reset_complete)."""
+    enrolment, identity = KeyEnrolment.from_password(password=new_password, public_id=persona.user.public_id,
+                                                     opslimit=settings.TAC_KDF_OPSLIMIT,
+                                                     memlimit=settings.TAC_KDF_MEMLIMIT)
+    password_reset_complete(professional=persona.user, enrolment=enrolment)
+    persona.password = new_password
+    persona.user.refresh_from_db()
+    return identity
 
 
 def due(days: int) -> dt.date:

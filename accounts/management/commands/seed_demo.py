@@ -1,22 +1,37 @@
-"""`make run` seeds a demo: agencies and professionals with printed passwords and TOTP secrets.
+"""`make run` seeds a demo: agencies and professionals with printed passwords and TOTP secrets, a
+custodian key, and two workspaces whose posts are real ciphertext.
 
 Passwords are random, made on the first run and kept in .demo-credentials (git-ignored, mode 600) so a
 second `make run` prints the same logins. Keys are derived with the same Python code a browser mirrors.
+The workspaces are made as the members' clients would make them: each demo professional's identity is
+opened with their password, and tacclient seals, signs and checks everything the services store (the
+same steps as tacclient.client.TacClient, without the HTTP). Every run is idempotent: a workspace that
+exists (fixed ids) is left alone.
 """
 
 import base64
+import datetime as dt
 import json
 import os
 import secrets
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from nacl.bindings import crypto_scalarmult_base
 
 from accounts.models import Agency, Professional
 from accounts.services import agency_create, professional_create_with_password
+from messaging import selectors, services
+from messaging.models import CustodianKey, Post, Workspace
+from messaging.schemas import EpochBundle, PostEnvelope
+from tacclient import crypto
+from tacclient.client import Workspace as VerifiedWorkspace
+from tacclient.client import latest_details, open_payload, plan_epoch_members, workspace_from_detail
+from tacclient.workspace import MemberKey, epoch_bundle, invite_signature, seal_post
 
 AGENCIES = [
     ("Northshire Children's Social Care", Agency.Kind.CHILDRENS_SOCIAL_CARE),
@@ -80,3 +95,179 @@ class Command(BaseCommand):
             "\nAdd a TOTP secret to an authenticator app, or print the current code with:\n"
             "  .venv/bin/python manage.py demo_totp <email>\n"
         )
+        self.seed_custodian()
+        self.seed_workspaces(stored)
+
+    def seed_custodian(self):
+        if CustodianKey.objects.filter(is_current=True).exists():
+            return
+        # A real site runs `manage.py custodian_key_create`, which prints the private key as 2-of-3 shares
+        # for three custodians. The demo keeps no shares: its workspaces cannot be recovered.
+        services.custodian_key_install(box_public=crypto_scalarmult_base(os.urandom(32)), label="Demo custodian")
+        self.stdout.write("Demo custodian key installed; its private key was discarded (demo workspaces cannot "
+                          "be recovered by a custodian).")
+
+    def seed_workspaces(self, stored: dict):
+        made = []
+        identities: dict[str, DemoClient] = {}
+        for spec in DEMO_WORKSPACES:
+            workspace_id = uuid.uuid5(DEMO_NAMESPACE, spec["slug"])
+            existing = Workspace.objects.filter(public_id=workspace_id).first()
+            if existing is not None:
+                made.append((existing, False))
+                continue
+            people = [spec["lead"], *spec["members"]]
+            missing = [email for email in people if email not in stored]
+            if missing:
+                self.stdout.write(f"Demo workspace {spec['slug']} skipped: no stored password for {', '.join(missing)}")
+                continue
+            try:
+                for email in people:
+                    if email not in identities:
+                        identities[email] = DemoClient(Professional.objects.get(email=email),
+                                                       stored[email]["password"])
+            except crypto.DecryptionError:
+                self.stdout.write(f"Demo workspace {spec['slug']} skipped: the stored password of {email} does not "
+                                  f"open its keys")
+                continue
+            with transaction.atomic():
+                made.append((demo_workspace(workspace_id, spec, identities), True))
+        if made:
+            self.stdout.write("\nDemo workspaces (content end-to-end encrypted; sign in as sam.lead@demo.tac to read):")
+            for workspace, new in made:
+                posts = Post.objects.filter(workspace=workspace).count()
+                self.stdout.write(f"  {workspace.reference}  {posts} posts{'  (new)' if new else ''}")
+            self.stdout.write("")
+
+
+# --- demo workspaces: the clients' steps, in process ------------------------------------------------------
+
+DEMO_NAMESPACE = uuid.UUID("6f1d3c52-9a43-4b8e-9d0c-7a1e2b3c4d5e")
+
+
+class DemoClient:
+    """One demo professional's client without the HTTP: identity opened with their password (as at
+    sign-in), workspace details read through the same selectors the API answers with, and checked by
+    tacclient before anything is sealed."""
+
+    def __init__(self, user: Professional, password: str):
+        self.user = user
+        key = user.current_identity_key()
+        salt, ops, mem = bytes(user.kdf_salt), user.kdf_opslimit, user.kdf_memlimit
+        wrap_key = crypto.derive_keys(password, salt, ops, mem).wrap_key
+        self.identity = crypto.identity_unwrap(bytes(key.wrapped_secret), wrap_key,
+                                               crypto.identity_wrap_ad(user.public_id, salt, ops, mem))
+        self.last_hash: dict[uuid.UUID, bytes] = {}
+
+    def member_key(self, role: str) -> MemberKey:
+        return MemberKey.from_card(selectors.professional_card(self.user), role)
+
+    def verified(self, workspace: Workspace) -> VerifiedWorkspace:
+        workspace.refresh_from_db()
+        detail = selectors.workspace_detail(professional=self.user, workspace=workspace)
+        detail["author_keys"] = selectors.author_keys(professional=self.user, workspace=workspace)
+        return workspace_from_detail(json.loads(json.dumps(detail)), self.identity)
+
+    def post(self, workspace: Workspace, kind: str, body: dict, **fields) -> Post:
+        ws = self.verified(workspace)
+        epoch = ws.keys.current_epoch
+        envelope = seal_post(identity=self.identity, author_id=self.user.public_id, workspace_id=ws.id, epoch=epoch,
+                             epoch_key=ws.keys.epoch_keys[epoch], kind=kind, body=body,
+                             prev_hash=self.last_hash.get(ws.id, crypto.ZERO_HASH), **fields)
+        parsed = PostEnvelope.parse(envelope)
+        self.last_hash[ws.id] = crypto.post_hash(parsed.header_bytes, parsed.nonce, parsed.ciphertext)
+        return services.post_create(author=self.user, workspace=workspace, envelope=parsed).post
+
+    def rotate(self, workspace: Workspace) -> None:
+        """The lead's client admits those who accepted (invitations checked) and re-posts the details."""
+        ws = self.verified(workspace)
+        members, _admitted, _warnings = plan_epoch_members(ws, me=self.identity, my_id=self.user.public_id)
+        custodian = services.custodian_key_current()
+        thread = [open_payload(p, ws) for p in selectors.post_list(professional=self.user, workspace=workspace)]
+        bundle, _key = epoch_bundle(lead=self.identity, workspace_id=ws.id, epoch=ws.keys.current_epoch + 1,
+                                    prev_manifest_hash=ws.keys.manifest_hashes[ws.keys.current_epoch],
+                                    members=members, custodian_public=bytes(custodian.box_public))
+        services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
+        details = latest_details(thread)
+        if details is not None:
+            self.post(workspace, "details", details.body)
+
+
+def demo_workspace(workspace_id: uuid.UUID, spec: dict, clients: dict[str, DemoClient]) -> Workspace:
+    """Open, invite, accept, admit, then play the spec's thread. Precondition: inside transaction.atomic."""
+    lead = clients[spec["lead"]]
+    custodian = services.custodian_key_current()
+    bundle, key = epoch_bundle(lead=lead.identity, workspace_id=workspace_id, epoch=1,
+                               prev_manifest_hash=crypto.ZERO_HASH, members=[lead.member_key("lead")],
+                               custodian_public=bytes(custodian.box_public))
+    details = seal_post(identity=lead.identity, author_id=lead.user.public_id, workspace_id=workspace_id, epoch=1,
+                        epoch_key=key, kind="details", body=spec["details"])
+    workspace = services.workspace_create(lead=lead.user, workspace_id=workspace_id, epoch=EpochBundle.parse(bundle),
+                                          details=PostEnvelope.parse(details))
+    for email in spec["members"]:
+        member = clients[email]
+        signature = invite_signature(lead.identity, workspace_id, member.member_key("member"), "member")
+        services.membership_invite(lead=lead.user, workspace=workspace, professional=member.user,
+                                   invite_signature=base64.b64decode(signature))
+        services.membership_respond(professional=member.user, workspace=workspace, accept=True)
+    lead.rotate(workspace)
+
+    def post(email: str, kind: str, body: dict, **fields) -> Post:
+        return clients[email].post(workspace, kind, body, **fields)
+
+    spec["thread"](post, {email: clients[email].user.public_id for email in clients})
+    return workspace
+
+
+def _days(n: int) -> dt.date:
+    return dt.date.today() + dt.timedelta(days=n)
+
+
+def _leo_thread(post, ids):
+    gp, midwife, school, lead = "priya.gp@demo.tac", "jo.midwife@demo.tac", "alex.school@demo.tac", "sam.lead@demo.tac"
+    red = post(gp, "concern", {"category": "neglect", "detail": "Leo has missed his 2-year review and two "
+                               "immunisation appointments. Mum has not answered three calls."}, rag="red")
+    post(school, "concern", {"category": "school_attendance", "detail": "Nursery attendance 71% this half term; often "
+                             "collected late and hungry."}, rag="amber")
+    post(midwife, "acknowledgement", {}, target=red.post_id)
+    post(lead, "action", {"title": "Joint home visit with the midwife", "detail": "Check home conditions and "
+                          "talk to mum about the missed appointments."}, owner=ids[midwife], due=_days(-3), status="open")
+    done = post(lead, "action", {"title": "Free school meals and breakfast club referral", "detail": ""},
+                owner=ids[school], due=_days(7), status="open")
+    post(school, "action_status", {"note": "Referral made; Leo starts breakfast club on Monday."},
+         target=done.post_id, status="done")
+    post(lead, "update", {"text": "Spoke to mum by phone: she is struggling since her partner left. She agreed to "
+                          "an Early Help assessment."})
+    post(lead, "decision", {"text": "TAC meeting 1: Early Help plan agreed; review in six weeks."})
+
+
+def _ava_thread(post, ids):
+    gp, school, lead = "priya.gp@demo.tac", "alex.school@demo.tac", "sam.lead@demo.tac"
+    post(school, "concern", {"category": "mental_health", "detail": "Ava has been withdrawn in class and "
+                             "said she does not want to go home."}, rag="amber")
+    post(gp, "update", {"text": "Seen with dad for asthma review; no concerns noted at the appointment."})
+    post(lead, "action", {"title": "Book a CAMHS consultation", "detail": "Ask the school nurse to join."},
+         owner=ids[gp], due=_days(14), status="open")
+
+
+DEMO_WORKSPACES = [
+    {
+        "slug": "demo-workspace-leo",
+        "lead": "sam.lead@demo.tac",
+        "members": ["priya.gp@demo.tac", "jo.midwife@demo.tac", "alex.school@demo.tac"],
+        "details": {"name": "Leo Marsh", "dob": "2021-06-14", "nhs_number": "9434765919",
+                    "address": "12 Willow Court, Northshire NS1 4AB",
+                    "family": "Mother Kerry Marsh; a baby sister is due in March",
+                    "notes": "Demo data: not a real child."},
+        "thread": _leo_thread,
+    },
+    {
+        "slug": "demo-workspace-ava",
+        "lead": "sam.lead@demo.tac",
+        "members": ["priya.gp@demo.tac", "alex.school@demo.tac"],
+        "details": {"name": "Ava Collins", "dob": "2017-11-03", "nhs_number": "4010232137",
+                    "address": "4 Mill Lane, Northshire NS3 9QT", "family": "Lives with dad and two brothers",
+                    "notes": "Demo data: not a real child."},
+        "thread": _ava_thread,
+    },
+]

@@ -59,12 +59,20 @@ async function rotate({ remove = null, newLead = null } = {}) {
   const d = state.detail;
   const custodian = await getJSON('/api/v1/custodian');
   const lead = newLead || ME;
+  // Active members only as the signed record already lists them; newcomers only with an invitation
+  // signed by someone who was lead (by the key the record lists for them).
+  const current = state.keys.manifests.get(state.keys.currentEpoch);
+  const leads = new Set([...state.keys.manifests.values()].flatMap((m) => m.members.filter((x) => x.role === 'lead').map((x) => x.publicId)));
+  const signKeyOf = (id) => [...state.signKeys.entries()].filter(([k]) => k.startsWith(`${id}|`)).map(([, v]) => v);
   const members = [];
   for (const m of d.members) {
     if (m.id === remove) continue;
-    if (m.state === 'active' || (m.state === 'accepted' && m.invite_signature
-        && inviteVerifies(state.me.signPublic, WS, memberKey(m, m.role), m.role, m.invite_signature))) {
-      members.push(memberKey(m, m.id === lead ? 'lead' : (m.role === 'lead' ? 'member' : m.role)));
+    const role = m.id === lead ? 'lead' : (m.role === 'lead' ? 'member' : m.role);
+    if (m.state === 'active' && current.members.some((x) => x.publicId === m.id)) {
+      members.push(memberKey(m, role));
+    } else if (m.state === 'accepted' && m.invite_signature && leads.has(m.invited_by)
+        && signKeyOf(m.invited_by).some((k) => inviteVerifies(k, WS, memberKey(m, m.role), m.role, m.invite_signature))) {
+      members.push(memberKey(m, role));
     }
   }
   const epoch = d.current_epoch + 1;

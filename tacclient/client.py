@@ -1,0 +1,1056 @@
+"""The Python client of the TAC API (docs/protocol.md), with the same end-to-end guarantees as the browser:
+keys are derived and opened here, posts are sealed and signed here, and everything the server answers
+about keys and membership is checked against the signed record before it is trusted.
+
+    client = TacClient("http://127.0.0.1:8000")
+    client.sign_in("sam.lead@demo.tac", password, totp_code)
+    ws = client.create_workspace({"name": "Leo Example", "nhs_number": "9434765919"})
+    client.invite(ws["id"], client.directory("priya.gp@demo.tac")[0])
+    ...                                   # the GP's client calls accept(ws["id"])
+    client.rotate(ws["id"])               # admits the GP in a new key epoch, re-posts the child's details
+    client.concern(ws["id"], "neglect", "red", "Missed two appointments")
+    for post in client.read(ws["id"]):
+        print(post.seq, post.kind, post.body)
+
+HTTP is synchronous (httpx). `LiveSocket` is the asyncio websocket for live threads and benchmarks.
+Server refusals raise `TacError(status, code, reason)` with the server's reason; answers that contradict
+the signed record raise `TrustError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import html
+import itertools
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import crypto
+from .workspace import (
+    MemberKey,
+    TrustError,
+    WorkspaceKeys,
+    author_sign_keys,
+    b64d,
+    b64e,
+    epoch_bundle,
+    invite_signature,
+    open_post,
+    seal_post,
+    verify_workspace,
+)
+
+__all__ = [
+    "LiveSocket", "PostReceipt", "RotateResult", "TacClient", "TacError", "TacNetworkError", "ThreadPost",
+    "TrustError", "Workspace", "nhs_number_valid",
+]
+
+# The weakest Argon2id cost this client will derive a password at: PRODUCT.md's 3 passes and 64 MiB. A
+# server that answers prelogin with less is asking for an auth key it could brute-force cheaply, which
+# would give it the password and so the wrapping key: refuse. Tests lower it for their light accounts.
+DEFAULT_KDF_FLOOR = (3, 64 * 1024 * 1024)
+POST_PAGE = 1000
+RAGS = ("red", "amber", "green")
+# Concern categories the browser offers (frontend/views.py, same values): the body's `category`.
+CONCERN_CATEGORIES = {
+    "physical_abuse": "Physical abuse", "emotional_abuse": "Emotional abuse", "sexual_abuse": "Sexual abuse",
+    "neglect": "Neglect", "domestic_abuse": "Domestic abuse", "exploitation": "Exploitation",
+    "mental_health": "Mental health", "school_attendance": "School attendance", "housing": "Housing",
+    "other": "Other",
+}
+# The child's details post (kind "details"): keys the browser writes, with the labels it shows.
+DETAILS_FIELDS = {"name": "Name", "dob": "Date of birth", "nhs_number": "NHS number", "address": "Address",
+                  "family": "Family and household", "notes": "Notes"}
+# Websocket error codes as HTTP statuses, so callers handle one kind of TacError.
+WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409}
+CURRENT_STATES = ("invited", "accepted", "active")
+
+
+class TacError(Exception):
+    """The server refused: `status` (HTTP status, or the equivalent for a websocket error frame), `code`
+    (the `error` of the JSON body, or the `code` of the frame) and the server's `reason`."""
+
+    def __init__(self, status: int | None, code: str, reason: str):
+        super().__init__(reason)
+        self.status, self.code, self.reason = status, code, reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def __repr__(self) -> str:
+        return f"TacError({self.status!r}, {self.code!r}, {self.reason!r})"
+
+
+class TacNetworkError(TacError):
+    """The server could not be reached, or its answer was lost. Only posts are retried (idempotently)."""
+
+    def __init__(self, reason: str):
+        super().__init__(None, "network", reason)
+
+
+def nhs_number_valid(value: str) -> bool:
+    """NHS numbers: ten digits whose last is a modulus 11 check digit (10 is never valid)."""
+    digits = re.sub(r"[\s-]", "", value)
+    if not re.fullmatch(r"\d{10}", digits):
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+# --- what the client hands back ------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """A workspace as this client verified it. `keys` and `signers` exist only for an active member."""
+
+    detail: dict
+    keys: WorkspaceKeys | None = None
+    signers: dict[tuple[uuid.UUID, bytes], bytes] = field(default_factory=dict)
+    cards: dict[uuid.UUID, dict] = field(default_factory=dict)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.detail["id"])
+
+    @property
+    def reference(self) -> str:
+        return self.detail["reference"]
+
+    @property
+    def lead_id(self) -> uuid.UUID:
+        return uuid.UUID(self.detail["lead"])
+
+    @property
+    def active(self) -> bool:
+        return self.detail.get("my_state") == "active"
+
+    def name_of(self, public_id: uuid.UUID | str | None) -> str:
+        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
+        return card["name"] if card else str(public_id)
+
+    def agency_of(self, public_id: uuid.UUID | str | None) -> str:
+        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
+        return card["agency"] if card else ""
+
+
+@dataclass(frozen=True)
+class ThreadPost:
+    """One post as read: verified and opened, or (read(strict=False) only) refused with `error` set and
+    no body. `key_matches_manifest` is False when the author signed with a key other than the one the
+    epoch's manifest lists (a password reset, or a key the server made up): show a warning."""
+
+    seq: int
+    post_id: uuid.UUID
+    kind: str
+    author: uuid.UUID
+    epoch: int
+    created_at: str
+    header: crypto.PostHeader | None
+    body: dict | None
+    post_hash: bytes | None
+    key_matches_manifest: bool = True
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def _header_id(self, name: str) -> uuid.UUID | None:
+        value = getattr(self.header, name) if self.header else crypto.ZERO_ID
+        return None if value == crypto.ZERO_ID else value
+
+    @property
+    def rag(self) -> str:
+        return self.header.rag if self.header else ""
+
+    @property
+    def status(self) -> str:
+        return self.header.status if self.header else ""
+
+    @property
+    def owner(self) -> uuid.UUID | None:
+        return self._header_id("owner_id")
+
+    @property
+    def target(self) -> uuid.UUID | None:
+        return self._header_id("target_id")
+
+    @property
+    def parent(self) -> uuid.UUID | None:
+        return self._header_id("parent_id")
+
+    @property
+    def due(self) -> dt.date | None:
+        if not self.header or not self.header.due_day:
+            return None
+        return dt.date(1970, 1, 1) + dt.timedelta(days=self.header.due_day)
+
+
+@dataclass(frozen=True)
+class PostReceipt:
+    seq: int
+    post_id: uuid.UUID
+    created: bool  # False when the server already had these exact bytes (a retry)
+
+
+@dataclass(frozen=True)
+class RotateResult:
+    epoch: int
+    members: list[uuid.UUID]
+    admitted: list[uuid.UUID]
+    details_reposted: PostReceipt | None
+    warnings: list[str]
+
+
+# --- pure client-side logic (no network): the seed and the tests use these too -------------------------
+
+
+def workspace_from_detail(detail: dict, identity: crypto.Identity) -> Workspace:
+    """Verify a workspace detail (the API's JSON, or selectors.workspace_detail plus author_keys): the
+    chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys."""
+    ws = Workspace(detail=detail)
+    for card in detail.get("members", []):
+        pid = uuid.UUID(card["id"])
+        if card.get("state") in CURRENT_STATES or pid not in ws.cards:
+            ws.cards[pid] = card
+    if not ws.active:
+        return ws
+    for card in ws.cards.values():
+        if card.get("sign_public"):
+            MemberKey.from_card(card)  # raises TrustError if the keys are not bound to the account
+    ws.keys = verify_workspace(detail, identity)
+    if ws.keys.manifests and ws.keys.lead() != ws.lead_id:
+        raise TrustError("the server names a lead other than the one in the latest signed manifest")
+    ws.signers = author_sign_keys(detail.get("author_keys", []))
+    return ws
+
+
+def open_payload(payload: dict, ws: Workspace) -> ThreadPost:
+    """Verify the author's signature and decrypt one post (an item of GET .../posts or the `post` of a
+    post.created frame). Also checks that the server's plaintext fields match the signed header."""
+    if ws.keys is None:
+        raise TrustError("not an active member: no keys to open posts with")
+    try:
+        opened = open_post(payload, ws.keys, ws.signers)
+    except (crypto.DecryptionError, ValueError, KeyError) as exc:
+        raise TrustError(f"post {payload.get('seq')}: {exc}") from exc
+    h = opened.header
+    if payload.get("kind") != h.kind or payload.get("author") != str(h.author_id) or payload.get("epoch") != h.epoch:
+        raise TrustError(f"post {payload.get('seq')}: the server's kind, author or epoch differs from the signed header")
+    if not isinstance(opened.body, dict):
+        raise TrustError(f"post {payload.get('seq')}: the body is not a JSON object")
+    return ThreadPost(seq=opened.seq, post_id=h.post_id, kind=h.kind, author=h.author_id, epoch=h.epoch,
+                      created_at=payload.get("created_at", ""), header=h, body=opened.body,
+                      post_hash=opened.post_hash, key_matches_manifest=opened.key_matches_manifest)
+
+
+def refused_post(payload: dict, reason: str) -> ThreadPost:
+    def as_uuid(value) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            return crypto.ZERO_ID
+
+    return ThreadPost(seq=payload.get("seq", 0), post_id=as_uuid(payload.get("post_id")),
+                      kind=str(payload.get("kind", "")), author=as_uuid(payload.get("author")),
+                      epoch=payload.get("epoch", 0), created_at=payload.get("created_at", ""), header=None,
+                      body=None, post_hash=None, error=reason)
+
+
+def latest_details(thread: Iterable[ThreadPost]) -> ThreadPost | None:
+    """The newest verified "details" post: what the lead's client re-posts in every new epoch, so that
+    members who join later can see who the child is."""
+    found = None
+    for post in thread:
+        if post.ok and post.kind == "details" and (found is None or post.seq > found.seq):
+            found = post
+    return found
+
+
+def _lead_sign_keys(ws: Workspace) -> dict[uuid.UUID, list[bytes]]:
+    """Signing keys of everyone named lead in a verified manifest, as that manifest lists them: the only
+    keys an invitation may be signed with."""
+    out: dict[uuid.UUID, list[bytes]] = {}
+    for manifest in ws.keys.manifests.values():
+        for m in manifest.members:
+            if m.role == "lead":
+                key = ws.signers.get((m.public_id, m.fingerprint))
+                if key is not None and key not in out.setdefault(m.public_id, []):
+                    out[m.public_id].append(key)
+    return out
+
+
+def plan_epoch_members(ws: Workspace, *, me: crypto.Identity, my_id: uuid.UUID, remove: uuid.UUID | None = None,
+                       new_lead: uuid.UUID | None = None) -> tuple[list[MemberKey], list[uuid.UUID], list[str]]:
+    """Who the lead's next epoch is wrapped for: the members of the current signed manifest who are still
+    active, and those who accepted an invitation signed by a lead of the workspace, minus `remove`.
+
+    Returns (member keys, newly admitted ids, warnings). Raises TrustError when the server shows an active
+    member the signed record does not, or an accepted member without a verifiable invitation: the server
+    admits every accepted member, so the only safe answer is to refuse the whole rotation."""
+    if ws.keys is None:
+        raise TrustError("only an active member can start an epoch")
+    current = ws.keys.members()
+    lead_keys = _lead_sign_keys(ws)
+    my_fp = me.fingerprint()
+    members: list[MemberKey] = []
+    admitted: list[uuid.UUID] = []
+    warnings: list[str] = []
+
+    def role_for(pid: uuid.UUID, role: str) -> str:
+        if new_lead is not None:
+            return "lead" if pid == new_lead else ("member" if role == "lead" else role)
+        return role
+
+    for pid, card in ws.cards.items():
+        if pid == remove or card.get("state") not in ("active", "accepted") or card.get("is_active") is False:
+            continue
+        name = card.get("name", str(pid))
+        if card["state"] == "active":
+            listed = current.get(pid)
+            if listed is None:
+                raise TrustError(f"{name} is shown as a member but is not in the signed membership: refusing to "
+                                 f"encrypt for them")
+            key = MemberKey.from_card(card, role_for(pid, listed.role))
+            if pid == my_id and key.fingerprint != my_fp:
+                raise TrustError("the server lists a key for you that is not your own")
+            if key.fingerprint != listed.fingerprint:
+                warnings.append(f"{name}'s key has changed since the last epoch (a password reset?): compare safety "
+                                f"numbers with them")
+            members.append(key)
+            continue
+        # Accepted: admit only with an invitation a lead of this workspace signed for this key and role.
+        role = card.get("role", "member")
+        if role not in ("member", "oversight"):
+            raise TrustError(f"{name}'s invitation has the role {role!r}")
+        key = MemberKey.from_card(card, role_for(pid, role))
+        inviter = uuid.UUID(card["invited_by"]) if card.get("invited_by") else None
+        signature = card.get("invite_signature")
+        if signature is None:
+            # An API without invite signatures: trust only invitations this client itself made... as far as
+            # the server's word "invited_by" goes. Weaker, and said so.
+            if inviter != my_id:
+                raise TrustError(f"{name} accepted an invitation this client cannot verify (not invited by you)")
+            warnings.append(f"{name}'s invitation signature is not shown by the server; admitted on its word")
+        else:
+            statement = crypto.invite_statement(ws.id, pid, key.fingerprint, role)
+            candidates = [me.sign_public] if inviter == my_id else lead_keys.get(inviter, [])
+            if not any(crypto.verify_detached(k, statement, b64d(signature)) for k in candidates):
+                raise TrustError(f"{name} accepted an invitation that no lead of this workspace signed for their "
+                                 f"current key: refusing to admit them (rotate with remove= them, then invite them again)")
+        members.append(key)
+        admitted.append(pid)
+    if my_id not in {m.public_id for m in members}:
+        raise TrustError("you are not an active member of the signed membership")
+    if new_lead is not None and new_lead not in {m.public_id for m in members}:
+        raise TrustError("the new lead must be an active member")
+    return members, admitted, warnings
+
+
+# --- the HTTP client -----------------------------------------------------------------------------------
+
+
+class TacClient:
+    """One professional's client: an HTTP session that passed 2FA and their identity keys, in memory."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, kdf_floor: tuple[int, int] | None = None,
+                 custodian_key_id: str | None = None, transport: httpx.BaseTransport | None = None,
+                 post_retries: int = 3):
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.kdf_floor = kdf_floor or DEFAULT_KDF_FLOOR
+        # Pin the data controller's key (its id, hex, as `manage.py custodian_key_create` prints it) so a
+        # server cannot hand out a custodian key of its own and read every epoch through it.
+        self.custodian_key_id = custodian_key_id.lower() if custodian_key_id else None
+        self.post_retries = post_retries
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False,
+                                 transport=transport, headers={"Accept": "application/json"})
+        self.identity: crypto.Identity | None = None
+        self.me: uuid.UUID | None = None
+        self.card: dict | None = None
+        self._workspaces: dict[uuid.UUID, Workspace] = {}
+        self._references: dict[str, uuid.UUID] = {}
+        self._cards: dict[uuid.UUID, dict] = {}
+        self._last_hash: dict[uuid.UUID, bytes] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> TacClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- transport ---
+
+    def _csrf_token(self) -> str:
+        for cookie in self.http.cookies.jar:
+            if cookie.name == "csrftoken":
+                return cookie.value
+        return ""
+
+    def cookie_header(self) -> str:
+        """The session's cookies, for the websocket handshake."""
+        return "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
+
+    def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if method != "GET":
+            # Django's CSRF check: the token (header, and the form field for forms) and a same-origin
+            # Origin / Referer, as a browser sends them.
+            headers.update({"X-CSRFToken": self._csrf_token(), "Origin": self.origin, "Referer": self.origin + "/"})
+        try:
+            return self.http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise TacNetworkError(f"cannot reach {self.base_url}: {exc.__class__.__name__}: {exc}") from exc
+
+    def _api(self, method: str, path: str, **kwargs) -> dict:
+        response = self._send(method, path, **kwargs)
+        if response.status_code >= 300:
+            raise self._error(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TacError(response.status_code, "bad_answer", "the server's answer is not JSON") from exc
+
+    @staticmethod
+    def _error(response: httpx.Response) -> TacError:
+        status = response.status_code
+        if 300 <= status < 400:
+            return TacError(status, "redirect", f"the server redirected to {response.headers.get('location')}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "reason" in body:
+            return TacError(status, str(body.get("error", "error")), str(body["reason"]))
+        return TacError(status, "http_error", _page_reason(response.text) or f"HTTP {status}")
+
+    # --- sign-in ---
+
+    def sign_in(self, email: str, password: str, totp_code: str) -> uuid.UUID:
+        """The browser's sign-in, in Python: salt and cost from prelogin, Argon2id and the two subkeys
+        here, the auth key (never the password) to the sign-in form, a TOTP code to the 2FA form, then the
+        sealed identity keys opened with the wrapping key. Returns the caller's public id."""
+        self.http.cookies.clear()
+        self.identity = self.me = self.card = None
+        page = self._send("GET", "/accounts/sign-in/")
+        if page.status_code != 200:
+            raise self._error(page)
+        pre = self._api("POST", "/accounts/api/v1/prelogin", json={"email": email})
+        salt, ops, mem = b64d(pre["salt"]), int(pre["opslimit"]), int(pre["memlimit"])
+        if pre.get("alg") != "argon2id13":
+            raise TrustError(f"the server asks for an unknown key derivation {pre.get('alg')!r}")
+        if ops < self.kdf_floor[0] or mem < self.kdf_floor[1]:
+            raise TrustError(f"the server asks for a weaker password derivation ({ops} passes, {mem >> 20} MiB) than "
+                             f"this client accepts ({self.kdf_floor[0]} passes, {self.kdf_floor[1] >> 20} MiB)")
+        keys = crypto.derive_keys(password, salt, ops, mem)
+        self._form("/accounts/sign-in/", {"email": email, "auth_key": keys.auth_password},
+                   "the email address or password is not correct")
+        location = self._form("/accounts/two-factor/", {"token": totp_code.strip()},
+                              "the authenticator code is not correct")
+        if "/two-factor/set-up/" in location:
+            raise TacError(403, "2fa_enrolment_required",
+                           "this account has no authenticator yet: sign in once in a browser to set one up")
+        mine = self._api("GET", "/accounts/api/v1/me/keys")
+        me = uuid.UUID(mine["public_id"])
+        if (b64d(mine["salt"]), mine["opslimit"], mine["memlimit"]) != (salt, ops, mem):
+            raise TrustError("the server's key derivation parameters changed during sign-in")
+        try:
+            identity = crypto.identity_unwrap(b64d(mine["wrapped_secret"]), keys.wrap_key,
+                                              crypto.identity_wrap_ad(me, salt, ops, mem))
+        except crypto.DecryptionError as exc:
+            raise TrustError(str(exc)) from exc
+        if identity.sign_public != b64d(mine["sign_public"]) or identity.box_public != b64d(mine["box_public"]):
+            raise TrustError("the server's public keys for you are not the ones your private keys make")
+        card = self._api("GET", "/api/v1/me")
+        if card.get("id") != str(me) or b64d(card.get("sign_public") or "") != identity.sign_public:
+            raise TrustError("the server's card for you does not carry your keys")
+        self.identity, self.me, self.card = identity, me, card
+        self._workspaces.clear()
+        self._last_hash.clear()
+        return me
+
+    def _form(self, path: str, fields: dict, default_reason: str) -> str:
+        """POST a sign-in form as a browser does; a 302 means it passed. Returns where it redirects."""
+        response = self._send("POST", path, data={**fields, "csrfmiddlewaretoken": self._csrf_token()},
+                              headers={"Accept": "text/html"})
+        if response.status_code == 302:
+            return response.headers.get("location", "")
+        reason = _page_reason(response.text) if response.status_code in (400, 403, 429) else None
+        code = {400: "invalid", 403: "forbidden", 429: "locked_out"}.get(response.status_code, "http_error")
+        raise TacError(response.status_code, code, reason or default_reason)
+
+    def _identity(self) -> crypto.Identity:
+        if self.identity is None or self.me is None:
+            raise TacError(401, "not_signed_in", "sign in first")
+        return self.identity
+
+    # --- reads ---
+
+    def workspaces(self) -> list[dict]:
+        items = self._api("GET", "/api/v1/workspaces")["workspaces"]
+        for item in items:
+            self._references[item["reference"].upper()] = uuid.UUID(item["id"])
+        return items
+
+    def workspace_id(self, workspace: Workspace | uuid.UUID | str) -> uuid.UUID:
+        """A workspace by object, id or reference (TAC-2026-0001)."""
+        if isinstance(workspace, Workspace):
+            return workspace.id
+        if isinstance(workspace, uuid.UUID):
+            return workspace
+        text = str(workspace).strip()
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            pass
+        if text.upper() not in self._references:
+            self.workspaces()
+        found = self._references.get(text.upper())
+        if found is None:
+            raise TacError(404, "not_found", f"no workspace {text} among yours")
+        return found
+
+    def workspace(self, workspace: Workspace | uuid.UUID | str) -> Workspace:
+        """The workspace's detail, verified: manifest chain, epoch keys opened, member keys bound."""
+        self._identity()
+        ws_id = self.workspace_id(workspace)
+        detail = self._api("GET", f"/api/v1/workspaces/{ws_id}")
+        ws = workspace_from_detail(detail, self.identity)
+        for pid, card in ws.cards.items():
+            self._cards[pid] = card
+        self._references[ws.reference.upper()] = ws.id
+        self._workspaces[ws.id] = ws
+        return ws
+
+    def _cached(self, workspace) -> Workspace:
+        ws_id = self.workspace_id(workspace)
+        ws = self._workspaces.get(ws_id)
+        return ws if ws is not None and ws.keys is not None else self.workspace(ws_id)
+
+    def directory(self, q: str) -> list[dict]:
+        """Professionals by name, agency or exact email address, with their public keys (bindings checked)."""
+        people = self._api("GET", "/api/v1/directory", params={"q": q})["professionals"]
+        for card in people:
+            MemberKey.from_card(card)
+            self._cards[uuid.UUID(card["id"])] = card
+        return people
+
+    def custodian(self) -> tuple[bytes, str]:
+        """The data controller's public key and its id (hex), checked against each other and the pin."""
+        answer = self._api("GET", "/api/v1/custodian")
+        public = b64d(answer["box_public"])
+        key_id = crypto.custodian_key_id(public).hex()
+        if answer.get("key_id") != key_id:
+            raise TrustError("the custodian key's id does not match the key")
+        if self.custodian_key_id and key_id != self.custodian_key_id:
+            raise TrustError(f"the server's custodian key {key_id[:16]} is not the pinned one "
+                             f"{self.custodian_key_id[:16]}")
+        return public, key_id
+
+    def professional(self, who: uuid.UUID | str | dict) -> dict:
+        """A professional's card (with keys): a card as is, an email address through the directory, or a
+        public id this client has already seen (in the directory or a workspace's members)."""
+        if isinstance(who, dict):
+            MemberKey.from_card(who)
+            return who
+        text = str(who).strip()
+        if "@" in text:
+            matches = [c for c in self.directory(text) if c.get("sign_public")]
+            if len(matches) != 1:
+                raise TacError(404, "not_found", f"{'no' if not matches else 'more than one'} professional "
+                                                 f"found for {text}")
+            return matches[0]
+        try:
+            pid = uuid.UUID(text)
+        except ValueError as exc:
+            raise TacError(400, "invalid", f"{text!r} is neither an email address nor a public id") from exc
+        card = self._cards.get(pid)
+        if card is None:
+            # The API has no look-up by id (docs/protocol.md): find them in the directory first.
+            raise TacError(404, "not_found", f"professional {pid} is unknown here: look them up with directory() first")
+        return card
+
+    # --- membership ---
+
+    def create_workspace(self, details: dict) -> dict:
+        """Open a workspace: epoch 1 wrapped for the caller (as lead) and the custodian, and the child's
+        details as its first, encrypted post. Returns {"id", "reference"}."""
+        identity = self._identity()
+        if not isinstance(details, dict):
+            raise ValueError("details must be a dict")
+        if details.get("nhs_number") and not nhs_number_valid(str(details["nhs_number"])):
+            raise ValueError("the NHS number is not valid (ten digits with a modulus 11 check digit)")
+        custodian_public, _ = self.custodian()
+        ws_id = uuid.uuid4()
+        me = MemberKey(self.me, identity.sign_public, identity.box_public, "lead")
+        bundle, key = epoch_bundle(lead=identity, workspace_id=ws_id, epoch=1, prev_manifest_hash=crypto.ZERO_HASH,
+                                   members=[me], custodian_public=custodian_public)
+        envelope = seal_post(identity=identity, author_id=self.me, workspace_id=ws_id, epoch=1, epoch_key=key,
+                             kind="details", body=details)
+        answer = self._api("POST", "/api/v1/workspaces", json={"id": str(ws_id), "epoch": bundle, "details": envelope})
+        self._references[answer["reference"].upper()] = ws_id
+        self._last_hash[ws_id] = crypto.post_hash(b64d(envelope["header"]), b64d(envelope["nonce"]),
+                                                  b64d(envelope["ciphertext"]))
+        return answer
+
+    def invite(self, workspace, member: uuid.UUID | str | dict, role: str = "member") -> dict:
+        """Invite a professional, signing the invitation for their current key and the role, so the lead's
+        client can later admit exactly who it invited. `member` is a card, an email or a known id."""
+        identity = self._identity()
+        ws_id = self.workspace_id(workspace)
+        card = self.professional(member)
+        key = MemberKey.from_card(card, role)
+        return self._api("POST", f"/api/v1/workspaces/{ws_id}/members",
+                         json={"member": card["id"], "role": role,
+                               "invite_signature": invite_signature(identity, ws_id, key, role)})
+
+    def accept(self, workspace) -> dict:
+        return self._membership(workspace, "accept")
+
+    def decline(self, workspace) -> dict:
+        return self._membership(workspace, "decline")
+
+    def leave(self, workspace) -> dict:
+        return self._membership(workspace, "leave")
+
+    def _membership(self, workspace, action: str) -> dict:
+        ws_id = self.workspace_id(workspace)
+        self._workspaces.pop(ws_id, None)
+        return self._api("POST", f"/api/v1/workspaces/{ws_id}/membership/{action}", json={})
+
+    def rotate(self, workspace, *, remove: uuid.UUID | str | None = None,
+               new_lead: uuid.UUID | str | None = None, repost_details: bool = True) -> RotateResult:
+        """Start a new key epoch (lead only): admits members who accepted a verifiable invitation, drops
+        `remove` at once, or hands the lead role to `new_lead`. Then re-posts the child's latest details
+        in the new epoch, so members who join now can see them."""
+        identity = self._identity()
+        ws = self.workspace(workspace)
+        remove_id, new_lead_id = self._person_id(remove), self._person_id(new_lead)
+        if ws.lead_id != self.me:
+            raise TacError(403, "forbidden", "only the lead professional can start a new key epoch")
+        members, admitted, warnings = plan_epoch_members(ws, me=identity, my_id=self.me, remove=remove_id,
+                                                         new_lead=new_lead_id)
+        custodian_public, custodian_id = self.custodian()
+        if custodian_id != ws.keys.manifests[ws.keys.current_epoch].custodian_id.hex():
+            warnings.append("the custodian key has changed since the last epoch")
+        thread = self.read(ws.id, strict=False) if repost_details else []
+        number = ws.keys.current_epoch + 1
+        bundle, _key = epoch_bundle(lead=identity, workspace_id=ws.id, epoch=number,
+                                    prev_manifest_hash=ws.keys.manifest_hashes[ws.keys.current_epoch],
+                                    members=members, custodian_public=custodian_public)
+        body: dict[str, Any] = {"epoch": bundle}
+        if remove_id:
+            body["remove"] = str(remove_id)
+        if new_lead_id:
+            body["new_lead"] = str(new_lead_id)
+        answer = self._api("POST", f"/api/v1/workspaces/{ws.id}/epochs", json=body)
+        self.workspace(ws.id)
+        reposted = None
+        details = latest_details(thread)
+        if details is not None:
+            reposted = self.post(ws.id, "details", details.body)
+        return RotateResult(epoch=answer["epoch"], members=[m.public_id for m in members], admitted=admitted,
+                            details_reposted=reposted, warnings=warnings)
+
+    def rekey_pending(self, workspace) -> dict[uuid.UUID, int]:
+        """Re-wrap the epoch keys this client holds for members with new keys (after a password reset),
+        as the workspace detail's `needs_rekey` lists them. Returns {member: wraps stored}."""
+        ws = self.workspace(workspace)
+        done: dict[uuid.UUID, int] = {}
+        for item in ws.detail.get("needs_rekey", []):
+            pid = uuid.UUID(item["member"])
+            card = ws.cards.get(pid)
+            box_public = b64d(item["box_public"])
+            if card is None or card.get("state") != "active" or b64d(card.get("box_public") or "") != box_public:
+                raise TrustError(f"the key to re-wrap for {pid} is not the key on their member card")
+            MemberKey.from_card(card)
+            wraps = [{"epoch": n, "sealed": b64e(crypto.epoch_key_wrap(ws.id, n, ws.keys.epoch_keys[n], box_public))}
+                     for n in item["epochs"] if n in ws.keys.epoch_keys]
+            if wraps:
+                done[pid] = self._api("POST", f"/api/v1/workspaces/{ws.id}/rekey",
+                                      json={"member": str(pid), "wraps": wraps})["wrapped"]
+        return done
+
+    # --- posts ---
+
+    def seal(self, workspace, kind: str, body: dict, *, post_id: uuid.UUID | None = None, **fields) -> dict:
+        """Encrypt and sign a post for the current epoch: the envelope {header, nonce, ciphertext,
+        signature, post_id} to send over HTTP or in a post.create frame. `fields`: parent, target, rag,
+        owner (public id), due (date), status."""
+        identity = self._identity()
+        ws = self._cached(workspace)
+        epoch = ws.keys.current_epoch
+        key = ws.keys.epoch_keys.get(epoch)
+        if key is None:
+            raise TacError(409, "conflict", f"this client holds no key for the current epoch ({epoch}): ask a member "
+                                            f"to re-key you, or the lead to admit you")
+        if isinstance(fields.get("due"), str):
+            fields["due"] = dt.date.fromisoformat(fields["due"])
+        for name in ("parent", "target", "owner"):
+            if isinstance(fields.get(name), str):
+                fields[name] = uuid.UUID(fields[name])
+        return seal_post(identity=identity, author_id=self.me, workspace_id=ws.id, epoch=epoch, epoch_key=key,
+                         kind=kind, body=body, prev_hash=self._last_hash.get(ws.id, crypto.ZERO_HASH),
+                         post_id=post_id, **fields)
+
+    def post(self, workspace, kind: str, body: dict, **fields) -> PostReceipt:
+        """Seal and send a post. A network error (the answer may have been lost) is retried with the same
+        sealed bytes, which the server stores once; a new epoch since the keys were cached is re-sealed."""
+        ws_id = self.workspace_id(workspace)
+        envelope = self.seal(ws_id, kind, body, **fields)
+        resealed = False
+        attempt = 0
+        while True:
+            try:
+                answer = self._api("POST", f"/api/v1/workspaces/{ws_id}/posts", json=envelope)
+                break
+            except TacNetworkError:
+                attempt += 1
+                if attempt > self.post_retries:
+                    raise
+                time.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
+            except TacError as exc:
+                # A new epoch started since this client cached the keys: seal again (same post id; the
+                # refused bytes were not stored) for the current one, once.
+                if exc.status != 409 or resealed or "epoch" not in exc.reason:
+                    raise
+                cached = self._workspaces.get(ws_id)
+                if cached is None or self.workspace(ws_id).keys.current_epoch == cached.keys.current_epoch:
+                    raise
+                resealed = True
+                envelope = self.seal(ws_id, kind, body, post_id=uuid.UUID(envelope["post_id"]), **fields)
+        self._last_hash[ws_id] = crypto.post_hash(b64d(envelope["header"]), b64d(envelope["nonce"]),
+                                                  b64d(envelope["ciphertext"]))
+        return PostReceipt(seq=answer["seq"], post_id=uuid.UUID(answer["post_id"]), created=answer["created"])
+
+    def concern(self, workspace, category: str, rag: str, detail: str) -> PostReceipt:
+        if rag not in RAGS:
+            raise ValueError(f"rag must be one of {', '.join(RAGS)}")
+        return self.post(workspace, "concern", {"category": category, "detail": detail}, rag=rag)
+
+    def action(self, workspace, title: str, detail: str = "", owner: uuid.UUID | str | dict | None = None,
+               due: dt.date | str | None = None) -> PostReceipt:
+        if owner is None:
+            raise ValueError("an action needs an owner")
+        owner_id = self.member_id(workspace, owner)
+        return self.post(workspace, "action", {"title": title, "detail": detail}, owner=owner_id, due=due,
+                         status="open")
+
+    def update(self, workspace, text: str) -> PostReceipt:
+        return self.post(workspace, "update", {"text": text})
+
+    def decision(self, workspace, text: str) -> PostReceipt:
+        return self.post(workspace, "decision", {"text": text})
+
+    def acknowledge(self, workspace, post_id: uuid.UUID | str) -> PostReceipt:
+        return self.post(workspace, "acknowledgement", {}, target=uuid.UUID(str(post_id)))
+
+    def complete(self, workspace, action_id: uuid.UUID | str, note: str = "") -> PostReceipt:
+        return self.post(workspace, "action_status", {"note": note}, target=uuid.UUID(str(action_id)), status="done")
+
+    def _person_id(self, who: uuid.UUID | str | dict | None) -> uuid.UUID | None:
+        """A professional's public id from a card, an email address (through the directory) or an id."""
+        if who is None or who == "":
+            return None
+        if isinstance(who, uuid.UUID):
+            return who
+        text = str(who.get("id") if isinstance(who, dict) else who).strip()
+        if "@" in text:
+            text = self.professional(text)["id"]
+        try:
+            return uuid.UUID(text)
+        except ValueError as exc:
+            raise TacError(400, "invalid", f"{text!r} is neither an email address nor a public id") from exc
+
+    def member_id(self, workspace, who: uuid.UUID | str | dict) -> uuid.UUID:
+        """An active member of the workspace, by card, email address or public id."""
+        ws = self._cached(workspace)
+        pid = self._person_id(who)
+        if pid not in ws.keys.members():
+            ws = self.workspace(ws.id)
+        if pid not in ws.keys.members():
+            name = (self._cards.get(pid) or {}).get("name", str(pid))
+            raise TacError(400, "invalid", f"{name} is not an active member of {ws.reference}")
+        return pid
+
+    def read(self, workspace, after: int = 0, *, strict: bool = True) -> list[ThreadPost]:
+        """Posts after `after`, in order, each verified (author's signature, signed membership) and
+        decrypted. A post that fails raises TrustError, or with strict=False comes back with `error` set."""
+        ws = self.workspace(workspace)
+        if not ws.active:
+            raise TacError(403, "forbidden", f"you are not an active member of {ws.reference} yet")
+        out: list[ThreadPost] = []
+        cursor = after
+        while True:
+            page = self._api("GET", f"/api/v1/workspaces/{ws.id}/posts",
+                             params={"after": cursor, "limit": POST_PAGE})["posts"]
+            for payload in page:
+                out.append(self._open(payload, ws, strict))
+                cursor = max(cursor, payload["seq"])
+            if len(page) < POST_PAGE:
+                break
+        last = next((p for p in reversed(out) if p.ok), None)
+        if last is not None:
+            self._last_hash[ws.id] = last.post_hash
+        return out
+
+    @staticmethod
+    def _open(payload: dict, ws: Workspace, strict: bool) -> ThreadPost:
+        try:
+            return open_payload(payload, ws)
+        except TrustError as exc:
+            if strict:
+                raise
+            return refused_post(payload, str(exc))
+
+    def mark_read(self, workspace, seq: int) -> None:
+        """Move this member's read position (unread counts) up to `seq`."""
+        self._api("POST", f"/api/v1/workspaces/{self.workspace_id(workspace)}/read", json={"seq": seq})
+
+    def open_post(self, workspace, payload: dict) -> ThreadPost:
+        """Verify and decrypt one post payload (e.g. from a post.created frame), refreshing the workspace's
+        keys once if the post is from an epoch this client has not seen yet."""
+        ws = self._cached(workspace)
+        if payload.get("epoch") not in ws.keys.epoch_keys:
+            ws = self.workspace(ws.id)
+        return open_payload(payload, ws)
+
+    def live(self, **connect_options) -> contextlib.AbstractAsyncContextManager[LiveSocket]:
+        """`async with client.live() as sock:` — a LiveSocket on this client's session."""
+
+        @contextlib.asynccontextmanager
+        async def manager():
+            sock = await LiveSocket.connect(self, **connect_options)
+            try:
+                yield sock
+            finally:
+                await sock.close()
+
+        return manager()
+
+
+def _page_reason(text: str) -> str | None:
+    """The first message of a GOV.UK error summary (or a page's heading) in an HTML answer."""
+    match = re.search(r'govuk-error-summary__list">\s*<li>(?:<a [^>]*>)?(.*?)(?:</a>)?</li>', text, re.S)
+    if match is None:
+        match = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.S)
+    if match is None:
+        return None
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip() or None
+
+
+# --- the websocket --------------------------------------------------------------------------------------
+
+
+class LiveSocket:
+    """The live thread over /ws/ (docs/protocol.md), for scripts and benchmarks. Lean on purpose: frames
+    are JSON dicts, nothing is verified or decrypted unless `open()` is asked to.
+
+        async with client.live() as sock:
+            await sock.subscribe(workspace_id, after_seq=0)
+            accepted = await sock.send_post({"workspace": str(workspace_id), "post": client.seal(...)})
+            async for frame in sock:          # post.created, epoch.created, membership.*, keys.added ...
+                if frame["type"] == "post.created":
+                    post = await sock.open(frame)
+
+    Answers to this socket's own frames (subscribed, post.accepted, pong, and error frames with an id)
+    resolve the call that sent them; every other frame goes to the iterator, in arrival order."""
+
+    _ANSWERS = frozenset({"subscribed", "unsubscribed", "post.accepted", "pong", "error"})
+
+    def __init__(self, client: TacClient | None, connection, hello: dict):
+        self.client = client
+        self.connection = connection
+        self.user = hello.get("user")
+        self.close_code: int | None = None
+        self._frames: asyncio.Queue = asyncio.Queue()
+        self._pending: dict[str, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def connect(cls, client: TacClient, *, timeout: float = 10.0, **options) -> LiveSocket:
+        """Open /ws/ with the client's session cookie and its Origin; waits for `hello`."""
+        return await cls.connect_session(client.base_url, client.cookie_header(), client=client, timeout=timeout,
+                                         **options)
+
+    @classmethod
+    async def connect_session(cls, base_url: str, cookie: str, *, client: TacClient | None = None,
+                              timeout: float = 10.0, **options) -> LiveSocket:
+        """Open /ws/ with a Cookie header of a session that passed 2FA (e.g. `sessionid=...`), for
+        benchmarks that hold many sessions but no TacClient. Without a client, `open()` and `post()`
+        are unavailable; frames are sent and received as they are. `options` go to websockets' connect."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        parts = urlsplit(base_url)
+        uri = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}/ws/"
+        options.setdefault("open_timeout", timeout)
+        options.setdefault("max_size", 4 * 1024 * 1024)
+        try:
+            connection = await connect(uri, origin=f"{parts.scheme}://{parts.netloc}",
+                                       additional_headers={"Cookie": cookie}, **options)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise TacError(status, "forbidden", f"the server refused the websocket (HTTP {status}): the session has "
+                                                f"not passed 2FA, has ended, or the Origin is not allowed") from exc
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise TacNetworkError(f"cannot open {uri}: {exc}") from exc
+        try:
+            hello = json.loads(await asyncio.wait_for(connection.recv(), timeout))
+        except Exception as exc:
+            await connection.close()
+            raise TacNetworkError(f"no hello from {uri}: {exc!r}") from exc
+        if hello.get("type") != "hello":
+            await connection.close()
+            raise TacError(None, "bad_answer", f"expected hello, got {hello.get('type')!r}")
+        return cls(client, connection, hello)
+
+    def _workspace_id(self, workspace) -> str:
+        if self.client is not None:
+            return str(self.client.workspace_id(workspace))
+        return str(workspace.id if isinstance(workspace, Workspace) else uuid.UUID(str(workspace)))
+
+    def _need_client(self) -> TacClient:
+        if self.client is None:
+            raise TacError(None, "no_client", "this socket has no TacClient: it cannot seal or open posts")
+        return self.client
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        reason = "the socket closed"
+        try:
+            async for text in self.connection:
+                try:
+                    frame = json.loads(text)
+                except ValueError:
+                    continue
+                frame_id = frame.get("id")
+                if frame.get("type") in self._ANSWERS and frame_id is not None and frame_id in self._pending:
+                    future = self._pending.pop(frame_id)
+                    if future.done():
+                        continue
+                    if frame["type"] == "error":
+                        code = frame.get("code", "invalid")
+                        future.set_exception(TacError(WS_ERROR_STATUS.get(code, 400), code, frame.get("reason", "")))
+                    else:
+                        future.set_result(frame)
+                    continue
+                self._frames.put_nowait(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.connection.close_code
+            if self.close_code == 4403:
+                reason = "the server closed the socket: this session is no longer entitled (code 4403)"
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(TacError(None, "closed", reason))
+            self._pending.clear()
+            self._frames.put_nowait(None)
+
+    async def request(self, frame: dict, *, timeout: float = 10.0) -> dict:
+        """Send a frame and wait for the answer with its id (`id` is set if missing). Error frames raise
+        TacError(400/403/409, code, reason)."""
+        if self._reader.done():
+            raise TacError(None, "closed", "the socket is closed")
+        frame_id = frame.setdefault("id", f"c{next(self._ids)}")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[frame_id] = future
+        try:
+            await self.connection.send(json.dumps(frame))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(frame_id, None)
+
+    async def send(self, frame: dict) -> None:
+        """Send a frame without waiting for an answer (e.g. `read`)."""
+        await self.connection.send(json.dumps(frame))
+
+    async def subscribe(self, workspace, after_seq: int = 0, *, timeout: float = 30.0) -> dict:
+        """Join a workspace's live thread. The posts after `after_seq` arrive first (as post.created
+        frames, on the iterator), then this returns the `subscribed` answer with `last_seq`."""
+        return await self.request({"type": "subscribe", "workspace": self._workspace_id(workspace),
+                                   "after_seq": after_seq},
+                                  timeout=timeout)
+
+    async def unsubscribe(self, workspace) -> dict:
+        return await self.request({"type": "unsubscribe", "workspace": self._workspace_id(workspace)})
+
+    async def send_post(self, frame: dict, *, timeout: float = 10.0) -> dict:
+        """Send a post.create frame ({"workspace", "post": envelope}; `type` and `id` are filled in, the id
+        being the post id) and return the `post.accepted` answer."""
+        frame = {**frame, "type": "post.create"}
+        frame.setdefault("id", frame["post"].get("post_id") or f"c{next(self._ids)}")
+        frame["workspace"] = str(frame["workspace"])
+        return await self.request(frame, timeout=timeout)
+
+    async def post(self, workspace, kind: str, body: dict, **fields) -> dict:
+        """Seal (with the client's cached keys) and send a post over the socket."""
+        envelope = self._need_client().seal(workspace, kind, body, **fields)
+        return await self.send_post({"workspace": self._workspace_id(workspace), "post": envelope})
+
+    async def mark_read(self, workspace, seq: int) -> None:
+        await self.send({"type": "read", "workspace": self._workspace_id(workspace), "seq": seq})
+
+    async def ping(self, *, timeout: float = 10.0) -> dict:
+        return await self.request({"type": "ping"}, timeout=timeout)
+
+    async def next(self, timeout: float | None = None) -> dict:
+        """The next incoming frame; TacError("closed") once the socket has closed."""
+        frame = await asyncio.wait_for(self._frames.get(), timeout)
+        if frame is None:
+            self._frames.put_nowait(None)
+            raise TacError(None, "closed", "the socket is closed")
+        return frame
+
+    def __aiter__(self) -> AsyncIterator[dict]:
+        return self
+
+    async def __anext__(self) -> dict:
+        frame = await self._frames.get()
+        if frame is None:
+            self._frames.put_nowait(None)
+            raise StopAsyncIteration
+        return frame
+
+    async def open(self, frame: dict) -> ThreadPost:
+        """Verify and decrypt a post.created frame's post. Runs the HTTP refresh (if the epoch is new to
+        this client) in a thread, so the event loop keeps going."""
+        client = self._need_client()
+        ws = client._workspaces.get(uuid.UUID(frame["workspace"]))
+        post = frame["post"]
+        if ws is not None and ws.keys is not None and post.get("epoch") in ws.keys.epoch_keys:
+            return open_payload(post, ws)
+        return await asyncio.to_thread(client.open_post, frame["workspace"], post)
+
+    async def close(self) -> None:
+        await self.connection.close()
+        with contextlib.suppress(Exception):
+            await self._reader
+
+    async def __aenter__(self) -> LiveSocket:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
