@@ -1058,3 +1058,44 @@ def test_it_shows_a_late_joiner_earlier_history_only_once_the_lead_shares_it(pai
     assert membership(workspace, gp_client.persona).history_shared
     [details] = [p for p in gp_client.read(workspace) if p.header.kind == "details"]
     assert details.body == DETAILS
+
+
+def test_it_answers_a_retry_as_the_same_post_even_after_the_epoch_moved_on(pair):
+    """A lost answer, a key rotation, then the client's retry: the same post, not a refusal."""
+    workspace, lead_client, gp_client = pair
+    payload = gp_client.seal(workspace, "update", {"text": "sent just before the rotation"})
+    first = submit(gp_client.persona, workspace, payload)
+    lead_client.rotate(workspace)
+    again = submit(gp_client.persona, workspace, payload)
+    assert (again.created, again.post.pk, again.post.epoch.number) == (False, first.post.pk, 2)
+
+
+def test_it_refuses_every_service_to_a_disabled_account_that_still_has_a_membership_row(pair):
+    """Deactivated behind the services' back (the admin site, a script): access.py still says no."""
+    from accounts.models import Professional
+
+    workspace, lead_client, gp_client = pair
+    payload = gp_client.seal(workspace, "update", {"text": "x"})
+    kept = gp_client.keys(workspace)
+    Professional.objects.filter(pk=gp_client.user.pk).update(is_active=False)
+    gp_client.user.refresh_from_db()
+    assert membership(workspace, gp_client.persona).state == "active"
+    with pytest.raises(PermissionDenied):
+        submit(gp_client.persona, workspace, payload)
+    for read in (selectors.post_list, selectors.workspace_detail, selectors.author_keys):
+        with pytest.raises(Http404):
+            read(professional=gp_client.user, workspace=workspace)
+    with pytest.raises(PermissionDenied):
+        services.key_mark_verified(professional=gp_client.user, workspace=workspace, other=lead_client.user,
+                                   fingerprint=lead_client.identity.fingerprint())
+    with pytest.raises(PermissionDenied):
+        services.member_rekey(actor=gp_client.user, workspace=workspace, member=lead_client.user,
+                              wraps={2: crypto.epoch_key_wrap(workspace.public_id, 2, kept.epoch_keys[2],
+                                                              lead_client.identity.box_public)})
+    with pytest.raises(Conflict):
+        services.membership_leave(professional=gp_client.user, workspace=workspace)
+    # Nor does the lead's next epoch have to (or may it) wrap for them.
+    with pytest.raises(Conflict, match="not members"):
+        lead_client.rotate(workspace)
+    bundle = lead_client.next_epoch_bundle(workspace, exclude={gp_client.user.pk})
+    services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
