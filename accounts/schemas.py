@@ -4,8 +4,6 @@ can check (sizes, the Ed25519 signature binding the X25519 key to the account)."
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from messaging.schemas import b64
 from tacclient import crypto
 
 AUTH_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -23,16 +22,7 @@ MAX_MEMLIMIT = 1024 * 1024 * 1024
 
 
 def b64_field(payload: dict[str, Any], name: str, length: int) -> bytes:
-    value = payload.get(name)
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} is missing or not a string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValidationError(f"{name} is not valid base64") from exc
-    if len(raw) != length:
-        raise ValidationError(f"{name} must be {length} bytes, not {len(raw)}")
-    return raw
+    return b64(payload, name, length=length)
 
 
 def auth_key_field(payload: dict[str, Any], name: str = "auth_key") -> str:
