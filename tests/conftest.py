@@ -155,6 +155,17 @@ def pytest_collection_modifyitems(config, items):
 def _application():
     """For a daphne process serving the real ASGI application on the test database (the browser tests,
     the Python client's tests, the two-worker test). Tests that use it need `transactional_db`."""
+    # In the forked child. asgiref's single thread for thread-sensitive sync code (database_sync_to_async)
+    # is an executor made in the parent; if earlier async tests started its thread, that thread did not
+    # survive the fork and work sent to it waits forever (websocket handshakes time out): give it a new
+    # one. Likewise drop any channel layer the parent opened: its Redis connections are the parent's.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+    from channels.layers import channel_layers
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    channel_layers.backends = {}
     from teamaroundchild.asgi import application
 
     return application
