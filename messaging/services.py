@@ -243,10 +243,17 @@ def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle
             workspace.save(update_fields=["lead"])
             audit_record(kind="workspace.lead_handed_over", actor=lead, request=request, target=workspace,
                          data={"new_lead": str(new_lead.public_id)})
+        # The manifest's count: an accepted member the lead's device left out is not in this epoch.
         audit_record(kind="epoch.created", actor=lead, request=request, target=workspace,
-                     data={"epoch": stored.number, "members": len(expected), "admitted": admitted})
+                     data={"epoch": stored.number, "members": len(epoch.manifest.members), "admitted": admitted})
         events.send_event_on_commit(events.workspace_group(workspace.pk), events.EPOCH_CREATED,
                                     {"workspace": str(workspace.public_id), "epoch": stored.number})
+        # A newcomer's socket is not in the workspace's group yet (it could not subscribe): tell it directly
+        # that it now holds a key, so the browser opens the thread without a reload.
+        for m, _role in expected.values():
+            if m is not None and m.first_epoch == stored.number and m.professional_id != lead.pk:
+                events.send_event_on_commit(events.user_group(m.professional_id), events.KEYS_ADDED,
+                                            {"workspace": str(workspace.public_id)})
     return stored
 
 

@@ -21,23 +21,13 @@ from tests.messaging.factories import Client, join
 WAIT = 10  # seconds: the longest any single step may take before the test fails instead of hanging
 
 
-def _fresh_sync_thread():
-    """In the forked worker: asgiref's one thread for thread-sensitive sync code (database_sync_to_async)
-    is an executor made in the parent, whose thread, if earlier async tests started it, did not survive
-    the fork. Work sent to it would wait forever (the websocket handshake times out); give it a new one."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from asgiref.sync import SyncToAsync
-
-    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
-
-
 @pytest.fixture
 def two_workers(transactional_db, django_db_blocker, settings):
     """Two daphne processes forked from this one (so on the test database and, with settings/test.py's
     per-run prefix, on this run's channel names), sharing the Redis layer."""
     assert "channels_redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"], "the test needs the Redis layer"
-    workers = [DaphneProcess("127.0.0.1", partial(_application), setup=_fresh_sync_thread) for _ in range(2)]
+    # tests/conftest.py::_application runs in each child: fresh asgiref and channel-layer state after the fork.
+    workers = [DaphneProcess("127.0.0.1", partial(_application)) for _ in range(2)]
     # Fork while pytest-django lets the database be used, and without open connections to share.
     with django_db_blocker.unblock():
         connections.close_all()

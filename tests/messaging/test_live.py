@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from messaging import consumers, selectors
+from messaging import consumers, selectors, services
 from messaging.models import Membership, Post
 from tacclient.workspace import author_sign_keys, open_post, verify_workspace
 from tests.messaging.factories import Client, flip, join
@@ -102,6 +102,25 @@ async def test_it_refuses_a_subscription_from_an_invited_professional(lead, outs
         await invited.send_json_to(sub_frame(workspace))
         assert (await invited.receive_json_from(timeout=TIMEOUT))["code"] == "forbidden"
         await still_open(invited)
+
+
+async def test_it_walks_a_newcomers_open_socket_from_invitation_to_the_thread(lead, gp, custodian):
+    lead_client = await db(Client, lead, custodian)
+    workspace = await db(lead_client.create_workspace, {"name": "Child E"})
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        await db(lead_client.invite, workspace, gp.user)
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "membership.invited", "workspace": str(workspace.public_id), "reference": workspace.reference}
+        await db(services.membership_respond, professional=gp.user, workspace=workspace, accept=True)
+        await communicator.send_json_to(sub_frame(workspace))  # accepted, but no key yet
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["code"] == "forbidden"
+        await db(lead_client.rotate, workspace)
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "keys.added", "workspace": str(workspace.public_id)}
+        assert await subscribe(communicator, workspace) == []  # the details are history not shared
+        await db(lead_client.post, workspace, "update", {"text": "welcome"})
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["post"]["seq"] == 2
 
 
 async def test_it_sends_a_member_only_the_backlog_of_epochs_they_hold(pair, gp):

@@ -494,8 +494,11 @@ def test_it_admits_accepted_members_in_a_new_epoch(lead, gp, outsider, custodian
     [event] = audit_since(head)
     assert (event.kind, event.data) == ("epoch.created", {"epoch": 2, "members": 2,
                                                           "admitted": [str(gp.user.public_id)]})
-    assert capture_events == [(f"workspace.{workspace.pk}", {
-        "type": "epoch.created", "workspace": str(workspace.public_id), "epoch": 2})]
+    assert capture_events == [
+        (f"workspace.{workspace.pk}", {"type": "epoch.created", "workspace": str(workspace.public_id), "epoch": 2}),
+        # The newcomer is not subscribed to the workspace yet: told on their own group.
+        (f"user.{gp.user.pk}", {"type": "keys.added", "workspace": str(workspace.public_id)}),
+    ]
     # The GP's client checks the chain of manifests and opens the new epoch key (and no earlier one).
     keys = gp_client.keys(workspace)
     assert set(keys.epoch_keys) == {2}
@@ -510,9 +513,12 @@ def test_it_lets_the_lead_leave_out_an_accepted_member_it_cannot_verify(lead, gp
     lead_client.invite(workspace, gp.user)
     services.membership_respond(professional=gp.user, workspace=workspace, accept=True)
     bundle = lead_client.next_epoch_bundle(workspace, include_accepted=False)
+    head = audit_head()
     services.epoch_rotate(lead=lead.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
     assert Membership.objects.get(workspace=workspace, professional=gp.user).state == Membership.State.ACCEPTED
     assert not EpochWrap.objects.filter(epoch__workspace=workspace, recipient=gp.user).exists()
+    [event] = audit_since(head)
+    assert event.data == {"epoch": 2, "members": 1, "admitted": []}  # the manifest's members, not the waiting
 
 
 def test_it_refuses_an_epoch_that_slips_in_someone_who_was_only_invited(lead, gp, custodian):
