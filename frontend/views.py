@@ -7,19 +7,7 @@ from django.shortcuts import render
 from accounts.access import public
 from messaging import selectors
 from messaging.models import Membership, Workspace
-
-CONCERN_CATEGORIES = [
-    ("physical_abuse", "Physical abuse"),
-    ("emotional_abuse", "Emotional abuse"),
-    ("sexual_abuse", "Sexual abuse"),
-    ("neglect", "Neglect"),
-    ("domestic_abuse", "Domestic abuse"),
-    ("exploitation", "Exploitation"),
-    ("mental_health", "Mental health"),
-    ("school_attendance", "School attendance"),
-    ("housing", "Housing"),
-    ("other", "Other"),
-]
+from tacclient.client import CONCERN_CATEGORIES
 
 
 def home(request):
@@ -44,7 +32,7 @@ def workspace_page(request, workspace_id):
         workspace=workspace, professional=request.user, state=Membership.State.ACTIVE
     ).exists():
         raise Http404("No such workspace, or you are not a member")
-    return render(request, "frontend/workspace.html", {"workspace": workspace, "categories": CONCERN_CATEGORIES})
+    return render(request, "frontend/workspace.html", {"workspace": workspace, "categories": CONCERN_CATEGORIES.items()})
 
 
 @public

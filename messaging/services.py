@@ -81,11 +81,11 @@ def _next_reference() -> str:
 # --- epochs ------------------------------------------------------------------------------------------
 
 
-def _expected_manifest_members(workspace: Workspace, *, lead: Professional, admit: bool,
+def _expected_manifest_members(workspace: Workspace, *,
                                remove: Membership | None) -> dict[uuid.UUID, tuple[Membership | None, str]]:
-    """Who a new epoch must be wrapped for: the active members and, when admitting, those who accepted
-    an invitation; never a member being removed. The lead is always there."""
-    states = [Membership.State.ACTIVE] + ([Membership.State.ACCEPTED] if admit else [])
+    """Who a new epoch may be wrapped for: the active members (required) and those who accepted an
+    invitation (optional: _store_epoch); never a member being removed."""
+    states = [Membership.State.ACTIVE, Membership.State.ACCEPTED]
     memberships = (
         Membership.objects.filter(workspace=workspace, state__in=states, professional__is_active=True)
         .select_related("professional")
@@ -219,7 +219,7 @@ def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle
                 raise ValidationError("the lead cannot remove themselves; hand the lead role over first")
         if new_lead is not None and access.active_membership(new_lead, workspace) is None:
             raise ValidationError("the new lead must be an active member of the workspace")
-        expected = _expected_manifest_members(workspace, lead=lead, admit=True, remove=removing)
+        expected = _expected_manifest_members(workspace, remove=removing)
         if new_lead is not None:
             expected = {pid: (m, "lead" if pid == new_lead.public_id else ("member" if m.role == "lead" else m.role))
                         for pid, (m, _r) in expected.items()}

@@ -61,7 +61,7 @@ __all__ = [
 DEFAULT_KDF_FLOOR = (3, 64 * 1024 * 1024)
 POST_PAGE = 1000
 RAGS = ("red", "amber", "green")
-# Concern categories the browser offers (frontend/views.py, same values): the body's `category`.
+# Concern categories (the body's `category`): the one list, which the browser's composer also offers.
 CONCERN_CATEGORIES = {
     "physical_abuse": "Physical abuse", "emotional_abuse": "Emotional abuse", "sexual_abuse": "Sexual abuse",
     "neglect": "Neglect", "domestic_abuse": "Domestic abuse", "exploitation": "Exploitation",
