@@ -24,6 +24,9 @@ BENCH_ENV = {
     "TAC_KDF_OPSLIMIT": "1",
     "TAC_KDF_MEMLIMIT": "8388608",
     "LOG_LEVEL": "WARNING",
+    # As production runs (settings/production.py): connections kept 60 s, checked before reuse.
+    "CONN_MAX_AGE": "60",
+    "CONN_HEALTH_CHECKS": "True",
     "SESSION_IDLE_SECONDS": "86400",
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from accounts.models import Professional
 
 from .models import EpochWrap, Membership, Workspace
@@ -27,6 +29,16 @@ def current_membership(professional: Professional, workspace: Workspace) -> Memb
     ).first()
 
 
+def active_member_exists(professional_id: int) -> Exists:
+    """For annotating a Workspace query: is the professional an active member of this workspace?"""
+    return Exists(Membership.objects.filter(
+        workspace=OuterRef("pk"),
+        professional_id=professional_id,
+        professional__is_active=True,
+        state=Membership.State.ACTIVE,
+    ))
+
+
 def is_active_member(professional_id: int, workspace_id: int) -> bool:
     """The cheap check every socket makes before forwarding a workspace event."""
     return Membership.objects.filter(
@@ -35,6 +47,16 @@ def is_active_member(professional_id: int, workspace_id: int) -> bool:
         professional__is_active=True,
         state=Membership.State.ACTIVE,
     ).exists()
+
+
+def workspace_if_member(professional_id: int, public_id) -> Workspace | None:
+    """The workspace, if the professional is an active member of it; one query, one snapshot."""
+    return Workspace.objects.filter(
+        public_id=public_id,
+        memberships__professional_id=professional_id,
+        memberships__professional__is_active=True,
+        memberships__state=Membership.State.ACTIVE,
+    ).first()
 
 
 def is_lead(professional: Professional, workspace: Workspace) -> bool:

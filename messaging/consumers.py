@@ -1,11 +1,21 @@
 """The one websocket a browser (or the Python client) opens. Frames are JSON objects with a "type";
-docs/protocol.md lists every one. Membership is checked when a workspace is subscribed, before every
-frame is acted on, and again before every event is forwarded."""
+docs/protocol.md lists every one.
+
+Checks, and what they cost (BENCHMARKS.md): the session (active account, session generation, auth
+hash, 2FA device) at connect and again before a frame once TAC_SOCKET_RECHECK_SECONDS have passed,
+since every way a session ends also sends `session.revoked`, which closes the socket at once.
+Membership when a workspace is subscribed, inside every service a frame calls, and before every
+workspace event is forwarded: a post's event carries the workspace's roster version, and the socket
+asks the database again whenever that differs from the version it last checked."""
 
 from __future__ import annotations
 
+import time
+
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
@@ -23,10 +33,21 @@ BACKLOG_PAGE = 500
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message):
+        """As channels' own dispatch, without the close_old_connections() it runs in a worker thread
+        before every message: every database call here goes through database_sync_to_async, which does
+        that itself, and a thread hop for each delivered post was most of a delivery's cost."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.user = self.scope["user"]
-        # workspace pk -> {"id": public id str, "seq": highest sequence delivered on this socket}
+        # workspace pk -> {"id": public id str, "workspace": the Workspace as subscribed, "seq": highest
+        # sequence delivered on this socket, "roster": the roster version membership was last checked at}
         self.subscriptions: dict[int, dict] = {}
+        self.entitled_until = 0.0
         if not await self._still_entitled():
             await self.close(code=CLOSE_NOT_ENTITLED)
             return
@@ -42,7 +63,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
 
     async def _still_entitled(self) -> bool:
-        return await database_sync_to_async(session_passed_2fa)(self.scope["session"], self.user)
+        if time.monotonic() < self.entitled_until:
+            return True
+        if not await database_sync_to_async(session_passed_2fa)(self.scope["session"], self.user):
+            return False
+        self.entitled_until = time.monotonic() + settings.TAC_SOCKET_RECHECK_SECONDS
+        return True
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is None:
@@ -92,12 +118,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong", "id": content.get("id")})
 
     async def _workspace(self, content) -> Workspace:
+        """The workspace a frame names, if this professional is an active member of it (one query)."""
         public_id = uuid_field(content, "workspace")
-        workspace = await database_sync_to_async(
-            lambda: Workspace.objects.filter(public_id=public_id).select_related("lead").first())()
-        if workspace is None or not await database_sync_to_async(access.is_active_member)(self.user.pk, workspace.pk):
+        workspace = await database_sync_to_async(access.workspace_if_member)(self.user.pk, public_id)
+        if workspace is None:
             raise Http404("no such workspace, or you are not a member")
         return workspace
+
+    async def _subscribed_workspace(self, content) -> Workspace:
+        """For frames whose service checks membership itself, inside its own transaction: a subscribed
+        workspace needs no query here."""
+        public_id = str(uuid_field(content, "workspace"))
+        for sub in self.subscriptions.values():
+            if sub["id"] == public_id:
+                return sub["workspace"]
+        return await self._workspace(content)
 
     async def frame_subscribe(self, content):
         """Join the workspace's group, then send what the client missed after `after_seq`, in order, once.
@@ -106,8 +141,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         after = int_field(content, "after_seq", default=0)
         if workspace.pk not in self.subscriptions:
             await self.channel_layer.group_add(workspace_group(workspace.pk), self.channel_name)
-        sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id), "seq": after})
-        sub["seq"] = after
+        sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id)})
+        sub.update(workspace=workspace, seq=after, roster=workspace.roster_version)
         while True:
             page = await database_sync_to_async(selectors.post_list)(
                 professional=self.user, workspace=workspace, after_seq=sub["seq"], limit=BACKLOG_PAGE)
@@ -128,7 +163,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "unsubscribed", "id": content.get("id"), "workspace": public_id})
 
     async def frame_post_create(self, content):
-        workspace = await self._workspace(content)
+        workspace = await self._subscribed_workspace(content)
         envelope = PostEnvelope.parse(content.get("post"))
         result = await database_sync_to_async(services.post_create)(
             author=self.user, workspace=workspace, envelope=envelope)
@@ -137,7 +172,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                               "created": result.created})
 
     async def frame_read(self, content):
-        workspace = await self._workspace(content)
+        workspace = await self._subscribed_workspace(content)
         seq = int_field(require_dict(content), "seq")
         await database_sync_to_async(services.read_position_update)(
             professional=self.user, workspace=workspace, seq=seq)
@@ -145,9 +180,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- events from the channel layer ---
 
     async def session_revoked(self, event):
-        if event.get("keep_session") and event["keep_session"] == session_fingerprint(self.scope["session"].session_key):
+        mine = session_fingerprint(self.scope["session"].session_key)
+        if event.get("keep_session") == mine:
             return  # the session that asked (a password change) stays open
-        await self.send_json({"type": "session.revoked", "reason": event.get("reason", "")})
+        if event.get("only_session") not in (None, mine):
+            return  # another session of the same account signed out
+        await self.send_json({"type": "session.revoked", "reason": event["reason"]})
         await self.close(code=CLOSE_NOT_ENTITLED)
 
     async def post_created(self, event):
@@ -156,10 +194,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         post = event["post"]
         if sub is None or post["seq"] <= sub["seq"]:
             return
-        # Re-checked at delivery: a member removed a moment ago receives nothing more.
-        if not await database_sync_to_async(access.is_active_member)(self.user.pk, pk):
-            await self._drop(pk)
-            return
+        # Re-checked at delivery whenever the roster has changed since the last check: a member removed
+        # a moment ago receives nothing more. post_create read the version under the workspace's lock.
+        if event["roster"] != sub["roster"]:
+            if not await database_sync_to_async(access.is_active_member)(self.user.pk, pk):
+                await self._drop(pk)
+                return
+            sub["roster"] = event["roster"]
         sub["seq"] = post["seq"]
         await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
 

@@ -49,6 +49,13 @@ class Workspace(models.Model):
     # Set when a member left: the lead's client must start a new epoch before anyone posts again.
     rotation_required = models.BooleanField(default=False)
     last_seq = models.PositiveBigIntegerField(default=0)
+    # Bumped, under the workspace's row lock, whenever the set of active members or the key epoch
+    # changes. Posts carry it in their live event, so a socket re-checks membership only when it moved
+    # (docs/protocol.md, "Delivery").
+    roster_version = models.PositiveBigIntegerField(default=0)
+    # The roster_version at which the current epoch was last found wrapped for every active member:
+    # post_create repeats that check only when the roster has changed since.
+    roster_keys_checked = models.BigIntegerField(default=-1)
 
     class Meta:
         ordering = ["-created_at"]
@@ -130,7 +137,9 @@ class Epoch(models.Model):
     custodian_key = models.ForeignKey(CustodianKey, on_delete=models.PROTECT, related_name="epochs")
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
-    post_count = models.PositiveIntegerField(default=0)
+    # The workspace's last_seq when this epoch began. Posts go only in the current epoch, so the
+    # epoch's posts are exactly the sequence numbers after it, until the next epoch's start_seq.
+    start_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="epoch_number_unique")]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.models import IdentityKey, Professional
@@ -153,6 +154,7 @@ def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBun
         workspace=workspace, number=bundle.epoch, manifest=bundle.manifest_bytes,
         manifest_signature=bundle.manifest_signature, manifest_hash=crypto.hash32(bundle.manifest_bytes),
         signed_by=signer, signer_key=signer_key, custodian_key=custodian, created_at=now,
+        start_seq=workspace.last_seq,
     )
     professionals = {p.public_id: p for p in Professional.objects.filter(public_id__in=list(listed))}
     EpochWrap.objects.bulk_create(
@@ -168,10 +170,13 @@ def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBun
             membership.state = Membership.State.ACTIVE
             membership.joined_at = now
             membership.first_epoch = epoch.number
-            membership.save(update_fields=["state", "joined_at", "first_epoch"])
+            # What was posted before they joined is history (shared or not), not unread.
+            membership.last_read_seq = workspace.last_seq
+            membership.save(update_fields=["state", "joined_at", "first_epoch", "last_read_seq"])
     workspace.current_epoch = epoch.number
     workspace.rotation_required = False
-    workspace.save(update_fields=["current_epoch", "rotation_required"])
+    workspace.roster_version += 1
+    workspace.save(update_fields=["current_epoch", "rotation_required", "roster_version"])
     return epoch
 
 
@@ -261,7 +266,7 @@ def rotation_due(workspace: Workspace) -> bool:
     epoch = workspace.epochs.filter(number=workspace.current_epoch).first()
     if epoch is None:
         return False
-    return (workspace.rotation_required or epoch.post_count >= EPOCH_MAX_POSTS
+    return (workspace.rotation_required or workspace.last_seq - epoch.start_seq >= EPOCH_MAX_POSTS
             or timezone.now() - epoch.created_at >= EPOCH_MAX_AGE
             or Membership.objects.filter(workspace=workspace, state=Membership.State.ACCEPTED).exists())
 
@@ -333,7 +338,8 @@ def membership_leave(*, professional: Professional, workspace: Workspace, reques
         membership.save(update_fields=["state", "left_at"])
         # Nobody posts again until the lead's client starts an epoch without this member.
         workspace.rotation_required = True
-        workspace.save(update_fields=["rotation_required"])
+        workspace.roster_version += 1
+        workspace.save(update_fields=["rotation_required", "roster_version"])
         audit_record(kind="membership.left", actor=professional, request=request, target=workspace)
         events.send_event_on_commit(events.user_group(professional.pk), events.MEMBERSHIP_ENDED,
                                     {"workspace": str(workspace.public_id), "reason": "left"})
@@ -354,7 +360,8 @@ def memberships_end_for_offboarding(*, professional: Professional, actor: Profes
         membership.save(update_fields=["state", "left_at"])
         workspace = membership.workspace
         if was_active:
-            Workspace.objects.filter(pk=workspace.pk).update(rotation_required=True)
+            Workspace.objects.filter(pk=workspace.pk).update(rotation_required=True,
+                                                             roster_version=F("roster_version") + 1)
         audit_record(kind="membership.removed", actor=actor, request=request, target=workspace,
                      data={"member": str(professional.public_id), "reason": "offboarded"})
         events.send_event_on_commit(events.workspace_group(workspace.pk), events.MEMBERSHIP_CHANGED,
@@ -460,9 +467,11 @@ def key_mark_verified(*, professional: Professional, workspace: Workspace, other
 
 def read_position_update(*, professional: Professional, workspace: Workspace, seq: int) -> None:
     # Same rule as every other service: an offboarded account is no longer a member (access.py).
+    # One statement, capped at the workspace's newest post as it is now (the caller's copy may be older).
+    newest = Workspace.objects.filter(pk=workspace.pk).values("last_seq")
     Membership.objects.filter(workspace=workspace, professional=professional, professional__is_active=True,
                               state=Membership.State.ACTIVE, last_read_seq__lt=seq).update(
-        last_read_seq=min(seq, workspace.last_seq))
+        last_read_seq=Least(Value(seq), Subquery(newest)))
 
 
 # --- posts -------------------------------------------------------------------------------------------
@@ -478,16 +487,17 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
     """Verify and store a post, assign its sequence number, audit it and fan it out after commit.
 
     Idempotent on the post id: the same bytes sent again (a retry after a lost answer) return the stored
-    post without a new sequence number; a different post under a used id is refused."""
-    existing = Post.objects.filter(post_id=envelope.header.post_id).first()
-    if existing is not None:
-        return _post_duplicate(existing, author, envelope)
+    post without a new sequence number; a different post under a used id is refused. The stored post is
+    looked for only when storing fails, so a first send costs no extra query; a retry is answered even
+    if it would no longer be accepted (say the epoch has moved on since)."""
     try:
         with transaction.atomic():
-            workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+            workspace = (Workspace.objects.select_for_update(of=("self",))
+                         .annotate(author_is_member=access.active_member_exists(author.pk)).get(pk=workspace.pk))
+            if not workspace.author_is_member:
+                raise PermissionDenied("you are not a member of this workspace")
             post = _post_store(author=author, workspace=workspace, envelope=envelope, request=request)
-    except IntegrityError:
-        # Two sends of the same post raced; the other one won.
+    except (IntegrityError, ValidationError, PermissionDenied):
         existing = Post.objects.filter(post_id=envelope.header.post_id).first()
         if existing is None:
             raise
@@ -504,10 +514,9 @@ def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope
 
 
 def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnvelope, request=None) -> Post:
-    """Precondition: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it)."""
+    """Preconditions: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it) and
+    has checked that the author is an active member."""
     h = envelope.header
-    if access.active_membership(author, workspace) is None:
-        raise PermissionDenied("you are not a member of this workspace")
     if workspace.status == Workspace.Status.CLOSED:
         raise Conflict("this workspace is closed")
     if workspace.rotation_required:
@@ -526,7 +535,8 @@ def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnv
         raise ValidationError("the post signature does not verify")
     client_time = _check_clock(h.client_time_ms, "post's")
     epoch = Epoch.objects.get(workspace=workspace, number=h.epoch)
-    _check_epoch_covers_members(workspace, epoch)
+    if workspace.roster_keys_checked != workspace.roster_version:
+        _check_epoch_covers_members(workspace, epoch)
 
     parent = _post_ref(workspace, h.parent_id, "parent")
     target = _post_ref(workspace, h.target_id, "target")
@@ -569,18 +579,18 @@ def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnv
         ciphertext=envelope.ciphertext, signature=envelope.signature,
     )
     workspace.last_seq = seq
-    fields = ["last_seq"]
+    # Checked above against this roster; wraps are only ever added, so it holds until the roster moves.
+    workspace.roster_keys_checked = workspace.roster_version
+    fields = ["last_seq", "roster_keys_checked"]
     if h.kind == "concern" or (h.kind == "retraction" and target.kind == "concern"):
         workspace.current_rag = _highest_rag(workspace)
         fields.append("current_rag")
     workspace.save(update_fields=fields)
-    Epoch.objects.filter(pk=epoch.pk).update(post_count=F("post_count") + 1)
-    Membership.objects.filter(workspace=workspace, professional=author, state=Membership.State.ACTIVE).update(
-        last_read_seq=seq)
     audit_record(kind="post.created", actor=author, request=request, target=workspace,
                  data={"seq": seq, "post": str(h.post_id), "kind": h.kind})
     events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
-                                {"workspace_pk": workspace.pk, "post": post_payload(post)})
+                                {"workspace_pk": workspace.pk, "roster": workspace.roster_version,
+                                 "post": post_payload(post)})
     return post
 
 

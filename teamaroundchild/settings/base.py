@@ -86,6 +86,7 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -129,6 +130,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # How long a 2FA check counts as recent for sensitive operations (password change, invitations,
 # offboarding, new backup codes).
 TAC_REVERIFY_SECONDS = env.int("TAC_REVERIFY_SECONDS", default=10 * 60)
+# A websocket re-checks its session (active account, generation, auth hash, 2FA device) before a frame
+# once this long has passed since the last check. Every way a session ends also sends session.revoked,
+# which closes its sockets at once; this is the backstop should that event be lost.
+TAC_SOCKET_RECHECK_SECONDS = env.float("TAC_SOCKET_RECHECK_SECONDS", default=5.0)
 TAC_INVITATION_TTL = timedelta(hours=env.int("TAC_INVITATION_TTL_HOURS", default=72))
 # Argon2id cost for new passwords: about 64 MiB and 3 passes, as PRODUCT.md asks. Stored per account,
 # so it can be raised later without locking anyone out.

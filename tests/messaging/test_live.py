@@ -10,9 +10,10 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db.models import F
 
 from messaging import consumers, selectors, services
-from messaging.models import Membership, Post
+from messaging.models import Membership, Post, Workspace
 from tacclient.workspace import author_sign_keys, open_post, verify_workspace
 from tests.messaging.factories import Client, flip, join
 from tests.messaging.test_consumers import TIMEOUT, connected, session_id, socket
@@ -239,8 +240,9 @@ async def test_it_stops_a_removed_members_open_socket_at_once(pair, lead, gp):
 
 
 async def test_it_rechecks_membership_when_delivering_even_without_an_event(pair, lead, gp):
-    """Membership ends behind the channel layer's back (no membership.ended sent): the socket's own check
-    at delivery stops the post and ends the subscription."""
+    """Membership ends behind the channel layer's back (no membership.ended sent, only the roster version
+    moves, as every membership service moves it): the socket's own check at delivery stops the post and
+    ends the subscription."""
     workspace, lead_client, _ = pair
     async with socket(await session_id(lead)) as lead_socket, socket(await session_id(gp)) as gp_socket:
         await connected(lead_socket, lead)
@@ -249,6 +251,7 @@ async def test_it_rechecks_membership_when_delivering_even_without_an_event(pair
         await subscribe(gp_socket, workspace, after_seq=1)
         await db(lambda: Membership.objects.filter(workspace=workspace, professional=gp.user).update(
             state=Membership.State.REMOVED))
+        await db(lambda: Workspace.objects.filter(pk=workspace.pk).update(roster_version=F("roster_version") + 1))
         await db(lead_client.post, workspace, "update", {"text": "not for the GP"})
         assert (await lead_socket.receive_json_from(timeout=TIMEOUT))["type"] == "post.created"
         assert await gp_socket.receive_json_from(timeout=TIMEOUT) == {

@@ -702,13 +702,17 @@ def test_it_stores_a_post_audits_it_without_content_and_fans_it_out(pair, captur
     assert "Bruise" not in json.dumps(event.data) and payload["ciphertext"] not in json.dumps(event.data)
     [(group, message)] = capture_events
     assert group == f"workspace.{workspace.pk}"
-    assert message == {"type": "post.created", "workspace_pk": workspace.pk, "post": services.post_payload(stored)}
+    workspace.refresh_from_db()
+    assert message == {"type": "post.created", "workspace_pk": workspace.pk, "roster": workspace.roster_version,
+                       "post": services.post_payload(stored)}
     assert {k: message["post"][k] for k in ("header", "nonce", "ciphertext", "signature")} == {
         k: payload[k] for k in ("header", "nonce", "ciphertext", "signature")}
-    # Every reader verifies and opens it; the author's read position moves past it.
+    # Every reader verifies and opens it; it is unread for the others, never for its author.
     [opened] = lead_client.read(workspace, after=1)
     assert opened.body == {"category": "neglect", "detail": "Bruise on arm"} and opened.key_matches_manifest
-    assert membership(workspace, gp_client.persona).last_read_seq == 2
+    unread = {who: [w["unread"] for w in selectors.workspace_list(professional=who.user)] for who in (
+        gp_client, lead_client)}
+    assert unread == {gp_client: [0], lead_client: [1]}
     workspace.refresh_from_db()
     assert (workspace.last_seq, workspace.current_rag) == (2, "amber")
 
@@ -727,6 +731,20 @@ def test_it_takes_the_same_post_twice_as_one(pair, capture_events, django_captur
     assert Post.objects.filter(post_id=payload["post_id"]).count() == 1
     workspace.refresh_from_db()
     assert workspace.last_seq == first.post.seq
+
+
+def test_it_answers_a_retry_as_stored_even_after_the_epoch_has_moved_on(pair):
+    """The answer to the first send was lost; meanwhile the lead renewed the keys. The retry is the same
+    post, already stored: it is answered as such, not refused as being in an old epoch."""
+    workspace, lead_client, gp_client = pair
+    payload = gp_client.seal(workspace, "update", {"text": "sent just before the new epoch"})
+    first = submit(gp_client.persona, workspace, payload)
+    lead_client.rotate(workspace)
+    workspace.refresh_from_db()
+    again = submit(gp_client.persona, workspace, payload)
+    assert (again.created, again.post.pk) == (False, first.post.pk)
+    with pytest.raises(Conflict, match="current key epoch"):
+        submit(gp_client.persona, workspace, gp_client.seal(workspace, "update", {"text": "new"}, epoch=2))
 
 
 def test_it_refuses_another_post_under_a_used_post_id(pair):
@@ -935,6 +953,42 @@ def test_it_refuses_a_post_while_the_epoch_is_not_wrapped_for_every_member(pair)
     # The lead's client renews the keys for everyone; posting works again.
     lead_client.rotate(workspace)
     assert post(lead_client, workspace, "update").post.epoch.number == 3
+
+
+def test_it_checks_the_wraps_again_once_the_roster_has_changed(pair, manager, custodian):
+    """The every-member check is skipped while the roster is as it was at the last post: here a newcomer
+    is admitted (the roster moves) and their wrap is then lost, so the next post is refused."""
+    workspace, lead_client, _ = pair
+    post(lead_client, workspace, "update")
+    join(lead_client, workspace, Client(manager, custodian))
+    EpochWrap.objects.filter(epoch__workspace=workspace, epoch__number=3, recipient=manager.user).delete()
+    with pytest.raises(Conflict, match="not wrapped for every member"):
+        post(lead_client, workspace, "update")
+
+
+def test_every_change_of_members_or_keys_moves_the_roster_version_and_posts_do_not(
+        pair, gp, manager, make_persona, custodian):
+    workspace, lead_client, gp_client = pair
+    locum = make_persona("locum@gp.example", "gp", full_name="Dr Lou Locum", job_title="GP")
+
+    def version():
+        workspace.refresh_from_db()
+        return workspace.roster_version
+
+    seen = [version()]
+    post(lead_client, workspace, "update")
+    assert version() == seen[-1]
+    join(lead_client, workspace, Client(manager, custodian), Client(locum, custodian))  # admitted
+    seen.append(version())
+    professional_offboard(admin=gp.user, professional=locum.user)  # offboarded
+    seen.append(version())
+    lead_client.rotate(workspace)  # new epoch
+    seen.append(version())
+    services.membership_leave(professional=gp.user, workspace=workspace)  # left
+    seen.append(version())
+    lead_client.rotate(workspace, remove=manager.user)  # removed
+    seen.append(version())
+    assert seen == sorted(set(seen)), seen
 
 
 def test_it_refuses_a_post_while_the_epoch_is_not_wrapped_for_the_custodian(pair):
