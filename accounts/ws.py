@@ -1,3 +1,5 @@
+import time
+
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 
@@ -6,7 +8,9 @@ from .access import session_passed_2fa
 
 class Require2FAWebsocketMiddleware:
     """Refuses the websocket handshake unless the session passed 2FA (and is still current). Consumers
-    check again on every frame: this is the door, not the only lock."""
+    check again while the socket is open: this is the door, not the only lock. The time of this check
+    goes in the scope as `tac_session_checked_at` (time.monotonic()), so the consumer need not repeat it
+    at once."""
 
     def __init__(self, app):
         self.app = app
@@ -17,4 +21,5 @@ class Require2FAWebsocketMiddleware:
             if not allowed:
                 denier = WebsocketDenier()
                 return await denier(scope, receive, send)
+            scope = dict(scope, tac_session_checked_at=time.monotonic())
         return await self.app(scope, receive, send)

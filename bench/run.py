@@ -1,4 +1,4 @@
-"""Run the live-path workloads against a daphne subprocess: `python -m bench.run w1 w4 --layer pubsub`.
+"""Run the live-path workloads against the ASGI app under daphne or uvicorn: `python -m bench.run w1 w4`.
 
 One asyncio process drives every client socket (the `websockets` library directly, same frames as
 tacclient.client.LiveSocket). Posts are sealed with tacclient.crypto just before each workload, with
@@ -53,18 +53,45 @@ def cpu_of(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (uvicorn --workers N runs its workers as children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
 class Server:
-    def __init__(self, layer: str):
-        self.layer = layer
+    """The ASGI application under daphne (one process, as deploy/ runs it per systemd unit) or uvicorn
+    (`--workers N` processes on one port): the app is the same teamaroundchild.asgi:application."""
+
+    def __init__(self, layer: str, kind: str = "daphne", workers: int = 1):
+        self.layer, self.kind, self.workers = layer, kind, workers
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = apply_env(layer)
         env["CHANNEL_LAYER"] = layer
         subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+        app = "teamaroundchild.asgi:application"
+        if kind == "daphne":
+            if workers != 1:
+                raise SystemExit("daphne runs one process per port; use --server uvicorn for --workers")
+            cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(self.port), app]
+        else:
+            # No per-message deflate: daphne does not offer it either, and it is CPU for ciphertext that
+            # hardly compresses.
+            cmd = [str(ROOT / ".venv/bin/uvicorn"), app, "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+                   "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off"]
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(self.port), "teamaroundchild.asgi:application"],
-            cwd=ROOT, env=env, stdout=open("/tmp/tac_bench/daphne.log", "a"), stderr=subprocess.STDOUT,
+            cmd, cwd=ROOT, env=env, stdout=open("/tmp/tac_bench/server.log", "a"), stderr=subprocess.STDOUT,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000)))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -73,10 +100,17 @@ class Server:
                 break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("daphne exited; see /tmp/tac_bench/daphne.log") from None
+                    raise RuntimeError("the server exited; see /tmp/tac_bench/server.log") from None
                 time.sleep(0.2)
         else:
-            raise RuntimeError("daphne did not listen within 60 s")
+            raise RuntimeError("the server did not listen within 60 s")
+        time.sleep(1 if workers == 1 else 3)  # every worker up
+
+    def cpu(self) -> float:
+        return sum(cpu_of(p) for p in process_tree(self.proc.pid))
+
+    def rss(self) -> int:
+        return sum(rss_kib(p) for p in process_tree(self.proc.pid))
 
     def stop(self):
         self.proc.terminate()
@@ -265,12 +299,12 @@ async def w1(b: Bench, layer: str, n: int, interval: float):
     t_wall = time.time() + 1.0
     frames = b.seal("pair", 0, n, t_wall, interval)  # sealed before the clock starts
     t_perf = time.perf_counter() + max(0.2, t_wall - time.time())
-    cpu0, scpu0 = cpu_self(), cpu_of(b.server.proc.pid)
+    cpu0, scpu0 = cpu_self(), b.server.cpu()
     plan = [(t_perf + k * interval, socks[0], f) for k, f in enumerate(frames)]
     acc = await b.send_schedule(plan, deadline_s=n * interval + 60)
     await b.wait_received(2 * n, 30)
     wall = time.perf_counter() - t_perf
-    cpu1, scpu1 = cpu_self(), cpu_of(b.server.proc.pid)
+    cpu1, scpu1 = cpu_self(), b.server.cpu()
     # latency = receipt by the *other* member (u1), from w1_lat below
     chk = check_seqs([socks[1], socks[0]], lambda s: [ws["id"]], lambda w: start, lambda w: n)
     res = {"workload": "W1", "layer": layer, "posts": n, "interval_ms": interval * 1000,
@@ -278,7 +312,7 @@ async def w1(b: Bench, layer: str, n: int, interval: float):
            "errors": sum(1 for a in acc if a.get("type") == "error"),
            "received_by_other": sum(1 for q in socks[1].seqs.get(ws["id"], []) if q > start),
            **chk, "loadgen_cpu_s": round(cpu1 - cpu0, 2), "server_cpu_s": round(scpu1 - scpu0, 2),
-           "wall_s": round(wall, 1), "server_rss_kib": rss_kib(b.server.proc.pid)}
+           "wall_s": round(wall, 1), "server_rss_kib": b.server.rss()}
     res.update(b.w1_lat(socks[1]))
     for s in socks.values():
         await s.close()
@@ -304,15 +338,14 @@ def _install_w1_latency(b: Bench):
 
 
 async def w4(b: Bench, n: int):
-    pid = b.server.proc.pid
     await asyncio.sleep(1)
-    rss0 = rss_kib(pid)
+    rss0 = b.server.rss()
     cpu0 = cpu_self()
     t0 = time.perf_counter()
     socks = await b.connect_many(range(n))
     t_conn = time.perf_counter() - t0
     await asyncio.sleep(3)
-    rss1 = rss_kib(pid)
+    rss1 = b.server.rss()
     res = {"workload": "W4", "layer": b.server.layer, "sockets": len(socks), "rss_before_kib": rss0,
            "rss_after_kib": rss1, "kib_per_socket": round((rss1 - rss0) / n, 1), "connect_all_s": round(t_conn, 1),
            "loadgen_cpu_s": round(cpu_self() - cpu0, 2)}
@@ -340,7 +373,7 @@ async def w2(b: Bench, socks: dict[int, Sock], sizes, posts: int, interval: floa
         t_wall = time.time() + 0.5
         frames = b.seal("big", 0, posts, t_wall, interval)
         t_perf = time.perf_counter() + max(0.2, t_wall - time.time())
-        cpu0, scpu0 = cpu_self(), cpu_of(b.server.proc.pid)
+        cpu0, scpu0 = cpu_self(), b.server.cpu()
         acc = await b.send_schedule([(t_perf + k * interval, socks[0], f) for k, f in enumerate(frames)],
                                     deadline_s=posts * interval + 120)
         await b.wait_received(size * posts, 120)
@@ -354,8 +387,8 @@ async def w2(b: Bench, socks: dict[int, Sock], sizes, posts: int, interval: floa
                     "last_member_p50_ms": ms(pct(last_lat, 50)), "last_member_p99_ms": ms(pct(last_lat, 99)),
                     "all_delivery_p50_ms": ms(pct(b.lat, 50)), "all_delivery_p99_ms": ms(pct(b.lat, 99)),
                     "loadgen_cpu_s": round(cpu_self() - cpu0, 2),
-                    "server_cpu_s": round(cpu_of(b.server.proc.pid) - scpu0, 2),
-                    "server_rss_kib": rss_kib(b.server.proc.pid)})
+                    "server_cpu_s": round(b.server.cpu() - scpu0, 2),
+                    "server_rss_kib": b.server.rss()})
         print(json.dumps(out[-1]), flush=True)
     # leave "big"
     for i in subscribed:
@@ -426,7 +459,7 @@ async def w3(b: Bench, socks, rates, step_s: float):
         shift = time.perf_counter() + 0.2 - t_perf  # sealing took this long: start the schedule after it
         if shift > 0:
             plan = [(t + shift, so, f) for t, so, f in plan]
-        cpu0, scpu0 = cpu_self(), cpu_of(b.server.proc.pid)
+        cpu0, scpu0 = cpu_self(), b.server.cpu()
         acc = await b.send_schedule(plan, deadline_s=step_s + 120)
         members = len(b.state["workspaces"][names[0]]["members"])
         await b.wait_received(n * members, 60)
@@ -445,8 +478,8 @@ async def w3(b: Bench, socks, rates, step_s: float):
                "expected_deliveries": n * members, **chk,
                "achieved_rate": round(len(accepted) / wall, 1),
                "p50_ms": ms(pct(b.lat, 50)), "p99_ms": ms(pct(b.lat, 99)), "max_ms": ms(max(b.lat) if b.lat else 0),
-               "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(cpu_of(b.server.proc.pid) - scpu0, 2),
-               "wall_s": round(wall, 1), "server_rss_kib": rss_kib(b.server.proc.pid)}
+               "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(b.server.cpu() - scpu0, 2),
+               "wall_s": round(wall, 1), "server_rss_kib": b.server.rss()}
         out.append(row)
         print(json.dumps(row), flush=True)
         if row["p99_ms"] > 5000 or row["deliveries"] < 0.9 * row["expected_deliveries"]:
@@ -481,7 +514,7 @@ async def w5(b: Bench, socks, missed: int):
     # reconnect + resubscribe the others
     others = [i for nm in names for i in b.state["workspaces"][nm]["members"] if i not in leads]
     ws_of = {i: b.state["workspaces"][nm]["id"] for nm in names for i in b.state["workspaces"][nm]["members"]}
-    cpu0, scpu0 = cpu_self(), cpu_of(b.server.proc.pid)
+    cpu0, scpu0 = cpu_self(), b.server.cpu()
     t0 = time.perf_counter()
     sem = asyncio.Semaphore(100)
     done_t = []
@@ -502,15 +535,15 @@ async def w5(b: Bench, socks, missed: int):
            "p99_client_s": round(pct(done_t, 99), 2), **chk,
            "received": sum(len(socks[i].seqs.get(ws_of[i], [])) for i in others),
            "expected": len(others) * missed,
-           "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(cpu_of(b.server.proc.pid) - scpu0, 2),
-           "server_rss_kib": rss_kib(b.server.proc.pid)}
+           "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(b.server.cpu() - scpu0, 2),
+           "server_rss_kib": b.server.rss()}
     print(json.dumps(row), flush=True)
     return row
 
 
 async def main_async(args, state, sessions):
     n_users = len(state["users"])
-    server = Server(args.layer)
+    server = Server(args.layer, args.server, args.workers)
     b = Bench(state, server, sessions)
     _install_w1_latency(b)
     rows = []
@@ -546,6 +579,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("workloads", nargs="+", choices=["w1", "w2", "w3", "w4", "w5"])
     ap.add_argument("--layer", choices=["pubsub", "core"], default="pubsub")
+    ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (uvicorn only)")
     ap.add_argument("--w1-posts", type=int, default=1000)
     ap.add_argument("--w1-interval-ms", type=float, default=50)
     ap.add_argument("--w2-posts", type=int, default=20)
@@ -565,7 +600,7 @@ def main():
 def _save(args, rows):
     with open(args.out, "a") as f:
         for r in rows:
-            f.write(json.dumps({**r, "cmd": " ".join(sys.argv), "conn_max_age": os.environ.get("CONN_MAX_AGE", "0"),
+            f.write(json.dumps({**r, "server": args.server, "workers": args.workers, "cmd": " ".join(sys.argv), "conn_max_age": os.environ.get("CONN_MAX_AGE", "0"),
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
 
 

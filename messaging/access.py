@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef
 
 from accounts.models import Professional
 
-from .models import EpochWrap, Membership, Workspace
+from .models import Membership, Workspace
 
 
 def active_membership(professional: Professional, workspace: Workspace | int) -> Membership | None:
@@ -61,12 +61,3 @@ def workspace_if_member(professional_id: int, public_id) -> Workspace | None:
 
 def is_lead(professional: Professional, workspace: Workspace) -> bool:
     return workspace.lead_id == professional.pk and active_membership(professional, workspace) is not None
-
-
-def readable_epoch_ids(professional: Professional, workspace: Workspace) -> set[int]:
-    """Epochs the professional was given a key for (in a manifest, by re-keying or by a history grant):
-    the posts they may read. A member never sees posts from before they joined unless the lead shared
-    that history, and nothing after they left."""
-    return set(
-        EpochWrap.objects.filter(epoch__workspace=workspace, recipient=professional).values_list("epoch_id", flat=True)
-    )

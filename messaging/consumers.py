@@ -47,7 +47,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         # workspace pk -> {"id": public id str, "workspace": the Workspace as subscribed, "seq": highest
         # sequence delivered on this socket, "roster": the roster version membership was last checked at}
         self.subscriptions: dict[int, dict] = {}
-        self.entitled_until = 0.0
+        # The handshake's own check (accounts.ws.Require2FAWebsocketMiddleware) counts as the first.
+        checked_at = self.scope.get("tac_session_checked_at")
+        self.entitled_until = checked_at + settings.TAC_SOCKET_RECHECK_SECONDS if checked_at else 0.0
         if not await self._still_entitled():
             await self.close(code=CLOSE_NOT_ENTITLED)
             return

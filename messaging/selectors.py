@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 
 from accounts.models import Professional
 from tacclient import crypto
 
 from . import access
 from .models import Epoch, EpochWrap, Membership, Post, Workspace
-from .services import post_payload, rotation_due
+from .services import POST_PAYLOAD_COLUMNS, post_payload_from_row, rotation_due
 
 
 def b64(data: bytes) -> str:
@@ -135,16 +135,17 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
 
 def post_list(*, professional: Professional, workspace: Workspace, after_seq: int = 0, limit: int = 500,
               kind: str | None = None) -> list[dict]:
-    """Posts after `after_seq`, in order, from the epochs the reader holds a key for."""
+    """Posts after `after_seq`, in order, from the epochs the reader was given a key for (in a manifest,
+    by re-keying or by a history grant): a member never sees posts from before they joined unless the
+    lead shared that history, and nothing after they left."""
     if access.active_membership(professional, workspace) is None:
         raise access_denied()
-    epochs = access.readable_epoch_ids(professional, workspace)
-    posts = Post.objects.filter(workspace=workspace, seq__gt=after_seq, epoch_id__in=epochs)
+    readable = EpochWrap.objects.filter(epoch_id=OuterRef("epoch_id"), recipient=professional)
+    posts = Post.objects.filter(Exists(readable), workspace=workspace, seq__gt=after_seq)
     if kind is not None:
         posts = posts.filter(kind=kind)
-    posts = (posts
-             .select_related("workspace", "author", "author_key", "epoch").order_by("seq")[:limit])
-    return [post_payload(p) for p in posts]
+    rows = posts.order_by("seq").values_list(*POST_PAYLOAD_COLUMNS)[:limit]
+    return [post_payload_from_row(row) for row in rows]
 
 
 def author_keys(*, professional: Professional, workspace: Workspace) -> list[dict]:

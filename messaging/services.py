@@ -630,25 +630,38 @@ def _highest_rag(workspace: Workspace) -> str:
     return max(rags, key=lambda r: RAG_ORDER[r], default="")
 
 
+# The columns a post payload is made from, for selectors that read many posts without building models.
+POST_PAYLOAD_COLUMNS = ("seq", "post_id", "workspace__public_id", "author__public_id", "author_key__version",
+                        "epoch__number", "kind", "created_at", "header", "nonce", "ciphertext", "signature")
+
+
 def post_payload(post: Post) -> dict:
     """What a client receives for a post: the exact bytes to verify and decrypt, and the server's fields."""
+    return post_payload_from_row((
+        post.seq, post.post_id, post.workspace.public_id, post.author.public_id, post.author_key.version,
+        post.epoch.number, post.kind, post.created_at, post.header, post.nonce, post.ciphertext, post.signature))
+
+
+def post_payload_from_row(row: tuple) -> dict:
+    """The same payload from a values_list(*POST_PAYLOAD_COLUMNS) row."""
+    seq, post_id, workspace_id, author_id, key_version, epoch, kind, created_at, header, nonce, ciphertext, sig = row
 
     def enc(b: bytes) -> str:
         return base64.b64encode(bytes(b)).decode()
 
     return {
-        "seq": post.seq,
-        "post_id": str(post.post_id),
-        "workspace": str(post.workspace.public_id),
-        "author": str(post.author.public_id),
-        "author_key_version": post.author_key.version,
-        "epoch": post.epoch.number,
-        "kind": post.kind,
-        "created_at": post.created_at.isoformat(),
-        "header": enc(post.header),
-        "nonce": enc(post.nonce),
-        "ciphertext": enc(post.ciphertext),
-        "signature": enc(post.signature),
+        "seq": seq,
+        "post_id": str(post_id),
+        "workspace": str(workspace_id),
+        "author": str(author_id),
+        "author_key_version": key_version,
+        "epoch": epoch,
+        "kind": kind,
+        "created_at": created_at.isoformat(),
+        "header": enc(header),
+        "nonce": enc(nonce),
+        "ciphertext": enc(ciphertext),
+        "signature": enc(sig),
     }
 
 
