@@ -98,7 +98,11 @@ if REDIS_URL:
                 "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "core": "channels_redis.core.RedisChannelLayer",
             }[CHANNEL_LAYER],
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # The core layer blocks up to 5 s in BZPOPMIN waiting for a message, and redis-py 8 gives up
+            # reading after 5 s by default: an idle process then failed with "Timeout reading from
+            # Redis" and closed its sockets (BENCHMARKS.md). Reads get longer than the block.
+            "CONFIG": {"hosts": [REDIS_URL] if CHANNEL_LAYER == "pubsub"
+                       else [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

@@ -1,0 +1,41 @@
+"""The channels-redis core layer, configured as settings/base.py configures it, against the real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A socket waiting for its next message on the core layer: channels-redis blocks 5 s in BZPOPMIN, then
+# blocks again. With redis-py 8's default 5 s read timeout this raised "Timeout reading from Redis" and
+# closed every idle socket of the process (BENCHMARKS.md). Here the wait outlasts two blocks.
+IDLE_RECEIVE = """
+import asyncio, django
+django.setup()
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
+
+async def main():
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer), type(layer)
+    channel = await layer.new_channel()
+    try:
+        await asyncio.wait_for(layer.receive(channel), timeout=layer.brpop_timeout * 2 + 1)
+    except asyncio.TimeoutError:
+        print("still waiting, no error")
+    await layer.send(channel, {"type": "after.idle"})
+    print((await layer.receive(channel))["type"])
+
+asyncio.run(main())
+"""
+
+
+def test_an_idle_receive_on_the_core_layer_waits_without_a_redis_timeout():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "teamaroundchild.settings.test", "CHANNEL_LAYER": "core"}
+    result = subprocess.run([sys.executable, "-c", IDLE_RECEIVE], cwd=BASE_DIR, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["still", "waiting,", "no", "error", "after.idle"]
