@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Subquery, Value
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -192,14 +192,14 @@ def workspace_create(*, lead: Professional, workspace_id: uuid.UUID, epoch: Epoc
             workspace=workspace, professional=lead, role=Membership.Role.LEAD, state=Membership.State.ACCEPTED,
             invited_by=lead,
         )
-        _store_epoch(workspace=workspace, signer=lead, bundle=epoch,
-                     expected={lead.public_id: (membership, "lead")})
+        first_epoch = _store_epoch(workspace=workspace, signer=lead, bundle=epoch,
+                                   expected={lead.public_id: (membership, "lead")})
         audit_record(kind="workspace.created", actor=lead, request=request, target=workspace,
                      data={"reference": workspace.reference})
         if details is not None:
             if details.header.kind != "details":
                 raise ValidationError("the first post of a new workspace must be the child's details")
-            _post_store(author=lead, workspace=workspace, envelope=details, request=request)
+            _post_store(author=lead, workspace=workspace, epoch_pk=first_epoch.pk, envelope=details, request=request)
     return workspace
 
 
@@ -492,11 +492,17 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
     if it would no longer be accepted (say the epoch has moved on since)."""
     try:
         with transaction.atomic():
+            # One statement: the workspace row locked, whether the author is an active member, and the
+            # current epoch's id.
             workspace = (Workspace.objects.select_for_update(of=("self",))
-                         .annotate(author_is_member=access.active_member_exists(author.pk)).get(pk=workspace.pk))
+                         .annotate(author_is_member=access.active_member_exists(author.pk),
+                                   current_epoch_pk=Subquery(Epoch.objects.filter(
+                                       workspace=OuterRef("pk"), number=OuterRef("current_epoch")).values("pk")))
+                         .get(pk=workspace.pk))
             if not workspace.author_is_member:
                 raise PermissionDenied("you are not a member of this workspace")
-            post = _post_store(author=author, workspace=workspace, envelope=envelope, request=request)
+            post = _post_store(author=author, workspace=workspace, epoch_pk=workspace.current_epoch_pk,
+                               envelope=envelope, request=request)
     except (IntegrityError, ValidationError, PermissionDenied):
         existing = Post.objects.filter(post_id=envelope.header.post_id).first()
         if existing is None:
@@ -513,9 +519,10 @@ def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope
     return PostResult(post=existing, created=False)
 
 
-def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnvelope, request=None) -> Post:
-    """Preconditions: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it) and
-    has checked that the author is an active member."""
+def _post_store(*, author: Professional, workspace: Workspace, epoch_pk: int, envelope: PostEnvelope,
+                request=None) -> Post:
+    """Preconditions: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it),
+    has checked that the author is an active member, and passes the id of the current epoch."""
     h = envelope.header
     if workspace.status == Workspace.Status.CLOSED:
         raise Conflict("this workspace is closed")
@@ -534,9 +541,8 @@ def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnv
                               envelope.signature):
         raise ValidationError("the post signature does not verify")
     client_time = _check_clock(h.client_time_ms, "post's")
-    epoch = Epoch.objects.get(workspace=workspace, number=h.epoch)
     if workspace.roster_keys_checked != workspace.roster_version:
-        _check_epoch_covers_members(workspace, epoch)
+        _check_epoch_covers_members(workspace, epoch_pk)
 
     parent = _post_ref(workspace, h.parent_id, "parent")
     target = _post_ref(workspace, h.target_id, "target")
@@ -573,7 +579,7 @@ def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnv
 
     seq = workspace.last_seq + 1
     post = Post.objects.create(
-        workspace=workspace, seq=seq, post_id=h.post_id, author=author, author_key=key, epoch=epoch, kind=h.kind,
+        workspace=workspace, seq=seq, post_id=h.post_id, author=author, author_key=key, epoch_id=epoch_pk, kind=h.kind,
         rag=h.rag, status=h.status or ("open" if h.kind == "action" else ""), owner=owner, due_date=due_date,
         parent=parent, target=target, client_time=client_time, header=envelope.header_bytes, nonce=envelope.nonce,
         ciphertext=envelope.ciphertext, signature=envelope.signature,
@@ -590,19 +596,23 @@ def _post_store(*, author: Professional, workspace: Workspace, envelope: PostEnv
                  data={"seq": seq, "post": str(h.post_id), "kind": h.kind})
     events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
                                 {"workspace_pk": workspace.pk, "roster": workspace.roster_version,
-                                 "post": post_payload(post)})
+                                 "post": post_payload_from_row((
+                                     seq, post.post_id, workspace.public_id, author.public_id, key.version, h.epoch,
+                                     post.kind, post.created_at, post.header, post.nonce, post.ciphertext,
+                                     post.signature))})
     return post
 
 
-def _check_epoch_covers_members(workspace: Workspace, epoch: Epoch) -> None:
+def _check_epoch_covers_members(workspace: Workspace, epoch_pk: int) -> None:
     """No member is left unable to decrypt: every active member holds a wrap of this epoch (under their
     current key, or an older one a colleague's client will re-key)."""
     members = set(Membership.objects.filter(workspace=workspace, state=Membership.State.ACTIVE,
                                             professional__is_active=True).values_list("professional_id", flat=True))
-    wrapped = set(EpochWrap.objects.filter(epoch=epoch, recipient__isnull=False).values_list("recipient_id", flat=True))
+    wrapped = set(EpochWrap.objects.filter(epoch_id=epoch_pk, recipient__isnull=False).values_list("recipient_id",
+                                                                                                flat=True))
     if not members <= wrapped:
         raise Conflict("the current key epoch is not wrapped for every member: the lead's device must renew the keys")
-    if not EpochWrap.objects.filter(epoch=epoch, custodian_key__isnull=False).exists():
+    if not EpochWrap.objects.filter(epoch_id=epoch_pk, custodian_key__isnull=False).exists():
         raise Conflict("the current key epoch is not wrapped for the custodian")
 
 
