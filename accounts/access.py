@@ -62,10 +62,11 @@ def is_agency_admin(user) -> bool:
     return bool(user.is_authenticated and user.is_active and getattr(user, "is_agency_admin", False))
 
 
-def session_passed_2fa(session, user) -> bool:
+def session_passed_2fa(session, user, *, user_just_loaded: bool = False) -> bool:
     """For websockets, which Django's middleware never sees: is this session's user active, signed in in
     the current session generation, and verified by a 2FA device of their own? Call on connect and
-    again before acting on any frame."""
+    again while the socket is open. `user_just_loaded`: `user` was read from the database for this very
+    check (channels' AuthMiddleware at the handshake), so it need not be read again."""
     from django.contrib.auth import HASH_SESSION_KEY
     from django.utils.crypto import constant_time_compare
     from django_otp import DEVICE_ID_SESSION_KEY
@@ -75,7 +76,10 @@ def session_passed_2fa(session, user) -> bool:
 
     if not getattr(user, "is_authenticated", False):
         return False
-    fresh = Professional.objects.filter(pk=user.pk, is_active=True).first()
+    if user_just_loaded:
+        fresh = user if user.is_active else None
+    else:
+        fresh = Professional.objects.filter(pk=user.pk, is_active=True).first()
     if fresh is None or session.get(SESSION_GENERATION_KEY) != fresh.session_generation:
         return False
     # A password change elsewhere changes the auth hash, as Django checks for HTTP requests.

@@ -17,7 +17,10 @@ class Require2FAWebsocketMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            allowed = await database_sync_to_async(session_passed_2fa)(scope["session"], scope.get("user"))
+            # channels' AuthMiddleware (outside this one) has just read the user and checked the session's
+            # auth hash against it.
+            allowed = await database_sync_to_async(session_passed_2fa)(scope["session"], scope.get("user"),
+                                                                       user_just_loaded=True)
             if not allowed:
                 denier = WebsocketDenier()
                 return await denier(scope, receive, send)

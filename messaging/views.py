@@ -36,7 +36,13 @@ def api(view):
             except RecursionError:  # "[[[[..." nested deeper than the parser's stack: junk, not a 500
                 return error(400, "invalid", "the body is nested too deeply")
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            if response.status_code == 405 and response.get("Allow"):  # from require_http_methods: no body
+                refused = error(405, "method_not_allowed",
+                                f"{request.method} is not allowed here; use {response['Allow']}")
+                refused["Allow"] = response["Allow"]
+                return refused
+            return response
         except services.Conflict as exc:
             return error(409, "conflict", "; ".join(exc.messages))
         except ValidationError as exc:
@@ -47,6 +53,26 @@ def api(view):
             return error(404, "not_found", str(exc) or "not found")
 
     return wrapped
+
+
+def csrf_failure(request, reason: str = ""):
+    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error shape with what to send; pages get
+    Django's page."""
+    if request.path.startswith("/api/"):
+        return error(403, "csrf_failed", f"CSRF check failed ({reason}): send the csrftoken cookie's value "
+                                         "in an X-CSRFToken header with every POST")
+    from django.views.csrf import csrf_failure as page
+
+    return page(request, reason=reason)
+
+
+def not_found(request, exception=None):
+    """handler404: under /api/ the JSON error shape; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return error(404, "not_found", f"no API endpoint at {request.path} (docs/protocol.md lists them)")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
 
 
 # One answer for "no such workspace", "not a workspace id" and "not yours": an outsider learns nothing.

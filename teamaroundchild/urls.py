@@ -13,3 +13,6 @@ urlpatterns = [
     path("api/v1/", include("messaging.urls")),
     path("", include("frontend.urls")),
 ]
+
+# Unknown URLs under /api/ answer in the API's JSON error shape (messaging/views.py).
+handler404 = "messaging.views.not_found"

@@ -130,6 +130,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "messaging.views.csrf_failure"
 
 # How long a 2FA check counts as recent for sensitive operations (password change, invitations,
 # offboarding, new backup codes).

@@ -119,7 +119,13 @@ def test_it_wants_a_csrf_token_for_a_cookie_session(http, lead, custodian):
     assert ok(get(session, "/me"))["id"] == str(lead.user.public_id)
     response = send(session, "/workspaces", Client(lead, custodian).workspace_payload())
     assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed" and "X-CSRFToken" in response.json()["reason"]
     assert not Workspace.objects.exists()
+    # With the token it goes through.
+    session.get(f"{API}/me")  # sets the csrftoken cookie
+    response = session.post(f"{API}/workspaces", json.dumps(Client(lead, custodian).workspace_payload()),
+                            content_type="application/json", HTTP_X_CSRFTOKEN=session.cookies["csrftoken"].value)
+    assert response.status_code == 201, response.content
 
 
 # --- the whole flow over HTTP ---------------------------------------------------------------------------
@@ -622,9 +628,18 @@ def test_it_filters_posts_by_kind(http, pair):
 def test_it_answers_a_wrong_method_without_running_the_view(http, pair):
     workspace, lead_client, _ = pair
     session = http(lead_client.persona)
-    assert get(session, ws_path(workspace, "/members")).status_code == 405
-    assert session.delete(f"{API}{ws_path(workspace)}").status_code == 405
-    assert session.put(f"{API}/workspaces", "{}", content_type="application/json").status_code == 405
+    for response, allowed in [(get(session, ws_path(workspace, "/members")), "POST"),
+                              (session.delete(f"{API}{ws_path(workspace)}"), "GET"),
+                              (session.put(f"{API}/workspaces", "{}", content_type="application/json"), "GET, POST")]:
+        assert response.status_code == 405 and response["Allow"] == allowed
+        assert response.json()["error"] == "method_not_allowed" and allowed in response.json()["reason"]
+
+
+def test_it_answers_an_unknown_api_path_in_json(http, lead):
+    response = get(http(lead), "/no-such-endpoint")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found",
+                               "reason": f"no API endpoint at {API}/no-such-endpoint (docs/protocol.md lists them)"}
 
 
 def test_it_keeps_action_metadata_plain_for_oversight(http, pair):
