@@ -184,6 +184,8 @@ def workspace_create(*, lead: Professional, workspace_id: uuid.UUID, epoch: Epoc
                      details: PostEnvelope | None = None, request=None) -> Workspace:
     """Open a workspace for a child: its first epoch (the lead alone) and, optionally, the encrypted
     details of the child as its first post."""
+    if not lead.is_active:
+        raise PermissionDenied("this account is offboarded")
     if Workspace.objects.filter(public_id=workspace_id).exists():
         raise Conflict("a workspace with this id already exists")
     with transaction.atomic():
@@ -322,6 +324,10 @@ def membership_respond(*, professional: Professional, workspace: Workspace, acce
             # The lead's client answers by starting an epoch that includes the newcomer.
             events.send_event_on_commit(events.user_group(workspace.lead_id), events.MEMBERSHIP_ACCEPTED,
                                         {"workspace": str(workspace.public_id), "member": str(professional.public_id)})
+        else:
+            events.send_event_on_commit(events.workspace_group(workspace.pk), events.MEMBERSHIP_CHANGED,
+                                        {"workspace": str(workspace.public_id), "member": str(professional.public_id),
+                                         "state": "declined"})
     return membership
 
 

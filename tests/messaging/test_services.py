@@ -428,6 +428,16 @@ def test_it_refuses_to_invite_an_offboarded_account(pair, outsider, make_persona
                                    invite_signature=signature)
 
 
+def test_an_offboarded_account_cannot_open_a_workspace(gp, make_persona, custodian):
+    locum = make_persona("locum@gp.example", "gp", full_name="Dr Lou Locum", job_title="GP")
+    locum_client = Client(locum, custodian)
+    professional_offboard(admin=gp.user, professional=locum.user)
+    locum.user.refresh_from_db()
+    with pytest.raises(PermissionDenied, match="offboarded"):
+        locum_client.create_workspace(DETAILS)
+    assert not Workspace.objects.exists()
+
+
 def test_it_accepts_an_invitation_and_tells_the_lead(lead, gp, custodian, capture_events,
                                                      django_capture_on_commit_callbacks):
     lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
@@ -450,14 +460,20 @@ def test_it_accepts_an_invitation_and_tells_the_lead(lead, gp, custodian, captur
         services.membership_respond(professional=gp.user, workspace=workspace, accept=False)
 
 
-def test_it_declines_an_invitation_and_allows_a_new_one_later(lead, gp, custodian):
+def test_it_declines_an_invitation_tells_the_team_and_allows_a_new_one_later(
+        lead, gp, custodian, capture_events, django_capture_on_commit_callbacks):
     lead_client = Client(lead, custodian)
     workspace = lead_client.create_workspace()
     lead_client.invite(workspace, gp.user)
     head = audit_head()
-    declined = services.membership_respond(professional=gp.user, workspace=workspace, accept=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        declined = services.membership_respond(professional=gp.user, workspace=workspace, accept=False)
     assert declined.state == "declined" and declined.left_at is not None
     assert kinds(audit_since(head)) == ["membership.declined"]
+    # The lead's open page (subscribed to the workspace) refreshes its team list.
+    assert capture_events == [(f"workspace.{workspace.pk}", {
+        "type": "membership.changed", "workspace": str(workspace.public_id), "member": str(gp.user.public_id),
+        "state": "declined"})]
     with pytest.raises(Conflict, match="no open invitation"):
         services.membership_respond(professional=gp.user, workspace=workspace, accept=True)
     again = lead_client.invite(workspace, gp.user)
