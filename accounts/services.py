@@ -417,7 +417,9 @@ def professional_offboard(*, admin: Professional, professional: Professional, re
         professional.offboarded_at = timezone.now()
         professional.save(update_fields=["is_active", "offboarded_at"])
         _sessions_revoke(professional, "account offboarded")
-        audit_record(kind="account.offboarded", actor=admin, request=request, target=professional)
         from messaging.services import memberships_end_for_offboarding
 
+        # Before this function's own audit record: every service takes workspace row locks before the
+        # audit chain's head lock, so two transactions never wait on each other in opposite orders.
         memberships_end_for_offboarding(professional=professional, actor=admin, request=request)
+        audit_record(kind="account.offboarded", actor=admin, request=request, target=professional)

@@ -28,17 +28,19 @@ def machine() -> list[str]:
     py = ROOT / ".venv/bin/python"
     PG = sh("psql -h 127.0.0.1 -U postgres -tA -c 'select version()'").split(" on ")[0]
     vers = sh(f"{py} -c \"import django,channels,channels_redis,daphne,websockets,nacl;"
+              f"from importlib.metadata import version;"
               f"print(django.__version__,channels.__version__,channels_redis.__version__,daphne.__version__,"
-              f"websockets.__version__,nacl.__version__)\"").split()
+              f"websockets.__version__,nacl.__version__,version('uvicorn'),version('redis'),version('psycopg'))\"").split()
     return [
         f"- Machine: {sh('nproc')} CPUs ({cpu.group(1) if cpu else '?'}), {int(mem.group(1)) // 1024} MiB RAM, "
         f"{platform.system()} {platform.release()}; server and load generator share the CPUs.",
         f"- Versions: Python {sh(f'{py} -V').split()[-1]}, Django {vers[0]}, Channels {vers[1]}, "
-        f"channels-redis {vers[2]}, daphne {vers[3]}, websockets {vers[4]} (load generator), PyNaCl {vers[5]}, "
+        f"channels-redis {vers[2]} (redis-py {vers[7]}), daphne {vers[3]}, uvicorn {vers[6]}, websockets {vers[4]}, "
+        f"psycopg {vers[8]}, PyNaCl {vers[5]}, "
         f"{sh('redis-server --version').split(' sha=')[0]}, "
         f"{PG}.",
         f"- Tree: {sh(f'git -C {ROOT} rev-parse --short HEAD')}"
-        f"{' (with uncommitted changes by others)' if sh(f'git -C {ROOT} status --short') else ''}.",
+        f"{' (with uncommitted changes)' if sh(f'git -C {ROOT} status --short') else ''}.",
     ]
 
 

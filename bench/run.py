@@ -86,10 +86,15 @@ class Server:
             cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(self.port), app]
         else:
             # No per-message deflate: daphne does not offer it either, and it is CPU for ciphertext that
-            # hardly compresses.
+            # hardly compresses. A longer receive queue than uvicorn's 32 messages, and a keepalive of
+            # 120 s instead of 20 s: in W5's write phase each lead sends 50 posts at once, about 25 s of
+            # work queued per worker, and uvicorn closed those sockets with "1011 keepalive ping timeout"
+            # (daphne queues without limit and allows 30 s). W5 measures the reconnect after that phase.
             cmd = [str(ROOT / ".venv/bin/uvicorn"), app, "--host", "127.0.0.1", "--port", str(self.port),
                    "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-                   "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off"]
+                   "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-queue", "1024",
+                   "--ws-ping-interval", "120", "--ws-ping-timeout", "120",
+                   "--lifespan", "off"]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=open("/tmp/tac_bench/server.log", "a"), stderr=subprocess.STDOUT,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000)))
@@ -158,6 +163,7 @@ class Sock:
         self.seqs: dict[str, list[int]] = {}
         self.reader = asyncio.get_running_loop().create_task(self._read())
         self.errors: list[dict] = []
+        self.closed: Exception | None = None
 
     async def _read(self):
         from websockets.exceptions import ConnectionClosed
@@ -176,8 +182,12 @@ class Sock:
                     fut = self.waiters.pop(str(f.get("id")), None)
                     if fut and not fut.done():
                         fut.set_result(f)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            # Nothing waits forever on a socket the server closed: the workload reports the failure.
+            self.closed = exc
+            for fut in self.waiters.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"socket {self.idx} closed by the server: {exc}"))
 
     async def request(self, frame, timeout=60):
         fid = frame.setdefault("id", uuid.uuid4().hex)
@@ -508,6 +518,7 @@ async def w5(b: Bench, socks, missed: int):
     acc = await b.send_schedule([(t_perf, s, f) for s, f in frames], deadline_s=600)
     ok = [a for a in acc if a.get("type") == "post.accepted"]
     post_s = time.perf_counter() - t_perf
+    closed = sorted({str(s.closed) for s in socks.values() if s.closed})
     await asyncio.sleep(1)
     for s in socks.values():
         s.seqs.clear()
@@ -530,7 +541,8 @@ async def w5(b: Bench, socks, missed: int):
     fails = [r for r in res if isinstance(r, Exception)]
     chk = check_seqs([socks[i] for i in others], lambda s: [ws_of[s.idx]], lambda w: last[w], lambda w: missed)
     row = {"workload": "W5", "layer": b.server.layer, "clients": len(others), "missed_each": missed,
-           "posts_written": len(ok), "write_s": round(post_s, 1), "reconnect_failures": len(fails),
+           "posts_written": len(ok), "write_s": round(post_s, 1), "writers_closed": closed,
+           "reconnect_failures": len(fails),
            "all_caught_up_s": round(total, 2), "p50_client_s": round(pct(done_t, 50), 2),
            "p99_client_s": round(pct(done_t, 99), 2), **chk,
            "received": sum(len(socks[i].seqs.get(ws_of[i], [])) for i in others),

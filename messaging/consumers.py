@@ -145,16 +145,23 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(workspace_group(workspace.pk), self.channel_name)
         sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id)})
         sub.update(workspace=workspace, seq=after, roster=workspace.roster_version)
-        while True:
-            page = await database_sync_to_async(selectors.post_list)(
-                professional=self.user, workspace=workspace, after_seq=sub["seq"], limit=BACKLOG_PAGE)
-            for post in page:
-                await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
-                sub["seq"] = post["seq"]
-            if len(page) < BACKLOG_PAGE:
-                break
+        await self._send_from_database(sub)
         await self.send_json({"type": "subscribed", "id": content.get("id"), "workspace": sub["id"],
                               "last_seq": sub["seq"]})
+
+    async def _send_from_database(self, sub: dict, up_to: int | None = None) -> None:
+        """Send the posts after sub["seq"] (up to `up_to`, or all), in order, from the database."""
+        while up_to is None or sub["seq"] < up_to:
+            limit = BACKLOG_PAGE if up_to is None else min(BACKLOG_PAGE, up_to - sub["seq"])
+            page = await database_sync_to_async(selectors.post_list)(
+                professional=self.user, workspace=sub["workspace"], after_seq=sub["seq"], limit=limit)
+            for post in page:
+                if up_to is not None and post["seq"] > up_to:
+                    return
+                await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
+                sub["seq"] = post["seq"]
+            if len(page) < limit:
+                return
 
     async def frame_unsubscribe(self, content):
         public_id = str(uuid_field(content, "workspace"))
@@ -167,7 +174,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def frame_post_create(self, content):
         workspace = await self._subscribed_workspace(content)
         envelope = PostEnvelope.parse(content.get("post"))
-        result = await database_sync_to_async(services.post_create)(
+        # In the thread pool, not the one thread database calls share by default: while one post waits
+        # on PostgreSQL (its workspace row lock, the audit chain's head, the commit), others go ahead.
+        # Posts to one workspace still take turns on its row lock; their events may then reach a socket
+        # out of order, which post_created below repairs from the database.
+        result = await database_sync_to_async(services.post_create, thread_sensitive=False)(
             author=self.user, workspace=workspace, envelope=envelope)
         await self.send_json({"type": "post.accepted", "id": content.get("id"), "workspace": str(workspace.public_id),
                               "seq": result.post.seq, "post_id": str(result.post.post_id),
@@ -203,6 +214,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self._drop(pk)
                 return
             sub["roster"] = event["roster"]
+        if post["seq"] > sub["seq"] + 1:
+            # An earlier post's event has not arrived: events committed by other workers (or threads)
+            # can overtake each other on the way through Redis. Send the missing posts from the database
+            # first; their own events, when they come, are at or below sub["seq"] and are dropped.
+            try:
+                await self._send_from_database(sub, up_to=post["seq"] - 1)
+            except Http404:
+                await self._drop(pk)
+                return
         sub["seq"] = post["seq"]
         await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
 

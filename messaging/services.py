@@ -358,8 +358,11 @@ def memberships_end_for_offboarding(*, professional: Professional, actor: Profes
     """An offboarded professional leaves every workspace at once; each needs a new key epoch before
     anyone posts again, as when a member leaves. Precondition: inside the offboarding transaction."""
     now = timezone.now()
-    for membership in Membership.objects.select_for_update().filter(
-            professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"):
+    memberships = list(Membership.objects.select_for_update().filter(
+        professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"))
+    # Lock order, as in every service: the workspace rows (in id order), then the audit chain's head.
+    list(Workspace.objects.select_for_update().filter(pk__in=[m.workspace_id for m in memberships]).order_by("pk"))
+    for membership in memberships:
         was_active = membership.state == Membership.State.ACTIVE
         membership.state = Membership.State.REMOVED
         membership.left_at = now

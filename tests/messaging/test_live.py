@@ -261,6 +261,28 @@ async def test_it_rechecks_membership_when_delivering_even_without_an_event(pair
         await nothing_more(gp_socket)
 
 
+async def test_it_delivers_in_order_when_one_posts_event_overtakes_another(pair, lead, gp, capture_events):
+    """Two workers commit seq n and n+1; n+1's event reaches Redis first. The socket sends n (from the
+    database) before n+1, and drops n's own event when it arrives: each once, in order."""
+    from channels.layers import get_channel_layer
+
+    workspace, lead_client, _ = pair
+    async with socket(await session_id(gp)) as gp_socket:
+        await connected(gp_socket, gp)
+        await subscribe(gp_socket, workspace, after_seq=1)
+        first = await db(lead_client.post, workspace, "update", {"text": "first"})
+        second = await db(lead_client.post, workspace, "update", {"text": "second"})
+        events = {message["post"]["seq"]: (group, message) for group, message in capture_events}
+        layer = get_channel_layer()
+        for seq in (second.post.seq, first.post.seq):  # the later one first
+            await layer.group_send(*events[seq])
+        got = [await gp_socket.receive_json_from(timeout=TIMEOUT) for _ in range(2)]
+        assert [(f["type"], f["post"]["seq"], f["post"]["post_id"]) for f in got] == [
+            ("post.created", first.post.seq, str(first.post.post_id)),
+            ("post.created", second.post.seq, str(second.post.post_id))]
+        await nothing_more(gp_socket)
+
+
 # --- reconnecting ---------------------------------------------------------------------------------------
 
 
