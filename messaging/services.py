@@ -507,7 +507,7 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
                          .annotate(author_is_member=access.active_member_exists(author.pk),
                                    current_epoch_pk=Subquery(Epoch.objects.filter(
                                        workspace=OuterRef("pk"), number=OuterRef("current_epoch")).values("pk")))
-                         .get(pk=workspace.pk))
+                         .order_by().get(pk=workspace.pk))
             if not workspace.author_is_member:
                 raise PermissionDenied("you are not a member of this workspace")
             post = _post_store(author=author, workspace=workspace, epoch_pk=workspace.current_epoch_pk,
