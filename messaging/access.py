@@ -29,34 +29,26 @@ def current_membership(professional: Professional, workspace: Workspace) -> Memb
     ).first()
 
 
+def _active_member(professional_id: int, via: str = "") -> dict:
+    """The one rule, as filter terms: an active membership of an account that is not offboarded. `via`
+    is the path to Membership from the model queried ("memberships__" from Workspace)."""
+    return {f"{via}professional_id": professional_id, f"{via}professional__is_active": True,
+            f"{via}state": Membership.State.ACTIVE}
+
+
 def active_member_exists(professional_id: int) -> Exists:
     """For annotating a Workspace query: is the professional an active member of this workspace?"""
-    return Exists(Membership.objects.filter(
-        workspace=OuterRef("pk"),
-        professional_id=professional_id,
-        professional__is_active=True,
-        state=Membership.State.ACTIVE,
-    ))
+    return Exists(Membership.objects.filter(workspace=OuterRef("pk"), **_active_member(professional_id)))
 
 
 def is_active_member(professional_id: int, workspace_id: int) -> bool:
     """The cheap check every socket makes before forwarding a workspace event."""
-    return Membership.objects.filter(
-        workspace_id=workspace_id,
-        professional_id=professional_id,
-        professional__is_active=True,
-        state=Membership.State.ACTIVE,
-    ).exists()
+    return Membership.objects.filter(workspace_id=workspace_id, **_active_member(professional_id)).exists()
 
 
 def workspace_if_member(professional_id: int, public_id) -> Workspace | None:
     """The workspace, if the professional is an active member of it; one query, one snapshot."""
-    return Workspace.objects.filter(
-        public_id=public_id,
-        memberships__professional_id=professional_id,
-        memberships__professional__is_active=True,
-        memberships__state=Membership.State.ACTIVE,
-    ).first()
+    return Workspace.objects.filter(public_id=public_id, **_active_member(professional_id, "memberships__")).first()
 
 
 def is_lead(professional: Professional, workspace: Workspace) -> bool:

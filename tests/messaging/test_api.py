@@ -18,7 +18,7 @@ from messaging.schemas import SEALED_EPOCH_KEY_BYTES
 from tacclient import crypto
 from tacclient.workspace import author_sign_keys, now_ms, open_post, verify_workspace
 from tests.conftest import sign_in
-from tests.messaging.factories import Client, due, flip, join, password_reset
+from tests.messaging.factories import Client, due, flip, password_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -60,16 +60,6 @@ def http():
         return sign_in(HttpClient(), persona, verify=verify)
 
     return make
-
-
-@pytest.fixture
-def pair(lead, gp, custodian):
-    """The lead's workspace (details in epoch 1) with the GP admitted at epoch 2."""
-    lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
-    workspace = lead_client.create_workspace(DETAILS)
-    join(lead_client, workspace, gp_client)
-    workspace.refresh_from_db()
-    return workspace, lead_client, gp_client
 
 
 def ws_path(workspace: Workspace | str, tail: str = "") -> str:

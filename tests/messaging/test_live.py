@@ -23,16 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 QUIET = 0.5  # how long "nothing arrives" is watched for, after the event that would have come has come
 
 
-@pytest.fixture
-def pair(lead, gp, custodian):
-    """The lead's workspace (details at seq 1, epoch 1) with the GP admitted at epoch 2."""
-    lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
-    workspace = lead_client.create_workspace({"name": "Child C"})
-    join(lead_client, workspace, gp_client)
-    workspace.refresh_from_db()
-    return workspace, lead_client, gp_client
-
-
 async def db(fn, *args, **kwargs):
     return await database_sync_to_async(fn)(*args, **kwargs)
 

@@ -109,16 +109,6 @@ def team(lead, gp, manager, outsider, make_persona, custodian) -> Team:
     return Team(workspace=workspace, removed_keys=removed_keys, **clients)
 
 
-@pytest.fixture
-def pair(lead, gp, custodian):
-    """A workspace with the lead and the GP (joined at epoch 2)."""
-    lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
-    workspace = lead_client.create_workspace(DETAILS)
-    join(lead_client, workspace, gp_client)
-    workspace.refresh_from_db()
-    return workspace, lead_client, gp_client
-
-
 # --- every service, persona by persona ------------------------------------------------------------------
 
 NOT_MEMBERS = ["removed", "offboarded", "outsider", "manager"]
