@@ -155,7 +155,7 @@ def make_sessions(state: dict, idxs) -> dict[int, str]:
 
 
 class Sock:
-    """One member's socket. Records (workspace, seq, post_id, t_recv) of every post.created."""
+    """One member's socket. Records (workspace, seq, post_id, t_recv) of every post received (post.created or posts)."""
 
     def __init__(self, idx, conn, bench):
         self.idx, self.conn, self.bench = idx, conn, bench
@@ -176,6 +176,11 @@ class Sock:
                     p = f["post"]
                     self.seqs.setdefault(f["workspace"], []).append(p["seq"])
                     self.bench.on_post(self, f["workspace"], p, t)
+                elif typ == "posts":
+                    seqs = self.seqs.setdefault(f["workspace"], [])
+                    for p in f["posts"]:
+                        seqs.append(p["seq"])
+                        self.bench.on_post(self, f["workspace"], p, t)
                 elif typ in ("subscribed", "post.accepted", "error", "pong"):
                     if typ == "error":
                         self.errors.append(f)

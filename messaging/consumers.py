@@ -10,6 +10,7 @@ asks the database again whenever that differs from the version it last checked."
 
 from __future__ import annotations
 
+import logging
 import time
 
 from channels.consumer import get_handler_name
@@ -17,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 
 from accounts.access import session_passed_2fa
@@ -28,8 +30,13 @@ from .models import Workspace
 from .schemas import PostEnvelope, int_field, require_dict, uuid_field
 
 # Close codes (4000-4999 are the application's): the browser shows the reason and does not reconnect.
+logger = logging.getLogger(__name__)
+
 CLOSE_NOT_ENTITLED = 4403
 BACKLOG_PAGE = 500
+# A `posts` frame holds a page's posts until their ciphertext passes this size (one post always fits:
+# MAX_CIPHERTEXT_BYTES is 256 KiB), so a catch-up is a few frames, not one per post.
+POSTS_FRAME_BYTES = 512 * 1024
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -110,6 +117,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("; ".join(exc.messages), frame_id=frame_id, code="invalid")
         except (PermissionDenied, Http404) as exc:
             await self.send_error(str(exc) or "not a member of that workspace", frame_id=frame_id, code="forbidden")
+        except (OperationalError, InterfaceError):
+            # PostgreSQL restarted or the connection broke: nothing was stored (the transaction rolled
+            # back). Django closes the broken connection after this call; the next frame gets a new one.
+            logger.warning("database unavailable during a %s frame", content["type"], exc_info=True)
+            await self.send_error("the server could not reach its database; nothing was changed, send it again",
+                                  frame_id=frame_id, code="unavailable")
 
     async def send_error(self, reason: str, frame_id=None, code: str = "invalid"):
         await self.send_json({"type": "error", "code": code, "reason": reason, "id": frame_id})
@@ -155,13 +168,23 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             limit = BACKLOG_PAGE if up_to is None else min(BACKLOG_PAGE, up_to - sub["seq"])
             page = await database_sync_to_async(selectors.post_list)(
                 professional=self.user, workspace=sub["workspace"], after_seq=sub["seq"], limit=limit)
+            if up_to is not None:
+                page = [post for post in page if post["seq"] <= up_to]
+            batch, size = [], 0
             for post in page:
-                if up_to is not None and post["seq"] > up_to:
-                    return
-                await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
-                sub["seq"] = post["seq"]
+                batch.append(post)
+                size += len(post["ciphertext"])
+                if size >= POSTS_FRAME_BYTES:
+                    await self._send_posts(sub, batch)
+                    batch, size = [], 0
+            if batch:
+                await self._send_posts(sub, batch)
             if len(page) < limit:
                 return
+
+    async def _send_posts(self, sub: dict, posts: list[dict]) -> None:
+        await self.send_json({"type": "posts", "workspace": sub["id"], "posts": posts})
+        sub["seq"] = posts[-1]["seq"]
 
     async def frame_unsubscribe(self, content):
         public_id = str(uuid_field(content, "workspace"))

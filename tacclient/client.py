@@ -72,7 +72,7 @@ CONCERN_CATEGORIES = {
 DETAILS_FIELDS = {"name": "Name", "dob": "Date of birth", "nhs_number": "NHS number", "address": "Address",
                   "family": "Family and household", "notes": "Notes"}
 # Websocket error codes as HTTP statuses, so callers handle one kind of TacError.
-WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409}
+WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409, "unavailable": 503}
 CURRENT_STATES = ("invited", "accepted", "active")
 
 
@@ -956,6 +956,12 @@ class LiveSocket:
                     else:
                         future.set_result(frame)
                     continue
+                if frame.get("type") == "posts":
+                    # A page of what was missed: handed on as one post.created frame per post, in order.
+                    for post in frame.get("posts", []):
+                        self._frames.put_nowait({"type": "post.created", "workspace": frame.get("workspace"),
+                                                 "post": post})
+                    continue
                 self._frames.put_nowait(frame)
         except ConnectionClosed:
             pass
@@ -988,8 +994,9 @@ class LiveSocket:
         await self.connection.send(json.dumps(frame))
 
     async def subscribe(self, workspace, after_seq: int = 0, *, timeout: float = 30.0) -> dict:
-        """Join a workspace's live thread. The posts after `after_seq` arrive first (as post.created
-        frames, on the iterator), then this returns the `subscribed` answer with `last_seq`."""
+        """Join a workspace's live thread. The posts after `after_seq` arrive first (the server sends them
+        in `posts` frames; the iterator yields one post.created frame per post), then this returns the
+        `subscribed` answer with `last_seq`."""
         return await self.request({"type": "subscribe", "workspace": self._workspace_id(workspace),
                                    "after_seq": after_seq},
                                   timeout=timeout)

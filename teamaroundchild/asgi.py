@@ -10,18 +10,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamaroundchild.settings.production")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from accounts.ws import Require2FAWebsocketMiddleware  # noqa: E402
+from accounts.ws import VerifiedSessionMiddlewareStack  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(Require2FAWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+            VerifiedSessionMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -31,18 +31,29 @@ def sub_frame(workspace, after_seq: int = 0, frame_id="s1") -> dict:
     return {"type": "subscribe", "id": frame_id, "workspace": str(workspace.public_id), "after_seq": after_seq}
 
 
-async def subscribe(communicator: WebsocketCommunicator, workspace, after_seq: int = 0) -> list[dict]:
-    """Subscribe and return the backlog frames, checking that `subscribed` closes it with the last seq."""
+async def subscribe_frames(communicator: WebsocketCommunicator, workspace, after_seq: int = 0) -> list[dict]:
+    """Subscribe and return the backlog's `posts` frames, checking that `subscribed` closes it with the
+    last seq."""
     await communicator.send_json_to(sub_frame(workspace, after_seq))
-    backlog = []
+    frames = []
     while True:
         frame = await communicator.receive_json_from(timeout=TIMEOUT)
         if frame["type"] == "subscribed":
             assert frame == {"type": "subscribed", "id": "s1", "workspace": str(workspace.public_id),
-                             "last_seq": backlog[-1]["post"]["seq"] if backlog else after_seq}
-            return backlog
-        assert frame["type"] == "post.created", frame
-        backlog.append(frame)
+                             "last_seq": frames[-1]["posts"][-1]["seq"] if frames else after_seq}
+            return frames
+        assert frame["type"] == "posts" and frame["workspace"] == str(workspace.public_id), frame
+        assert frame["posts"], "a posts frame is never empty"
+        frames.append(frame)
+
+
+def one_per_post(frames: list[dict]) -> list[dict]:
+    return [{"type": "post.created", "workspace": f["workspace"], "post": post} for f in frames for post in f["posts"]]
+
+
+async def subscribe(communicator: WebsocketCommunicator, workspace, after_seq: int = 0) -> list[dict]:
+    """Subscribe and return the backlog, one post.created-shaped frame per post."""
+    return one_per_post(await subscribe_frames(communicator, workspace, after_seq))
 
 
 async def still_open(communicator: WebsocketCommunicator, frame_id="alive") -> None:
@@ -197,6 +208,31 @@ async def test_it_answers_a_refused_post_frame_with_an_error_and_stays_open(pair
         await still_open(communicator)
 
 
+async def test_it_answers_a_frame_during_a_database_outage_with_a_reason_and_takes_the_resend(
+        pair, gp, monkeypatch):
+    from django.db import OperationalError
+
+    workspace, _, gp_client = pair
+    real_post_create = services.post_create
+
+    def post_create_with_the_database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "post_create", post_create_with_the_database_gone)
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        sealed = await db(gp_client.seal, workspace, "update", {"text": "during the outage"})
+        await communicator.send_json_to(post_frame(workspace, sealed, "p1"))
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "error", "code": "unavailable", "id": "p1",
+            "reason": "the server could not reach its database; nothing was changed, send it again"}
+        monkeypatch.setattr(services, "post_create", real_post_create)
+        await communicator.send_json_to(post_frame(workspace, sealed, "p1"))
+        accepted = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert (accepted["type"], accepted["created"]) == ("post.accepted", True)
+    assert await db(Post.objects.filter(post_id=sealed["post_id"]).count) == 1
+
+
 # --- removal while the socket is open -------------------------------------------------------------------
 
 
@@ -266,10 +302,12 @@ async def test_it_delivers_in_order_when_one_posts_event_overtakes_another(pair,
         layer = get_channel_layer()
         for seq in (second.post.seq, first.post.seq):  # the later one first
             await layer.group_send(*events[seq])
-        got = [await gp_socket.receive_json_from(timeout=TIMEOUT) for _ in range(2)]
-        assert [(f["type"], f["post"]["seq"], f["post"]["post_id"]) for f in got] == [
-            ("post.created", first.post.seq, str(first.post.post_id)),
-            ("post.created", second.post.seq, str(second.post.post_id))]
+        filled = await gp_socket.receive_json_from(timeout=TIMEOUT)
+        assert filled["type"] == "posts"
+        assert [(p["seq"], p["post_id"]) for p in filled["posts"]] == [(first.post.seq, str(first.post.post_id))]
+        live = await gp_socket.receive_json_from(timeout=TIMEOUT)
+        assert (live["type"], live["post"]["seq"], live["post"]["post_id"]) == (
+            "post.created", second.post.seq, str(second.post.post_id))
         await nothing_more(gp_socket)
 
 
@@ -296,7 +334,9 @@ async def test_it_resends_exactly_what_a_reconnecting_member_missed_in_order_the
     await db(_post_many, lead_client, workspace, 50, 3)
     async with socket(await session_id(gp)) as second:
         await connected(second, gp)
-        backlog = await subscribe(second, workspace, after_seq=seen[-1])
+        frames = await subscribe_frames(second, workspace, after_seq=seen[-1])
+        assert [len(f["posts"]) for f in frames] == [7] * 7 + [1]  # a frame per page, not per post
+        backlog = one_per_post(frames)
         assert [f["post"]["seq"] for f in backlog] == list(range(5, 55))
         assert len({f["post"]["post_id"] for f in backlog}) == 50
         await nothing_more(second)
@@ -306,6 +346,16 @@ async def test_it_resends_exactly_what_a_reconnecting_member_missed_in_order_the
         await nothing_more(second)
     texts = [p.body["text"] for p in await db(lead_client.read, workspace, seen[-1])]
     assert texts[:50] == [f"missed {i}" for i in range(3, 53)]
+
+
+async def test_it_splits_a_backlog_page_into_frames_by_size(pair, gp, monkeypatch):
+    monkeypatch.setattr(consumers, "POSTS_FRAME_BYTES", 1)  # every post passes it: one post per frame
+    workspace, lead_client, _ = pair
+    await db(_post_many, lead_client, workspace, 3, 0)
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        frames = await subscribe_frames(communicator, workspace, after_seq=1)
+        assert [[p["seq"] for p in f["posts"]] for f in frames] == [[2], [3], [4]]
 
 
 @pytest.mark.parametrize("when", ["before the backlog is read", "after the backlog is read"])

@@ -61,10 +61,12 @@ export class Live extends EventTarget {
 
   receive(frame) {
     if (frame.type === 'post.created') {
-      const seen = this.subscriptions.get(frame.workspace) ?? 0;
-      if (frame.post.seq <= seen) return; // already shown
-      this.subscriptions.set(frame.workspace, frame.post.seq);
-      this.emit('post', frame);
+      this.receivePost(frame.workspace, frame.post);
+      return;
+    }
+    if (frame.type === 'posts') {
+      // What was missed (after subscribing, or a gap), in order, several posts to a frame.
+      for (const post of frame.posts) this.receivePost(frame.workspace, post);
       return;
     }
     if (frame.type === 'post.accepted' || (frame.type === 'error' && this.pending.has(frame.id))) {
@@ -79,5 +81,12 @@ export class Live extends EventTarget {
       return;
     }
     this.emit(frame.type, frame);
+  }
+
+  receivePost(workspace, post) {
+    const seen = this.subscriptions.get(workspace) ?? 0;
+    if (post.seq <= seen) return; // already shown
+    this.subscriptions.set(workspace, post.seq);
+    this.emit('post', { type: 'post.created', workspace, post });
   }
 }

@@ -1,0 +1,64 @@
+"""`make run`'s embedded database is SQLite, and the live path's statements are hand-written
+(teamaroundchild/sql.py): they must run there too. This walks the quick start in a subprocess on a
+fresh SQLite file (migrate, seed_demo, which stores its posts through post_create and reads them back
+with post_list), then asks the socket's membership checks about the seeded workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHECKS = """
+from accounts.models import Professional
+from audit.selectors import audit_chain_verify
+from messaging import access, selectors
+from messaging.models import Membership, Workspace
+
+workspace = Workspace.objects.get(current_rag="red")
+lead = Professional.objects.get(pk=workspace.lead_id)
+outsider = Professional.objects.exclude(memberships__workspace=workspace).first()
+found = access.workspace_if_member(lead.pk, workspace.public_id)
+posts = selectors.post_list(professional=lead, workspace=workspace)
+concerns = selectors.post_list(professional=lead, workspace=workspace, kind="concern")
+print(json.dumps({
+    "found": [found.pk, str(found.public_id), found.roster_version, found.reference],
+    "expected": [workspace.pk, str(workspace.public_id), workspace.roster_version, workspace.reference],
+    "outsider_found": access.workspace_if_member(outsider.pk, workspace.public_id) is not None,
+    "lead_member": access.is_active_member(lead.pk, workspace.pk),
+    "outsider_member": access.is_active_member(outsider.pk, workspace.pk),
+    "seqs": [p["seq"] for p in posts],
+    "stored": list(workspace.posts.order_by("seq").values_list("seq", flat=True)),
+    "post_ids_ok": all(str(p["post_id"]).count("-") == 4 for p in posts),
+    "workspace_ids": sorted({p["workspace"] for p in posts}),
+    "concern_kinds": sorted({p["kind"] for p in concerns}),
+    "audit_ok": audit_chain_verify() is None,
+}))
+"""
+
+
+def run(args: list[str], env: dict) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_it_runs_the_live_path_statements_on_sqlite(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="teamaroundchild.settings.dev", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+               SECRET_KEY="sqlite-quick-start-test", TAC_KDF_OPSLIMIT="1", TAC_KDF_MEMLIMIT="8388608")
+    run(["migrate", "--noinput"], env)
+    run(["seed_demo", "--credentials", str(tmp_path / "creds.json")], env)
+    out = json.loads(run(["shell", "-c", "import json\n" + CHECKS], env).strip().splitlines()[-1])
+    assert out["found"] == out["expected"]
+    assert out["outsider_found"] is False
+    assert (out["lead_member"], out["outsider_member"]) == (True, False)
+    assert out["seqs"] == out["stored"] and len(out["seqs"]) >= 5
+    assert out["post_ids_ok"] and out["workspace_ids"] == [out["expected"][1]]
+    assert out["concern_kinds"] == ["concern"]
+    assert out["audit_ok"]
