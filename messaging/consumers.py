@@ -24,7 +24,7 @@ from django.http import Http404
 from accounts.access import session_passed_2fa
 from accounts.services import session_fingerprint
 
-from . import access, selectors, services
+from . import access, events, selectors, services
 from .events import user_group, workspace_group
 from .models import Workspace
 from .schemas import PostEnvelope, int_field, require_dict, uuid_field
@@ -200,8 +200,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         # On the one thread database calls share (channels' default). Measured: the thread pool instead
         # (thread_sensitive=False) lowered W3's ceiling from 49 to 41 posts/s, GIL contention costing
         # more than the overlapped PostgreSQL waits gave (BENCHMARKS.md).
-        result = await database_sync_to_async(services.post_create)(
-            author=self.user, workspace=workspace, envelope=envelope)
+        result = await self._write(services.post_create, author=self.user, workspace=workspace, envelope=envelope)
         await self.send_json({"type": "post.accepted", "id": content.get("id"), "workspace": str(workspace.public_id),
                               "seq": result.post.seq, "post_id": str(result.post.post_id),
                               "created": result.created})
@@ -209,8 +208,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def frame_read(self, content):
         workspace = await self._subscribed_workspace(content)
         seq = int_field(require_dict(content), "seq")
-        await database_sync_to_async(services.read_position_update)(
-            professional=self.user, workspace=workspace, seq=seq)
+        await self._write(services.read_position_update, professional=self.user, workspace=workspace, seq=seq)
+
+    async def _write(self, service, **kwargs):
+        """Run a service on the database thread; send the events it committed from here."""
+        result, committed = await database_sync_to_async(events.call_collecting_events)(service, **kwargs)
+        for group, message in committed:
+            await self.channel_layer.group_send(group, message)
+        return result
 
     # --- events from the channel layer ---
 

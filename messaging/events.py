@@ -9,6 +9,7 @@ same name with underscores (`session_revoked`).
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -35,6 +36,11 @@ def workspace_group(workspace_id: int) -> str:
     return f"workspace.{int(workspace_id)}"
 
 
+# Set while a websocket consumer's database call runs (call_collecting_events): events committed in it
+# are handed back to the consumer instead of sent from the database thread.
+_collecting: ContextVar[list | None] = ContextVar("tac_collecting_events", default=None)
+
+
 def send_event_on_commit(group: str, event_type: str, payload: dict[str, Any]) -> None:
     message = {"type": event_type, **payload}
     if getattr(settings, "TAC_EVENTS_ROUNDTRIP_JSON", False):
@@ -46,6 +52,22 @@ def send_event_on_commit(group: str, event_type: str, payload: dict[str, Any]) -
 
 
 def deliver(group: str, message: dict[str, Any]) -> None:
+    pending = _collecting.get()
+    if pending is not None:
+        pending.append((group, message))
+        return
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(group, message)
+
+
+def call_collecting_events(fn, /, **kwargs) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """Run a service and return (its result, the events it committed), for a websocket consumer to send
+    from the event loop it already runs on. Sent from the database thread, each event would hold that
+    thread (which every socket of the process shares) until the busy event loop had published it."""
+    pending: list[tuple[str, dict[str, Any]]] = []
+    token = _collecting.set(pending)
+    try:
+        return fn(**kwargs), pending
+    finally:
+        _collecting.reset(token)

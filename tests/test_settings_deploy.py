@@ -98,6 +98,24 @@ def test_it_uses_secure_cookies_and_https_in_production():
     assert values["X_FRAME_OPTIONS"] == "DENY"
 
 
+@pytest.mark.parametrize(("setting", "threshold"), [(None, 5), ("False", None)])
+def test_it_prepares_postgresql_statements_unless_told_not_to(setting, threshold):
+    """Prepared statements (planning once per connection) are on by default; a pooler in transaction mode
+    needs them off (deploy/README.md)."""
+    extra = {"DB_PREPARED_STATEMENTS": setting} if setting else {}
+    values = run_python(
+        "from django.db import connection\n"
+        "connection.ensure_connection()\n"
+        "print(json.dumps({'options': connection.settings_dict['OPTIONS'],"
+        " 'threshold': connection.connection.prepare_threshold,"
+        " 'cursor': type(connection.connection.cursor()).__name__}))",
+        production_env(**extra),
+    )
+    assert values["options"]["server_side_binding"] is True
+    assert values["threshold"] == threshold
+    assert values["cursor"] == "ServerBindingCursor"
+
+
 @pytest.fixture(scope="module")
 def collected_static(tmp_path_factory) -> Path:
     """collectstatic with the production storage (hashed names, a manifest), as deploy/ does."""
