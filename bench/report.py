@@ -44,12 +44,53 @@ def machine() -> list[str]:
     ]
 
 
+def _server(r: dict) -> str:
+    workers = f" ×{r.get('workers', 1)}" if r.get("server") == "uvicorn" else ""
+    return f"{r.get('server', 'daphne')}{workers}, {r['layer']}"
+
+
+def _integrity(r: dict, got: str, want: str) -> str:
+    return f"{r['lost']}/{r['duplicated']}/{r['reordered']} ({r[got]:,}/{r[want]:,})"
+
+
+def markdown_row(r: dict) -> str:
+    """One row of BENCHMARKS.md's results table."""
+    w, cpu = r["workload"], f"{r['loadgen_cpu_s']} s"
+    if w == "W1":
+        per = r["server_cpu_s"] / r["posts"] * 1000
+        return (f"| W1 | {_server(r)} | {r['posts']:,} sequential posts, 1 every {r['interval_ms']:g} ms, u0 → u1 | "
+                f"p50 **{r['p50_ms']} ms**, p95 {r['p95_ms']}, p99 **{r['p99_ms']}**, max {r['max_ms']} | "
+                f"{_integrity(r, 'received_by_other', 'accepted')} | {cpu} | {r['server_cpu_s']} s ({per:.1f} ms/post) / "
+                f"{r['server_rss_kib'] // 1024} MiB |")
+    if w == "W2":
+        return (f"| W2 | {_server(r)} | {r['members_connected']:,} members connected, {r['posts']} posts @ "
+                f"{1000 / r['interval_ms']:g}/s | last member p50 **{r['last_member_p50_ms']} ms**, p99 "
+                f"{r['last_member_p99_ms']} | {_integrity(r, 'deliveries', 'expected_deliveries')} | {cpu} | "
+                f"{r['server_cpu_s']} s |")
+    if w == "W3":
+        ok = " ✓" if r["p99_ms"] < 50 else ""
+        return (f"| W3 | {_server(r)} | {r['target_rate']} posts/s for {r['step_s']:g} s (achieved "
+                f"{r['achieved_rate']}) | p50 {r['p50_ms']} ms, p99 **{r['p99_ms']}**{ok} | "
+                f"{_integrity(r, 'deliveries', 'expected_deliveries')} | {cpu} | {r['server_cpu_s']} s |")
+    if w == "W4":
+        return (f"| W4 | {_server(r)} | {r['sockets']:,} idle authenticated sockets | **{r['kib_per_socket']} "
+                f"KiB/socket** ({r['rss_before_kib'] // 1024} → {r['rss_after_kib'] // 1024} MiB; all connected in "
+                f"{r['connect_all_s']} s) | – | {cpu} | – |")
+    if w == "W5":
+        return (f"| W5 | {_server(r)} | {r['clients']:,} members reconnect (100 at a time) after {r['missed_each']} "
+                f"missed posts each | all caught up in **{r['all_caught_up_s']} s** (p50 client {r['p50_client_s']} s, "
+                f"p99 {r['p99_client_s']} s); {r['reconnect_failures']} failures | "
+                f"{_integrity(r, 'received', 'expected')} | {cpu} | {r['server_cpu_s']} s / "
+                f"{r['server_rss_kib'] // 1024} MiB |")
+    return json.dumps(r)
+
+
 def main():
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    # BENCHMARKS.md is written by hand from these rows (it explains saturation and failures); this
-    # prints the raw rows and the machine/version lines to paste.
-    for r in rows:
-        print(json.dumps(r))
+    # BENCHMARKS.md's prose is written by hand from these rows (it explains saturation and failures);
+    # this prints the table rows, in workload order, and the machine/version lines to paste.
+    for r in sorted(rows, key=lambda r: r["workload"]):
+        print(markdown_row(r))
     print("\n".join(machine()))
 
 

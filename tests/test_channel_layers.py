@@ -39,3 +39,31 @@ def test_an_idle_receive_on_the_core_layer_waits_without_a_redis_timeout():
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["still", "waiting,", "no", "error", "after.idle"]
+
+
+# 1,000 sockets leaving a workspace at once (a W2 run, or a worker restarting) make one process ask Redis
+# 1,000 things at the same moment. redis-py 8's pool allows 100 connections and refuses the 101st
+# ("Too many connections"), which crashed those sockets; settings/base.py gives the core layer more.
+BURST = """
+import asyncio, django
+django.setup()
+from channels.layers import get_channel_layer
+
+async def main():
+    layer = get_channel_layer()
+    channels = [await layer.new_channel() for _ in range(500)]
+    await asyncio.gather(*(layer.group_add("burst", c) for c in channels))
+    await asyncio.gather(*(layer.group_discard("burst", c) for c in channels))
+    print("ok", len(channels))
+
+asyncio.run(main())
+"""
+
+
+def test_a_burst_of_500_group_changes_in_one_process_succeeds_on_both_layers():
+    for layer in ("core", "pubsub"):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "teamaroundchild.settings.test", "CHANNEL_LAYER": layer}
+        result = subprocess.run([sys.executable, "-c", BURST], cwd=BASE_DIR, env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, (layer, result.stderr[-2000:])
+        assert result.stdout.split() == ["ok", "500"], layer

@@ -106,9 +106,12 @@ if REDIS_URL:
             }[CHANNEL_LAYER],
             # The core layer blocks up to 5 s in BZPOPMIN waiting for a message, and redis-py 8 gives up
             # reading after 5 s by default: an idle process then failed with "Timeout reading from
-            # Redis" and closed its sockets (BENCHMARKS.md). Reads get longer than the block.
+            # Redis" and closed its sockets (BENCHMARKS.md). Reads get longer than the block. It also
+            # takes a pooled connection per call, and redis-py 8's pool refuses the 101st at once: a
+            # thousand sockets leaving together crashed (tests/test_channel_layers.py).
             "CONFIG": {"hosts": [REDIS_URL] if CHANNEL_LAYER == "pubsub"
-                       else [{"address": REDIS_URL, "socket_timeout": 30}]},
+                       else [{"address": REDIS_URL, "socket_timeout": 30,
+                              "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=4000)}]},
         }
     }
 else:
