@@ -197,9 +197,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def frame_post_create(self, content):
         workspace = await self._subscribed_workspace(content)
         envelope = PostEnvelope.parse(content.get("post"))
-        # On the one thread database calls share (channels' default). Measured: the thread pool instead
-        # (thread_sensitive=False) lowered W3's ceiling from 49 to 41 posts/s, GIL contention costing
-        # more than the overlapped PostgreSQL waits gave (BENCHMARKS.md).
+        # On the one thread database calls share (channels' default). Measured twice: the thread pool
+        # instead (thread_sensitive=False) lowered W3's saturation (113 -> 95 posts/s on uvicorn x2), GIL
+        # contention costing more than the overlapped PostgreSQL waits gave (BENCHMARKS.md).
         result = await self._write(services.post_create, author=self.user, workspace=workspace, envelope=envelope)
         await self.send_json({"type": "post.accepted", "id": content.get("id"), "workspace": str(workspace.public_id),
                               "seq": result.post.seq, "post_id": str(result.post.post_id),
