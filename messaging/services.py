@@ -204,7 +204,8 @@ def workspace_create(*, lead: Professional, workspace_id: uuid.UUID, epoch: Epoc
         if details is not None:
             if details.header.kind != "details":
                 raise ValidationError("the first post of a new workspace must be the child's details")
-            _post_store(author=lead, workspace=workspace, epoch_pk=first_epoch.pk, envelope=details, request=request)
+            _post_store(author=lead, key=lead.current_identity_key(), workspace=workspace, epoch_pk=first_epoch.pk,
+                        envelope=details, request=request)
     return workspace
 
 
@@ -510,8 +511,8 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
             workspace, epoch_pk, is_member, key = _workspace_locked_for_post(workspace.pk, author.pk)
             if not is_member:
                 raise PermissionDenied("you are not a member of this workspace")
-            post = _post_store(author=author, workspace=workspace, epoch_pk=epoch_pk, envelope=envelope,
-                               request=request, key=key)
+            post = _post_store(author=author, key=key, workspace=workspace, epoch_pk=epoch_pk, envelope=envelope,
+                               request=request)
     except (IntegrityError, ValidationError, PermissionDenied):
         existing = Post.objects.filter(post_id=envelope.header.post_id).first()
         if existing is None:
@@ -568,11 +569,11 @@ def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope
     return PostResult(post=existing, created=False)
 
 
-def _post_store(*, author: Professional, workspace: Workspace, epoch_pk: int, envelope: PostEnvelope,
-                request=None, key: IdentityKey | None | bool = False) -> Post:
+def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Workspace, epoch_pk: int,
+                envelope: PostEnvelope, request=None) -> Post:
     """Preconditions: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it),
-    has checked that the author is an active member, and passes the id of the current epoch (and the
-    author's current key, or None for none, when it has read it already)."""
+    has checked that the author is an active member, and passes the author's current identity key (None
+    if they have none) and the id of the current epoch."""
     h = envelope.header
     if workspace.status == Workspace.Status.CLOSED:
         raise Conflict("this workspace is closed")
@@ -584,8 +585,6 @@ def _post_store(*, author: Professional, workspace: Workspace, epoch_pk: int, en
         raise ValidationError("the post header names another author")
     if h.epoch != workspace.current_epoch:
         raise Conflict(f"posts go in the current key epoch ({workspace.current_epoch}), not {h.epoch}")
-    if key is False:
-        key = author.current_identity_key()
     if key is None or h.author_fingerprint != _fingerprint(key):
         raise ValidationError("the post header's author key is not your current key")
     if not crypto.post_verify(bytes(key.sign_public), envelope.header_bytes, envelope.nonce, envelope.ciphertext,
