@@ -25,8 +25,6 @@ class Require2FAWebsocketMiddleware(AuthMiddleware):
     once."""
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "websocket":
-            return await super().__call__(scope, receive, send)
         scope = dict(scope)
         self.populate_scope(scope)
         user, allowed = await database_sync_to_async(_user_if_verified)(scope["session"])

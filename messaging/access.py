@@ -58,7 +58,7 @@ def is_active_member(professional_id: int, workspace_id: int) -> bool:
     return bool(sql.fetch_one(f"SELECT {active_member_sql('%s')}", [workspace_id, professional_id])[0])
 
 
-_SOCKET_FIELDS = ("id", "public_id", "roster_version")  # in model order, as from_db() wants them
+_SOCKET_FIELDS = ("id", "public_id", "roster_version")
 
 
 def workspace_if_member(professional_id: int, public_id) -> Workspace | None:
@@ -68,10 +68,7 @@ def workspace_if_member(professional_id: int, public_id) -> Workspace | None:
         f"SELECT {', '.join(f'w.{f}' for f in _SOCKET_FIELDS)} FROM messaging_workspace w "
         f"WHERE w.public_id = %s AND {active_member_sql('w.id')}",
         [sql.param(Workspace, "public_id", public_id), professional_id])
-    if row is None:
-        return None
-    return Workspace.from_db("default", _SOCKET_FIELDS,
-                             [sql.from_db(Workspace, f, v) for f, v in zip(_SOCKET_FIELDS, row, strict=True)])
+    return sql.instance(Workspace, _SOCKET_FIELDS, row) if row is not None else None
 
 
 def is_lead(professional: Professional, workspace: Workspace) -> bool:

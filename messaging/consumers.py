@@ -29,9 +29,9 @@ from .events import user_group, workspace_group
 from .models import Workspace
 from .schemas import PostEnvelope, int_field, require_dict, uuid_field
 
-# Close codes (4000-4999 are the application's): the browser shows the reason and does not reconnect.
 logger = logging.getLogger(__name__)
 
+# Close codes (4000-4999 are the application's): the browser shows the reason and does not reconnect.
 CLOSE_NOT_ENTITLED = 4403
 BACKLOG_PAGE = 500
 # A `posts` frame holds a page's posts until their ciphertext passes this size (one post always fits:

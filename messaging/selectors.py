@@ -156,7 +156,7 @@ def post_list(*, professional: Professional, workspace: Workspace, after_seq: in
         [workspace.pk, professional.pk, professional.pk])]
     if not epochs:
         # No rows: not an active member (or, to be exact about the error, a member with no key yet).
-        if not professional.is_active or not access.is_active_member(professional.pk, workspace.pk):
+        if not access.is_active_member(professional.pk, workspace.pk):
             raise access_denied()
         return []
     kind_filter = " AND p.kind = %s" if kind is not None else ""

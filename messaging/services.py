@@ -521,13 +521,9 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
     return PostResult(post=post, created=True)
 
 
-def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)  # as from_db() wants them
-
-
-_LOCKED_FIELDS = _in_model_order(Workspace, {"id", "public_id", "status", "rotation_required", "current_epoch",
-                                             "last_seq", "roster_version", "roster_keys_checked", "current_rag"})
-_KEY_FIELDS = _in_model_order(IdentityKey, {"id", "version", "sign_public", "box_public"})
+_LOCKED_FIELDS = ("id", "public_id", "status", "current_rag", "current_epoch", "rotation_required", "last_seq",
+                  "roster_version", "roster_keys_checked")
+_KEY_FIELDS = ("id", "version", "sign_public", "box_public")
 
 
 @functools.cache
@@ -546,19 +542,14 @@ def _lock_for_post_sql() -> str:
 
 def _workspace_locked_for_post(workspace_pk: int, author_pk: int):
     """One statement: the workspace row locked (SELECT ... FOR UPDATE), the id of its current epoch,
-    whether the author is an active member, and the author's current identity key. Models are made
-    with only these fields loaded (the rest load on access, as with QuerySet.only())."""
+    whether the author is an active member, and the author's current identity key."""
     row = sql.fetch_one(_lock_for_post_sql(), [author_pk, author_pk, workspace_pk])
     if row is None:
         raise Http404("no such workspace")
     n = len(_LOCKED_FIELDS)
-    values = [sql.from_db(Workspace, f, v) for f, v in zip(_LOCKED_FIELDS, row[:n], strict=True)]
-    workspace = Workspace.from_db("default", _LOCKED_FIELDS, values)
     epoch_pk, is_member, key_row = row[n], bool(row[n + 1]), row[n + 2:]
-    key = (IdentityKey.from_db("default", _KEY_FIELDS, [sql.from_db(IdentityKey, f, v) for f, v in
-                                                         zip(_KEY_FIELDS, key_row, strict=True)])
-           if key_row[0] is not None else None)
-    return workspace, epoch_pk, is_member, key
+    key = sql.instance(IdentityKey, _KEY_FIELDS, key_row) if key_row[0] is not None else None
+    return sql.instance(Workspace, _LOCKED_FIELDS, row[:n]), epoch_pk, is_member, key
 
 
 def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope) -> PostResult:

@@ -58,8 +58,7 @@ def param(model: type[Model], name: str, value: Any) -> Any:
 
 
 def _prepared(model: type[Model], values: dict[str, Any]) -> list:
-    get_field = model._meta.get_field
-    return [get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    return [param(model, name, value) for name, value in values.items()]
 
 
 def insert(model: type[Model], values: dict[str, Any]) -> int:
@@ -95,6 +94,14 @@ def from_db(model: type[Model], name: str, value: Any) -> Any:
     for converter in converters:
         value = converter(value, expression, connection)
     return value
+
+
+def instance(model: type[Model], names: Sequence[str], row: Sequence[Any]) -> Model:
+    """A model instance from a hand-written SELECT of these attnames, the others deferred (they load on
+    access, as with QuerySet.only())."""
+    loaded = {name: from_db(model, name, value) for name, value in zip(names, row, strict=True)}
+    ordered = [f.attname for f in model._meta.concrete_fields if f.attname in loaded]  # from_db() wants model order
+    return model.from_db("default", ordered, [loaded[name] for name in ordered])
 
 
 @functools.lru_cache(maxsize=128)
