@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from . import services
 from .models import Agency, IdentityKey, Invitation, Professional
 
 
@@ -23,8 +26,9 @@ class IdentityKeyInline(admin.TabularInline):
 
 @admin.register(Professional)
 class ProfessionalAdmin(admin.ModelAdmin):
-    """Site administrators edit names, titles and roles here. Passwords and keys are not editable: they
-    are made in the owner's browser. Offboarding goes through the agency pages, so it is audited."""
+    """Site administrators edit names, titles, roles and email addresses here; every save is audited and
+    a changed address is told to the old one. Passwords and keys are not editable: they are made in the
+    owner's browser. Offboarding goes through the agency pages, so it is audited."""
 
     list_display = ["full_name", "email", "agency", "job_title", "role", "is_agency_admin", "is_active"]
     list_filter = ["agency", "role", "is_agency_admin", "is_active"]
@@ -41,11 +45,8 @@ class ProfessionalAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from audit.services import audit_record
-
-        super().save_model(request, obj, form, change)
-        audit_record(kind="account.changed", actor=request.user, request=request, target=obj,
-                     data={"fields": sorted(form.changed_data)})
+        services.professional_admin_change(site_admin=request.user, professional=obj,
+                                           changed_fields=form.changed_data, request=request)
 
 
 @admin.register(Invitation)
@@ -56,3 +57,33 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# django-otp's own admin classes show (and edit) a TOTP key, its QR code and the backup codes: a site
+# administrator could copy a colleague's second factor and, with a password reset, take the account.
+# These replace them: which devices an account has, read only. A lost authenticator is reset by the
+# agency administrator (accounts.services.two_factor_reset), which is audited.
+class SecondFactorDeviceAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__email", "user__full_name"]
+    fields = ["user", "name", "confirmed"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
+    admin.site.register(device_model, SecondFactorDeviceAdmin)

@@ -32,6 +32,14 @@ def auth_key_field(payload: dict[str, Any], name: str = "auth_key") -> str:
     return value
 
 
+def otp_token_field(payload: dict[str, Any], name: str = "otp_token") -> str:
+    """A TOTP code or a backup code as typed (spaces and dashes allowed); absent means none was given."""
+    value = payload.get(name, "")
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValidationError(f"{name} must be a string of at most 64 characters")
+    return value
+
+
 @dataclass(frozen=True)
 class PasswordSecrets:
     """What changes with the password: the auth key, the KDF salt and cost, and the re-sealed private keys."""

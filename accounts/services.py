@@ -120,6 +120,40 @@ def professional_create_with_password(*, password: str, **fields) -> Professiona
     return professional_create(enrolment=enrolment, public_id=public_id, **fields)
 
 
+def professional_admin_change(
+    *, site_admin: Professional, professional: Professional, changed_fields: list[str], request=None
+) -> None:
+    """Save a site administrator's edit from the Django admin (accounts/admin.py), which has already
+    applied the form to `professional`.
+
+    An email address decides where password reset links go, so a changed one is audited with both
+    addresses and the OLD address is told after commit: if the change was not asked for, the owner
+    hears of it at the address they still read."""
+    with transaction.atomic():
+        old_email = Professional.objects.select_for_update().values_list("email", flat=True).get(pk=professional.pk)
+        professional.full_clean()
+        professional.save()
+        audit_record(kind="account.changed", actor=site_admin, request=request, target=professional,
+                     data={"fields": sorted(changed_fields)})
+        if professional.email != old_email:
+            event = audit_record(kind="account.email_changed", actor=site_admin, request=request,
+                                 target=professional, data={"old": old_email, "new": professional.email})
+            # The account's own details only: nothing about any workspace or child.
+            body = render_to_string(
+                "accounts/email/email_changed.txt",
+                {"full_name": professional.full_name, "old_email": old_email, "new_email": professional.email,
+                 "when": event.occurred_at},
+            )
+            transaction.on_commit(
+                lambda: send_mail(
+                    "The email address of your Team Around the Child account was changed",
+                    body,
+                    settings.DEFAULT_FROM_EMAIL,
+                    [old_email],
+                )
+            )
+
+
 # --- sign-in, sessions ------------------------------------------------------------------------------
 
 
@@ -214,35 +248,55 @@ def totp_enrolment_confirm(*, request, professional: Professional, device: TOTPD
 OTP_THROTTLED = "throttled"
 
 
+def _otp_device_for_token(*, professional: Professional, token: str) -> TOTPDevice | StaticDevice | str | None:
+    """The account's confirmed device that accepts this TOTP code or backup code, OTP_THROTTLED while
+    django-otp's back-off holds, or None. django-otp records every attempt on the device (a failure moves
+    the back-off on, a backup code is deleted, a TOTP code cannot be used twice), so call this inside a
+    transaction that commits whatever the answer: a rolled-back failure would not slow the next guess."""
+    token = token.strip().replace(" ", "").replace("-", "")
+    totp_devices = list(TOTPDevice.objects.filter(user=professional, confirmed=True))
+    if token.isdigit() and totp_devices and not any(d.verify_is_allowed()[0] for d in totp_devices):
+        # django-otp's back-off after wrong codes: say so, rather than call a right code wrong.
+        return OTP_THROTTLED
+    for device in totp_devices:
+        if device.verify_token(token):
+            return device
+    for device in StaticDevice.objects.filter(user=professional, confirmed=True):
+        if device.verify_token(token.lower()):
+            return device
+    return None
+
+
+def second_factor_enrolled(*, professional: Professional) -> bool:
+    """Whether the account has a confirmed authenticator or backup codes. Only a new account that has
+    not enrolled yet, or one whose agency administrator reset its 2FA (two_factor_reset), has neither."""
+    return (TOTPDevice.objects.filter(user=professional, confirmed=True).exists()
+            or StaticDevice.objects.filter(user=professional, confirmed=True).exists())
+
+
 def otp_verify(*, request, professional: Professional, token: str) -> bool | str:
     """Check a TOTP code or a backup code. A backup code is used up (django-otp deletes it). django-otp's
     throttling slows repeated failures per device exponentially, so guessing codes is impractical."""
-    token = token.strip().replace(" ", "").replace("-", "")
     with transaction.atomic():
-        totp_devices = list(TOTPDevice.objects.filter(user=professional, confirmed=True))
-        if token.isdigit() and totp_devices and not any(d.verify_is_allowed()[0] for d in totp_devices):
-            # django-otp's back-off after wrong codes: say so, rather than call a right code wrong.
+        device = _otp_device_for_token(professional=professional, token=token)
+        if device == OTP_THROTTLED:
             audit_record(kind="2fa.throttled", actor=professional, request=request, target=professional)
             return OTP_THROTTLED
-        for device in totp_devices:
-            if device.verify_token(token):
-                audit_record(kind="2fa.verified", actor=professional, request=request, target=professional)
-                _otp_mark_verified(request, device)
-                return True
-        for device in StaticDevice.objects.filter(user=professional, confirmed=True):
-            if device.verify_token(token.lower()):
-                left = device.token_set.count()
-                audit_record(
-                    kind="2fa.backup_code_used",
-                    actor=professional,
-                    request=request,
-                    target=professional,
-                    data={"backup_codes_left": left},
-                )
-                _otp_mark_verified(request, device)
-                return True
-        audit_record(kind="2fa.failed", actor=professional, request=request, target=professional)
-    return False
+        if device is None:
+            audit_record(kind="2fa.failed", actor=professional, request=request, target=professional)
+            return False
+        if isinstance(device, StaticDevice):
+            audit_record(
+                kind="2fa.backup_code_used",
+                actor=professional,
+                request=request,
+                target=professional,
+                data={"backup_codes_left": device.token_set.count()},
+            )
+        else:
+            audit_record(kind="2fa.verified", actor=professional, request=request, target=professional)
+        _otp_mark_verified(request, device)
+    return True
 
 
 def backup_codes_regenerate(*, request, professional: Professional) -> list[str]:
@@ -281,25 +335,64 @@ def password_change(*, request, professional: Professional, current_auth_key: st
     update_session_auth_hash(request, professional)
 
 
-def password_reset_complete(*, professional: Professional, enrolment: KeyEnrolment, request=None) -> None:
+# Why a reset's security code was refused (as audited) and what the person is told.
+RESET_CODE_REFUSALS = {
+    "no code": "Enter the security code from your authenticator app, or one of your backup codes",
+    "wrong code": "The security code is not correct, or has been used. Enter the newest code from your "
+                  "authenticator app, or a backup code you have not used",
+    "throttled": "Too many wrong codes in a row. Wait a few seconds, then enter the newest code",
+}
+OTP_REFUSED = "otp_refused"  # the ValidationError's code, and the reset page's JSON error
+
+
+def password_reset_complete(
+    *, professional: Professional, enrolment: KeyEnrolment, otp_token: str, request=None
+) -> None:
     """A forgotten password loses the wrapping key and so the private keys: the browser made new ones.
-    The account is flagged for re-keying by its workspaces, and every session and socket ends."""
+    The account is flagged for re-keying by its workspaces, and every session and socket ends.
+
+    The emailed link alone is not enough: whoever can change or read the account's email (a site
+    administrator, a hijacked mailbox) could otherwise take the account over. The reset also needs a
+    current TOTP code or an unused backup code (used up here), checked with django-otp's throttling like
+    a sign-in. An account with no confirmed 2FA device at all (its agency administrator reset it, which is
+    audited, or it never enrolled) resets without one and enrols again at its next sign-in.
+
+    A refused code raises ValidationError (code OTP_REFUSED) after its own transaction has committed the
+    audit event and django-otp's record of the failure; nothing else changes."""
     with transaction.atomic():
         professional = Professional.objects.select_for_update().get(pk=professional.pk)
-        _apply_password_secrets(professional, enrolment.secrets)
-        professional.needs_rekey = True
-        professional.save()
-        key = _identity_key_add(
-            professional=professional, identity=enrolment.identity, wrapped_secret=enrolment.secrets.wrapped_secret
-        )
-        _sessions_revoke(professional, "password reset")
-        audit_record(
-            kind="auth.password_reset",
-            actor=professional,
-            request=request,
-            target=professional,
-            data={"identity_key_version": key.version},
-        )
+        refused, second_factor = None, "none"
+        if second_factor_enrolled(professional=professional):
+            token = otp_token.strip()
+            device = _otp_device_for_token(professional=professional, token=token) if token else None
+            if not token:
+                refused = "no code"
+            elif device == OTP_THROTTLED:
+                refused = "throttled"
+            elif device is None:
+                refused = "wrong code"
+            else:
+                second_factor = "backup_code" if isinstance(device, StaticDevice) else "totp"
+        if refused is not None:
+            audit_record(kind="auth.password_reset_failed", actor=professional, request=request,
+                         target=professional, data={"reason": refused})
+        else:
+            _apply_password_secrets(professional, enrolment.secrets)
+            professional.needs_rekey = True
+            professional.save()
+            key = _identity_key_add(
+                professional=professional, identity=enrolment.identity, wrapped_secret=enrolment.secrets.wrapped_secret
+            )
+            _sessions_revoke(professional, "password reset")
+            audit_record(
+                kind="auth.password_reset",
+                actor=professional,
+                request=request,
+                target=professional,
+                data={"identity_key_version": key.version, "second_factor": second_factor},
+            )
+    if refused is not None:
+        raise ValidationError(RESET_CODE_REFUSALS[refused], code=OTP_REFUSED)
 
 
 # --- invitations and offboarding ----------------------------------------------------------------------

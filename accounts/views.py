@@ -30,7 +30,7 @@ from . import services
 from .access import can_administer, is_agency_admin, password_only, public, recent_2fa_required
 from .forms import InvitationForm, OTPForm, PasswordResetRequestForm, SignInForm
 from .models import Invitation, Professional
-from .schemas import KeyEnrolment, PasswordSecrets, auth_key_field
+from .schemas import KeyEnrolment, PasswordSecrets, auth_key_field, otp_token_field
 
 
 def b64(data: bytes) -> str:
@@ -330,14 +330,20 @@ def password_reset_confirm(request, uidb64: str, token: str):
     if request.method != "POST":
         if user is None:
             return render(request, "accounts/link_invalid.html", {"what": "password reset link"}, status=410)
-        return render(request, "accounts/password_reset_confirm.html", {"public_id": user.public_id})
+        return render(request, "accounts/password_reset_confirm.html", {
+            "public_id": user.public_id, "ask_code": services.second_factor_enrolled(professional=user),
+        })
     if user is None:
         return json_error("This password reset link has expired or has been used", status=410)
+    payload = read_json(request)
     try:
-        enrolment = KeyEnrolment.parse(read_json(request), public_id=user.public_id)
-        services.password_reset_complete(professional=user, enrolment=enrolment, request=request)
+        enrolment = KeyEnrolment.parse(payload, public_id=user.public_id)
+        services.password_reset_complete(
+            professional=user, enrolment=enrolment, otp_token=otp_token_field(payload), request=request
+        )
     except ValidationError as exc:
-        return json_error(validation_reason(exc))
+        refused_code = getattr(exc, "code", None) == services.OTP_REFUSED
+        return json_error(validation_reason(exc), error=services.OTP_REFUSED if refused_code else "invalid")
     messages.success(request, "Your password has been reset. Sign in with your new password.")
     return JsonResponse({"redirect": reverse("accounts:login")})
 

@@ -28,6 +28,8 @@ BENCH_ENV = {
     "CONN_MAX_AGE": "60",
     "CONN_HEALTH_CHECKS": "True",
     "SESSION_IDLE_SECONDS": "86400",
+    # setup.py pins its custodian key here, never over the quick start's var/pins.
+    "TAC_PIN_DIR": str(STATE.parent / "pins"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Seeds, through the same services as the application and with real crypto (tacclient):
   - N professionals (light KDF, see common.BENCH_ENV) each with a confirmed TOTP device;
-  - a custodian key;
+  - a custodian key, pinned in the bench's own pin directory;
   - workspace "pair": u0 (lead) + u1                      (W1)
   - workspace "big":  u0 (lead) + u1..u{N-1}              (W2)
   - workspaces "g0".."g{N/10-1}": u{10i} lead + 9 members  (W3, W5)
@@ -12,6 +12,7 @@ The identities and epoch keys go to the state file (bench-only keys) so run.py c
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 import uuid
@@ -49,13 +50,18 @@ def main() -> None:
     from accounts.schemas import KeyEnrolment
     from accounts.services import agency_create, professional_create
     from messaging import selectors, services
+    from messaging.custodian import custodian_key_install
     from messaging.schemas import EpochBundle
     from tacclient import crypto
     from tacclient.workspace import MemberKey, epoch_bundle, invite_signature
 
     agency = agency_create(name="Bench Children's Social Care", kind=Agency.Kind.CHILDRENS_SOCIAL_CARE)
-    custodian = crypto.Identity.generate()
-    services.custodian_key_install(box_public=custodian.box_public, label="Bench custodian")
+    custodian_identity = crypto.custodian_identity(os.urandom(32))
+    # A pin of the bench's own (common.BENCH_ENV's TAC_PIN_DIR), started afresh with each database.
+    custodian_key_install(box_public=custodian_identity.box_public, sign_public=custodian_identity.sign_public,
+                          label="Bench custodian", new_pin=True, actor_label="bench/setup.py")
+    custodian = (crypto.custodian_key_id(custodian_identity.box_public, custodian_identity.sign_public),
+                 custodian_identity.box_public, custodian_identity.sign_public)
 
     users, identities = [], []
     for i in range(args.users):
@@ -81,17 +87,18 @@ def main() -> None:
         wid = uuid.uuid4()
         lead_id = identities[lead]
         b1, _k1 = epoch_bundle(lead=lead_id, workspace_id=wid, epoch=1, prev_manifest_hash=crypto.ZERO_HASH,
-                               members=[member_key(lead, "lead")], custodian_public=custodian.box_public)
+                               members=[member_key(lead, "lead")], custodian=custodian)
         ws = services.workspace_create(lead=users[lead], workspace_id=wid, epoch=EpochBundle.parse(b1))
         for m in members:
-            sig = invite_signature(lead_id, wid, member_key(m, "member"), "member")
+            nonce = os.urandom(crypto.INVITE_NONCE_BYTES)
+            sig = invite_signature(lead_id, wid, member_key(m, "member"), "member", 1, nonce)
             services.membership_invite(lead=users[lead], workspace=ws, professional=users[m],
-                                       invite_signature=b64d(sig))
+                                       invite_signature=b64d(sig), invite_nonce=nonce)
             services.membership_respond(professional=users[m], workspace=ws, accept=True)
         b2, k2 = epoch_bundle(lead=lead_id, workspace_id=wid, epoch=2,
                               prev_manifest_hash=crypto.hash32(b64d(b1["manifest"])),
                               members=[member_key(lead, "lead")] + [member_key(m, "member") for m in members],
-                              custodian_public=custodian.box_public)
+                              custodian=custodian)
         services.epoch_rotate(lead=users[lead], workspace=ws, epoch=EpochBundle.parse(b2))
         return {"id": str(wid), "pk": ws.pk, "epoch": 2, "epoch_key": b64e(k2), "lead": lead,
                 "members": [lead] + members}

@@ -271,6 +271,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     epoch_created = _forward_workspace_event
     membership_changed = _forward_workspace_event
+    key_confirmed = _forward_workspace_event
     workspace_changed = _forward_workspace_event
 
     async def _forward_personal_event(self, event):

@@ -25,6 +25,7 @@ MEMBERSHIP_ACCEPTED = "membership.accepted"
 MEMBERSHIP_ENDED = "membership.ended"
 MEMBERSHIP_CHANGED = "membership.changed"
 KEYS_ADDED = "keys.added"
+KEY_CONFIRMED = "key.confirmed"
 WORKSPACE_CHANGED = "workspace.changed"
 
 

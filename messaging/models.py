@@ -16,6 +16,8 @@ class CustodianKey(models.Model):
     2-of-3 among records custodians (`manage.py custodian_key_create`) and never stored anywhere online."""
 
     box_public = models.BinaryField(max_length=32)
+    # The Ed25519 half (derived from the same secret, crypto.custodian_identity): it signs its successor.
+    sign_public = models.BinaryField(max_length=32)
     key_id = models.BinaryField(max_length=32, unique=True)
     label = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
@@ -99,8 +101,11 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     invited_at = models.DateTimeField(default=timezone.now)
-    # The lead's Ed25519 signature over crypto.invite_statement (workspace, member, fingerprint, role).
+    # The lead's Ed25519 signature over crypto.invite_statement (workspace, member, fingerprint, role, the
+    # epoch current when invited, a random nonce): single use, and bound to the key invited.
     invite_signature = models.BinaryField(max_length=64, null=True, blank=True)
+    invite_epoch = models.PositiveIntegerField(null=True, blank=True)
+    invite_nonce = models.BinaryField(max_length=16, null=True, blank=True)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
     # The first epoch this member was given; earlier epochs only through an audited history grant.
@@ -109,8 +114,6 @@ class Membership(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     # The highest sequence this member has seen (read position, for unread counts).
     last_read_seq = models.PositiveBigIntegerField(default=0)
-    # Safety numbers this member has checked: {professional public id: fingerprint b64}.
-    verified_keys = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -195,6 +198,7 @@ class Post(models.Model):
         ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement"
         EDIT = "edit", "Edit"
         RETRACTION = "retraction", "Retraction"
+        HISTORY_SHARED = "history_shared", "Earlier record shared"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="posts")
     seq = models.PositiveBigIntegerField()
@@ -225,3 +229,43 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id}#{self.seq} {self.kind}"
+
+
+class KeyConfirmation(models.Model):
+    """A professional's signed statement that they compared a colleague's safety number with them (in
+    person or by phone) and it is this key (crypto.key_confirmation_statement). Clients wrap epoch keys
+    only for keys a manifest lists or a current member confirmed; the server stores and relays these, and
+    cannot make one."""
+
+    confirmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    confirmer_key = models.ForeignKey("accounts.IdentityKey", on_delete=models.PROTECT, related_name="+")
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="key_confirmations")
+    subject_key = models.ForeignKey("accounts.IdentityKey", on_delete=models.PROTECT, related_name="confirmations")
+    confirmed_ms = models.PositiveBigIntegerField()
+    signature = models.BinaryField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["confirmer", "subject_key"], name="one_confirmation_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.confirmer_id} confirmed key {self.subject_key_id}"
+
+
+class ClientState(models.Model):
+    """What a professional's own clients remember (tacclient/memory.py): encrypted and signed under their
+    identity key, so the server can withhold or replay an older copy but never read or alter it. Tied to
+    the identity key that sealed it: after a password reset (new keys) the old copy cannot be opened and
+    is not served."""
+
+    professional = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_state")
+    identity_key = models.ForeignKey("accounts.IdentityKey", on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveBigIntegerField()
+    blob = models.BinaryField()
+    signature = models.BinaryField(max_length=64)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"saved state v{self.version} of {self.professional_id}"

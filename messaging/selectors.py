@@ -11,7 +11,7 @@ from tacclient import crypto
 from teamaroundchild import sql
 
 from . import access
-from .models import Epoch, EpochWrap, Membership, Workspace
+from .models import ClientState, Epoch, EpochWrap, KeyConfirmation, Membership, Workspace
 from .services import (
     POST_PAYLOAD_FROM,
     POST_PAYLOAD_SQL,
@@ -65,6 +65,9 @@ def professional_card(p: Professional) -> dict:
         "box_public": b64(key.box_public) if key else None,
         "binding_signature": b64(key.binding_signature) if key else None,
         "fingerprint": b64(crypto.fingerprint(bytes(key.sign_public), bytes(key.box_public))) if key else None,
+        # When the current key was made, if it replaced another (a password reset): the server's word, for
+        # the sentence the team sees; trust never rests on it.
+        "key_changed_at": key.created_at.isoformat() if key and key.version > 1 else None,
         "needs_rekey": p.needs_rekey,
     }
 
@@ -98,10 +101,10 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
         keyed.setdefault(w.epoch.number, []).append(w)
     return {
         **base,
+        # The server's view; clients decide from the signed manifest's time and the posts they verified.
         "rotation_due": rotation_due(workspace),
         "rotation_required": workspace.rotation_required,
         "last_read_seq": membership.last_read_seq,
-        "verified_keys": membership.verified_keys,
         "history_shared": membership.history_shared,
         "members": [
             {
@@ -112,6 +115,8 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
                 # The lead's signature over crypto.invite_statement: the lead's client admits to a new
                 # epoch only members it really invited, so a server cannot slip one in.
                 "invite_signature": b64(m.invite_signature) if m.invite_signature else None,
+                "invite_epoch": m.invite_epoch,
+                "invite_nonce": b64(m.invite_nonce) if m.invite_nonce else None,
                 "invited_at": m.invited_at.isoformat(),
                 "joined_at": m.joined_at.isoformat() if m.joined_at else None,
                 "left_at": m.left_at.isoformat() if m.left_at else None,
@@ -137,7 +142,32 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
             }
             for e in epochs
         ],
+        "key_confirmations": key_confirmations(workspace),
     }
+
+
+def key_confirmations(workspace: Workspace) -> list[dict]:
+    """Signed statements, by anyone who has been a member, about the keys of anyone who has been one:
+    each reader decides which confirmers it trusts (tacclient.workspace.verify_workspace)."""
+    people = Membership.objects.filter(workspace=workspace).values("professional_id")
+    confirmations = (KeyConfirmation.objects.filter(subject_id__in=people, confirmer_id__in=people)
+                     .select_related("confirmer", "subject", "subject_key").order_by("created_at"))
+    return [
+        {"confirmer": str(c.confirmer.public_id), "subject": str(c.subject.public_id),
+         "key_version": c.subject_key.version, "sign_public": b64(c.subject_key.sign_public),
+         "box_public": b64(c.subject_key.box_public), "binding_signature": b64(c.subject_key.binding_signature),
+         "confirmed_ms": c.confirmed_ms, "signature": b64(c.signature)}
+        for c in confirmations
+    ]
+
+
+def client_state(*, professional: Professional) -> dict:
+    """The professional's saved state, if it was sealed under their current identity key."""
+    state = ClientState.objects.filter(professional=professional).select_related("identity_key").first()
+    key = professional.current_identity_key()
+    if state is None or key is None or state.identity_key_id != key.pk:
+        return {"version": 0, "blob": None, "signature": None}
+    return {"version": state.version, "blob": b64(state.blob), "signature": b64(state.signature)}
 
 
 def post_list(*, professional: Professional, workspace: Workspace, after_seq: int = 0, limit: int = 500,
@@ -178,7 +208,7 @@ def author_keys(*, professional: Professional, workspace: Workspace) -> list[dic
     return [
         {"professional": str(k.professional.public_id), "version": k.version, "sign_public": b64(k.sign_public),
          "box_public": b64(k.box_public), "binding_signature": b64(k.binding_signature),
-         "replaced_at": k.replaced_at.isoformat() if k.replaced_at else None}
+         "created_at": k.created_at.isoformat(), "replaced_at": k.replaced_at.isoformat() if k.replaced_at else None}
         for k in IdentityKey.objects.filter(professional_id__in=ids).select_related("professional")
     ]
 
@@ -210,7 +240,8 @@ def members_needing_rekey(*, professional: Professional, workspace: Workspace) -
                    .values_list("epoch__number", flat=True))
         missing = sorted((entitled - have) & mine)
         if missing:
-            out.append({"member": str(p.public_id), "box_public": b64(key.box_public), "epochs": missing})
+            out.append({"member": str(p.public_id), "box_public": b64(key.box_public), "epochs": missing,
+                        "fingerprint": b64(crypto.fingerprint(bytes(key.sign_public), bytes(key.box_public)))})
     return out
 
 

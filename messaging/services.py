@@ -25,19 +25,31 @@ from tacclient import crypto
 from teamaroundchild import sql
 
 from . import access, events
-from .models import CustodianKey, Epoch, EpochWrap, Membership, Post, ReferenceCounter, Workspace
+from .custodian import Conflict, custodian_key_current
+from .models import (
+    ClientState,
+    Epoch,
+    EpochWrap,
+    KeyConfirmation,
+    Membership,
+    Post,
+    ReferenceCounter,
+    Workspace,
+)
 from .schemas import EpochBundle, PostEnvelope
 
 CLOCK_SKEW = dt.timedelta(minutes=10)
 EPOCH_MAX_POSTS = 500
 EPOCH_MAX_AGE = dt.timedelta(days=30)
 RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
-CONTENT_KINDS = {"concern", "action", "update", "decision", "details"}
+CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
 EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction"}
+# What edits and retractions may target: what a professional wrote, not an event about it.
+CHANGEABLE_KINDS = {"concern", "action", "update", "decision", "details"}
+MAX_STATE_BYTES = 256 * 1024
+MAX_DUE_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
 
-
-class Conflict(ValidationError):
-    """A request that is well formed but cannot apply to the current state (HTTP 409)."""
+__all__ = ["Conflict", "custodian_key_current"]  # re-exported: callers catch services.Conflict
 
 
 def _fingerprint(key: IdentityKey) -> bytes:
@@ -49,28 +61,11 @@ def _now_ms() -> int:
 
 
 def _check_clock(ms: int, what: str) -> dt.datetime:
-    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    if abs(when - timezone.now()) > CLOCK_SKEW:
-        raise ValidationError(f"the {what} time is more than 10 minutes from the server's clock; check this device's clock")
-    return when
-
-
-def custodian_key_current() -> CustodianKey:
-    key = CustodianKey.objects.filter(is_current=True).first()
-    if key is None:
-        raise Conflict("no custodian key is configured: a site administrator runs `manage.py custodian_key_create`")
-    return key
-
-
-def custodian_key_install(*, box_public: bytes, label: str) -> CustodianKey:
-    with transaction.atomic():
-        CustodianKey.objects.filter(is_current=True).update(is_current=False, retired_at=timezone.now())
-        key = CustodianKey.objects.create(
-            box_public=box_public, key_id=crypto.custodian_key_id(box_public), label=label, is_current=True
-        )
-        audit_record(kind="custodian.key_installed", actor_label="manage.py custodian_key_create", target=key,
-                     data={"key_id": crypto.custodian_key_id(box_public).hex()})
-    return key
+    skewed = ValidationError(f"the {what} time is more than 10 minutes from the server's clock; check this device's "
+                             f"clock")
+    if abs(ms - _now_ms()) > CLOCK_SKEW.total_seconds() * 1000:
+        raise skewed
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
 def _next_reference() -> str:
@@ -126,10 +121,6 @@ def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBun
     if manifest.custodian_id != bytes(custodian.key_id):
         raise Conflict("the manifest names a custodian key that is not the current one")
 
-    keys = {
-        p.public_id: p.current_identity_key()
-        for p in Professional.objects.filter(public_id__in=[m.public_id for m in manifest.members])
-    }
     listed = {m.public_id: m for m in manifest.members}
     # Every active member must be in it; members who accepted an invitation may be (the lead's device
     # admits only those whose invitation it can verify); nobody else.
@@ -141,13 +132,22 @@ def _store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBun
     if missing or extra:
         raise Conflict(f"the manifest's members are not the workspace's members (missing {missing}, not members {extra})")
     expected = {pid: expected[pid] for pid in listed}
-    lead_id = (new_lead or workspace.lead).public_id
+    # A member's entry may carry an earlier key of theirs: after a password reset their new key is wrapped
+    # only once a colleague has confirmed it (the lead's client keeps sealing to the key it trusts). A
+    # newcomer's must be the key they were invited with, their current one.
+    keys: dict[uuid.UUID, IdentityKey] = {}
+    known = {(k.professional.public_id, _fingerprint(k)): k
+             for k in IdentityKey.objects.filter(professional__public_id__in=list(listed)).select_related("professional")}
     for public_id, member in listed.items():
-        key = keys.get(public_id)
-        if key is None or member.fingerprint != _fingerprint(key):
-            raise Conflict(f"member {public_id}'s key in the manifest is not their current key; reload and try again")
+        key = known.get((public_id, member.fingerprint))
+        membership = expected[public_id][0]
+        if key is None or (key.replaced_at is not None and membership is not None
+                           and membership.state == Membership.State.ACCEPTED):
+            raise Conflict(f"member {public_id}'s key in the manifest is not a key of theirs the workspace can use; "
+                           f"reload and try again")
         if (member.role == "lead") != (public_id == lead_id):
             raise ValidationError("the manifest must name exactly the lead professional as lead")
+        keys[public_id] = key
 
     now = timezone.now()
     if previous is not None:
@@ -281,7 +281,10 @@ def rotation_due(workspace: Workspace) -> bool:
 
 
 def membership_invite(*, lead: Professional, workspace: Workspace, professional: Professional,
-                      invite_signature: bytes, role: str = Membership.Role.MEMBER, request=None) -> Membership:
+                      invite_signature: bytes, invite_nonce: bytes, role: str = Membership.Role.MEMBER,
+                      request=None) -> Membership:
+    """The lead invites a professional, signing the invitation (crypto.invite_statement) for their current
+    key and role, the current epoch and a fresh nonce: the lead's client later admits exactly that, once."""
     if role not in (Membership.Role.MEMBER, Membership.Role.OVERSIGHT):
         raise ValidationError("invite as member or oversight")
     with transaction.atomic():
@@ -295,14 +298,21 @@ def membership_invite(*, lead: Professional, workspace: Workspace, professional:
         key = professional.current_identity_key()
         if key is None:
             raise ValidationError("that professional has no keys yet")
-        statement = crypto.invite_statement(workspace.public_id, professional.public_id, _fingerprint(key), role)
+        if len(invite_nonce) != crypto.INVITE_NONCE_BYTES:
+            raise ValidationError(f"invite_nonce must be {crypto.INVITE_NONCE_BYTES} bytes")
+        if Membership.objects.filter(workspace=workspace, invite_nonce=invite_nonce).exists():
+            raise Conflict("this invitation nonce was used before: sign a new invitation")
+        statement = crypto.invite_statement(workspace.public_id, professional.public_id, _fingerprint(key), role,
+                                            workspace.current_epoch, invite_nonce)
         if not crypto.verify_detached(bytes(lead.current_identity_key().sign_public), statement, invite_signature):
-            raise ValidationError("the invitation signature does not verify with your key for this member's current key")
+            raise ValidationError("the invitation signature does not verify with your key for this member's current "
+                                  "key, role and the workspace's current epoch")
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
                     workspace=workspace, professional=professional, role=role, invited_by=lead,
-                    invite_signature=invite_signature)
+                    invite_signature=invite_signature, invite_epoch=workspace.current_epoch,
+                    invite_nonce=invite_nonce)
         except IntegrityError as exc:
             raise Conflict("that professional is already invited to or a member of this workspace") from exc
         audit_record(kind="membership.invited", actor=lead, request=request, target=workspace,
@@ -404,14 +414,18 @@ def _extra_wraps(*, actor: Professional, workspace: Workspace, member: Professio
 
 def member_rekey(*, actor: Professional, workspace: Workspace, member: Professional, wraps: dict[int, bytes],
                  request=None) -> int:
-    """After a password reset a member has new keys; any current member whose client holds the epoch
-    keys re-wraps them for the new key. Only epochs the member already had (under an older key), and
-    that the actor can read, can be given."""
+    """After a password reset a member has new keys; once a current member has compared the new safety
+    number with them and signed a confirmation (key_confirm), any current member whose client holds the
+    epoch keys re-wraps them for the new key. Only epochs the member already had (under an older key),
+    and that the actor can read, can be given."""
     with transaction.atomic():
         if access.active_membership(actor, workspace) is None:
             raise PermissionDenied("only a member can re-key another member")
         if access.active_membership(member, workspace) is None:
             raise ValidationError("that professional is not a member of this workspace")
+        if not _key_confirmed_in(workspace, member.current_identity_key()):
+            raise PermissionDenied(f"nobody in this workspace has confirmed {member.full_name}'s new key yet: compare "
+                                   f"the safety number with them first")
         entitled = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=member)
                        .values_list("epoch__number", flat=True))
         readable = set(EpochWrap.objects.filter(epoch__workspace=workspace, recipient=actor)
@@ -463,19 +477,76 @@ def history_share(*, lead: Professional, workspace: Workspace, member: Professio
     return len(created)
 
 
-def key_mark_verified(*, professional: Professional, workspace: Workspace, other: Professional,
-                      fingerprint: bytes, request=None) -> None:
-    membership = access.active_membership(professional, workspace)
-    if membership is None:
-        raise PermissionDenied("you are not a member of this workspace")
-    key = other.current_identity_key()
-    if key is None or _fingerprint(key) != fingerprint:
-        raise Conflict("that safety number is not their current one")
+def _key_confirmed_in(workspace: Workspace, key: IdentityKey | None) -> bool:
+    """Whether an active member of this workspace has confirmed `key` (key_confirm)."""
+    if key is None:
+        return False
+    members = Membership.objects.filter(workspace=workspace, state=Membership.State.ACTIVE,
+                                        professional__is_active=True).values("professional_id")
+    return KeyConfirmation.objects.filter(subject_key=key, confirmer_id__in=members).exists()
+
+
+def key_confirm(*, confirmer: Professional, workspace: Workspace, subject: Professional, fingerprint: bytes,
+                confirmed_ms: int, signature: bytes, request=None) -> KeyConfirmation:
+    """Store a member's signed statement that they compared a colleague's safety number with them
+    (crypto.key_confirmation_statement). The server checks the signature with the confirmer's current key
+    and that the key is the subject's; clients check it again against keys they trust. Idempotent."""
     with transaction.atomic():
-        membership.verified_keys = {**membership.verified_keys, str(other.public_id): base64.b64encode(fingerprint).decode()}
-        membership.save(update_fields=["verified_keys"])
-        audit_record(kind="membership.key_verified", actor=professional, request=request, target=workspace,
-                     data={"other": str(other.public_id)})
+        if access.active_membership(confirmer, workspace) is None:
+            raise PermissionDenied("you are not a member of this workspace")
+        if not Membership.objects.filter(workspace=workspace, professional=subject,
+                                         state__in=Membership.CURRENT_STATES).exists():
+            raise ValidationError("that professional is not a member of this workspace")
+        if subject.pk == confirmer.pk:
+            raise ValidationError("you cannot confirm your own key: a colleague compares it with you")
+        subject_key = next((k for k in subject.identity_keys.all() if _fingerprint(k) == fingerprint), None)
+        if subject_key is None:
+            raise Conflict("that safety number is not one of theirs")
+        _check_clock(confirmed_ms, "confirmation's")
+        confirmer_key = confirmer.current_identity_key()
+        statement = crypto.key_confirmation_statement(confirmer.public_id, subject.public_id, fingerprint, confirmed_ms)
+        if confirmer_key is None or not crypto.verify_detached(bytes(confirmer_key.sign_public), statement, signature):
+            raise ValidationError("the confirmation's signature does not verify with your key")
+        existing = KeyConfirmation.objects.filter(confirmer=confirmer, subject_key=subject_key).first()
+        if existing is not None:
+            return existing
+        confirmation = KeyConfirmation.objects.create(
+            confirmer=confirmer, confirmer_key=confirmer_key, subject=subject, subject_key=subject_key,
+            confirmed_ms=confirmed_ms, signature=signature)
+        audit_record(kind="key.confirmed", actor=confirmer, request=request, target=workspace,
+                     data={"member": str(subject.public_id), "key_version": subject_key.version})
+        events.send_event_on_commit(events.workspace_group(workspace.pk), events.KEY_CONFIRMED,
+                                    {"workspace": str(workspace.public_id), "member": str(subject.public_id)})
+    return confirmation
+
+
+def client_state_save(*, professional: Professional, version: int, blob: bytes, signature: bytes,
+                      request=None) -> ClientState:
+    """Store the professional's own encrypted, signed state (tacclient/memory.py) if `version` is the next
+    one: a stale writer gets a Conflict, reads the newer copy, merges and tries again. The server checks
+    the signature (so it stores nothing a client would refuse) and can read none of it."""
+    if len(blob) > MAX_STATE_BYTES:
+        raise ValidationError(f"the saved state is larger than {MAX_STATE_BYTES} bytes")
+    with transaction.atomic():
+        professional = Professional.objects.select_for_update().get(pk=professional.pk)
+        key = professional.current_identity_key()
+        if key is None:
+            raise Conflict("this account has no keys yet")
+        if not crypto.verify_detached(bytes(key.sign_public),
+                                      crypto.state_signed_message(professional.public_id, version, blob), signature):
+            raise ValidationError("the saved state is not signed with your current key")
+        state = ClientState.objects.filter(professional=professional).first()
+        current = state.version if state is not None and state.identity_key_id == key.pk else 0
+        if version != current + 1:
+            raise Conflict(f"the saved state is at version {current}: read it, merge and save version {current + 1}")
+        if state is None:
+            state = ClientState(professional=professional)
+        state.identity_key, state.version, state.blob, state.signature = key, version, blob, signature
+        state.updated_at = timezone.now()
+        state.save()
+        audit_record(kind="client_state.saved", actor=professional, request=request, target=professional,
+                     data={"version": version})
+    return state
 
 
 def read_position_update(*, professional: Professional, workspace: Workspace, seq: int) -> None:
@@ -517,11 +588,11 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
         existing = Post.objects.filter(post_id=envelope.header.post_id).first()
         if existing is None:
             raise
-        return _post_duplicate(existing, author, envelope)
+        return _post_duplicate(existing, author, workspace, envelope)
     return PostResult(post=post, created=True)
 
 
-_LOCKED_FIELDS = ("id", "public_id", "status", "current_rag", "current_epoch", "rotation_required", "last_seq",
+_LOCKED_FIELDS = ("id", "public_id", "lead_id", "status", "current_rag", "current_epoch", "rotation_required", "last_seq",
                   "roster_version", "roster_keys_checked")
 _KEY_FIELDS = ("id", "version", "sign_public", "box_public")
 
@@ -552,8 +623,9 @@ def _workspace_locked_for_post(workspace_pk: int, author_pk: int):
     return sql.instance(Workspace, _LOCKED_FIELDS, row[:n]), epoch_pk, is_member, key
 
 
-def _post_duplicate(existing: Post, author: Professional, envelope: PostEnvelope) -> PostResult:
-    same = (existing.author_id == author.pk and bytes(existing.header) == envelope.header_bytes
+def _post_duplicate(existing: Post, author: Professional, workspace: Workspace, envelope: PostEnvelope) -> PostResult:
+    same = (existing.author_id == author.pk and existing.workspace_id == workspace.pk
+            and bytes(existing.header) == envelope.header_bytes
             and bytes(existing.ciphertext) == envelope.ciphertext and bytes(existing.signature) == envelope.signature)
     if not same:
         raise Conflict("this post id is already used by another post")
@@ -582,6 +654,8 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
                               envelope.signature):
         raise ValidationError("the post signature does not verify")
     client_time = _check_clock(h.client_time_ms, "post's")
+    if h.prev_seq > workspace.last_seq or (h.prev_seq == 0) != (h.prev_hash == crypto.ZERO_HASH):
+        raise ValidationError(f"the post says it follows #{h.prev_seq}, which is not a post of this workspace")
     if workspace.roster_keys_checked != workspace.roster_version:
         _check_epoch_covers_members(workspace, epoch_pk)
 
@@ -601,6 +675,8 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
             raise ValidationError("an action needs an owner who is a member of the workspace")
         if h.status not in ("", "open"):
             raise ValidationError("a new action is open")
+        if h.due_day > MAX_DUE_DAY:
+            raise ValidationError("the action's due date is after the year 9999")
         due_date = (dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day)) if h.due_day else None
     elif h.owner_id != crypto.ZERO_ID or h.due_day:
         raise ValidationError("only actions have an owner and a due date")
@@ -615,8 +691,14 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
         raise ValidationError("only actions and action statuses carry a status")
     if h.kind in ("edit", "retraction") and target.author_id != author.pk:
         raise PermissionDenied(f"only the author of a post can make its {h.kind}")
-    if h.kind in ("edit", "retraction") and target.kind in EVENT_KINDS:
+    if h.kind in ("edit", "retraction") and target.kind not in CHANGEABLE_KINDS:
         raise ValidationError(f"a {h.kind} targets a concern, action, update, decision or details post")
+    if h.kind == "action_status" and author.pk not in (target.owner_id, workspace.lead_id):
+        raise PermissionDenied("only the action's owner or the lead professional can change its status")
+    if h.kind == "acknowledgement" and target.kind not in CONTENT_KINDS:
+        raise ValidationError("an acknowledgement targets a concern, action, update, decision or details post")
+    if h.kind == "history_shared" and author.pk != workspace.lead_id:
+        raise PermissionDenied("only the lead professional shares the earlier record")
 
     seq = workspace.last_seq + 1
     post = Post(

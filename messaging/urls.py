@@ -6,6 +6,7 @@ app_name = "messaging"
 
 urlpatterns = [
     path("me", views.me, name="me"),
+    path("me/state", views.my_state, name="my_state"),
     path("directory", views.directory, name="directory"),
     path("custodian", views.custodian, name="custodian"),
     path("workspaces", views.workspaces, name="workspaces"),
@@ -16,7 +17,7 @@ urlpatterns = [
     path("workspaces/<str:workspace_id>/epochs", views.epochs, name="epochs"),
     path("workspaces/<str:workspace_id>/rekey", views.rekey, name="rekey"),
     path("workspaces/<str:workspace_id>/history", views.history, name="history"),
-    path("workspaces/<str:workspace_id>/verify-key", views.verify_key, name="verify_key"),
+    path("workspaces/<str:workspace_id>/key-confirmations", views.key_confirmations, name="key_confirmations"),
     path("workspaces/<str:workspace_id>/read", views.read_position, name="read"),
     path("workspaces/<str:workspace_id>/status", views.status, name="status"),
 ]

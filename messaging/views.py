@@ -168,7 +168,8 @@ def members(request, workspace_id):
     role = body.get("role", Membership.Role.MEMBER)
     membership = services.membership_invite(
         lead=request.user, workspace=workspace, professional=professional_or_400(body, "member"),
-        invite_signature=b64(body, "invite_signature", length=64), role=role, request=request,
+        invite_signature=b64(body, "invite_signature", length=64),
+        invite_nonce=b64(body, "invite_nonce", length=16), role=role, request=request,
     )
     return JsonResponse({"member": str(membership.professional.public_id), "state": membership.state}, status=201)
 
@@ -221,13 +222,26 @@ def history(request, workspace_id):
 
 @api
 @require_http_methods(["POST"])
-def verify_key(request, workspace_id):
+def key_confirmations(request, workspace_id):
     workspace = member_workspace(request, workspace_id)
     body = require_dict(request.json)
-    services.key_mark_verified(professional=request.user, workspace=workspace,
-                               other=professional_or_400(body, "member"),
-                               fingerprint=b64(body, "fingerprint", length=32), request=request)
-    return JsonResponse({"verified": True})
+    services.key_confirm(confirmer=request.user, workspace=workspace, subject=professional_or_400(body, "member"),
+                         fingerprint=b64(body, "fingerprint", length=32),
+                         confirmed_ms=int_field(body, "confirmed_ms", maximum=2**53 - 1),
+                         signature=b64(body, "signature", length=64), request=request)
+    return JsonResponse({"confirmed": True}, status=201)
+
+
+@api
+@require_http_methods(["GET", "POST"])
+def my_state(request):
+    if request.method == "GET":
+        return JsonResponse(selectors.client_state(professional=request.user))
+    body = require_dict(request.json)
+    state = services.client_state_save(professional=request.user, version=int_field(body, "version", minimum=1),
+                                       blob=b64(body, "blob", max_length=services.MAX_STATE_BYTES),
+                                       signature=b64(body, "signature", length=64), request=request)
+    return JsonResponse({"version": state.version})
 
 
 @api
@@ -258,7 +272,8 @@ def directory(request):
 @require_http_methods(["GET"])
 def custodian(request):
     key = services.custodian_key_current()
-    return JsonResponse({"box_public": base64.b64encode(bytes(key.box_public)).decode(), "label": key.label,
+    return JsonResponse({"box_public": base64.b64encode(bytes(key.box_public)).decode(),
+                         "sign_public": base64.b64encode(bytes(key.sign_public)).decode(), "label": key.label,
                          "key_id": bytes(key.key_id).hex()})
 
 

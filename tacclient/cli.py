@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import sys
 import uuid
 from collections.abc import Callable
 
+from . import crypto
 from .client import (
     CONCERN_CATEGORIES,
     DETAILS_FIELDS,
@@ -30,10 +32,11 @@ from .client import (
     TacClient,
     TacError,
     TacNetworkError,
-    ThreadPost,
     TrustError,
     Workspace,
 )
+from .record import Record
+from .workspace import b64d, b64e
 
 WORKSPACE_HELP = "a workspace reference (TAC-2026-0001) or id"
 
@@ -75,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the code from your authenticator app (env TAC_TOTP; asked for if missing)")
     parser.add_argument("--custodian-key-id", default=os.environ.get("TAC_CUSTODIAN_KEY_ID"),
                         help="refuse any custodian key but this one (hex id; env TAC_CUSTODIAN_KEY_ID)")
+    parser.add_argument("--state-file", default=os.environ.get("TAC_STATE_FILE"),
+                        help="a local copy of what your clients remember, encrypted and signed (env TAC_STATE_FILE; "
+                             "default under $XDG_STATE_HOME/tac)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub = commands.add_parser("workspaces", help="list your workspaces and invitations")
@@ -108,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("accept", help="accept an invitation to a workspace")
     sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
     sub.set_defaults(run=cmd_accept)
+
+    sub = commands.add_parser("team", help="the signed membership, with safety numbers and changed keys")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.set_defaults(run=cmd_team)
+
+    sub = commands.add_parser("confirm", help="after comparing a colleague's safety number with them: admit their key")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("member", help="their email address or public id")
+    sub.add_argument("--safety-number", required=True, type=text_arg,
+                     help="the thirty digits they read out to you (must match their key)")
+    sub.set_defaults(run=cmd_confirm)
     return parser
 
 
@@ -158,11 +175,21 @@ def signed_in(args) -> TacClient:
     if not code:
         raise UsageError("give the code from your authenticator app with --totp or TAC_TOTP")
     try:
-        client = TacClient(args.url, custodian_key_id=args.custodian_key_id)
+        client = TacClient(args.url, custodian_key_id=args.custodian_key_id,
+                           state_file=args.state_file or default_state_file(args.url, email))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     client.sign_in(email, password, code)
+    for warning in client.warnings:
+        print(f"tac: warning: {warning}", file=sys.stderr)
     return client
+
+
+def default_state_file(url: str, email: str) -> str:
+    """One file per server and account: the saved state is sealed under the account's identity key."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    name = hashlib.sha256(f"{url.rstrip('/')}|{email.lower()}".encode()).hexdigest()[:24]
+    return os.path.join(base, "tac", f"{name}.json")
 
 
 def resolve(client: TacClient, workspace: str) -> uuid.UUID:
@@ -208,10 +235,10 @@ def cmd_show(client: TacClient, args) -> int:
     if not ws.active:
         print(f"{ws.reference}: you are {ws.detail['my_state']}; the thread opens once the lead's device admits you.")
         return 0
-    thread = client.read(ws.id, strict=False)
-    print(render_thread(ws, thread))
-    if thread:
-        client.mark_read(ws.id, thread[-1].seq)
+    record = client.record(ws.id)
+    print(render_thread(ws, record))
+    if record.entries:
+        client.mark_read(ws.id, record.entries[-1].seq)
     return 0
 
 
@@ -250,6 +277,37 @@ def cmd_accept(client: TacClient, args) -> int:
     return 0
 
 
+@with_client
+def cmd_team(client: TacClient, args) -> int:
+    ws = client.workspace(resolve(client, args.workspace))
+    if not ws.active:
+        print(f"{ws.reference}: you are {ws.detail['my_state']}.")
+        return 0
+    for pid, listed in ws.keys.members().items():
+        card = ws.cards.get(pid, {})
+        line = f"{clean(card.get('name', pid)):24} {listed.role:9} safety number {crypto.safety_number(listed.fingerprint)}"
+        shown = card.get("fingerprint")
+        if shown and shown != b64e(listed.fingerprint):
+            trusted = ws.keys.trust(pid, b64d(shown))
+            line += (f"\n    new key, confirmed: {crypto.safety_number(b64d(shown))}" if trusted else
+                     f"\n    KEY CHANGED ({clean(card.get('key_changed_at') or 'date unknown')}): compare "
+                     f"{crypto.safety_number(b64d(shown))} with them, then `tac confirm`")
+        print(line)
+    for pid, card in ws.cards.items():
+        if pid not in ws.keys.members() and card.get("state") in ("invited", "accepted", "active"):
+            flag = " — NOT IN THE SIGNED MEMBERSHIP" if card["state"] == "active" else ""
+            print(f"{clean(card.get('name', pid)):24} {card['state']}{flag}")
+    return 0
+
+
+@with_client
+def cmd_confirm(client: TacClient, args) -> int:
+    ws_id = resolve(client, args.workspace)
+    wraps = client.confirm_key(ws_id, args.member, safety_number=args.safety_number)
+    print(f"Key confirmed; {wraps} epoch key{'s' if wraps != 1 else ''} shared with them.")
+    return 0
+
+
 # --- the thread as text --------------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -267,72 +325,76 @@ def when(iso: str) -> str:
         return iso
 
 
-def render_thread(ws: Workspace, thread: list[ThreadPost], today: dt.date | None = None) -> str:
+def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -> str:
+    """The thread as the record assembled it: state from signed causal order, refused posts and every
+    warning shown, never hidden."""
     today = today or dt.date.today()
-    by_id = {p.post_id: p for p in thread if p.ok}
-    acks: dict[uuid.UUID, list[str]] = {}
-    status: dict[uuid.UUID, tuple[str, str]] = {}
-    edited: dict[uuid.UUID, ThreadPost] = {}
-    retracted: dict[uuid.UUID, str] = {}
-    for p in thread:
-        if p.ok and p.kind == "acknowledgement" and p.target:
-            acks.setdefault(p.target, []).append(ws.name_of(p.author))
-        if p.ok and p.kind == "action_status" and p.target in by_id and by_id[p.target].kind == "action":
-            status[p.target] = (p.status, str(p.body.get("note", "")))
-        # Only the author may edit or retract (the server checks; so does this reader).
-        if p.ok and p.kind in ("edit", "retraction") and p.target in by_id and by_id[p.target].author == p.author:
-            if p.kind == "edit":
-                edited[p.target] = p
-            else:
-                retracted[p.target] = str(p.body.get("reason", ""))
-    details_seen: dict[str, int] = {}
     lead = ws.cards.get(ws.lead_id, {})
-    lines = [f"{ws.reference} · {ws.detail['status']} · RAG {(ws.detail['current_rag'] or 'none').upper()} · "
-             f"lead {clean(lead.get('name', ws.lead_id))}"]
-    for p in thread:
-        author = f"{clean(ws.name_of(p.author))} ({clean(ws.agency_of(p.author))})"
-        head = f"#{p.seq} {when(p.created_at)} · {author} · {p.kind}"
-        if not p.ok:
-            lines += ["", f"{head} · NOT VERIFIED, not shown: {clean(p.error)}"]
+    rags = {"": 0, "green": 1, "amber": 2, "red": 3}
+    verified = max((e.header.rag for e in record.content() if e.kind == "concern" and e.retracted_by is None),
+                   key=rags.get, default="")
+    server = ws.detail.get("current_rag", "")
+    rag = f"RAG {(verified or 'none').upper()} (from the signed posts)"
+    if server != verified:
+        rag += f"; the server's summary says {(server or 'none').upper()}"
+    lines = [f"{ws.reference} · {ws.detail['status']} · {rag} · lead {clean(lead.get('name', ws.lead_id))}"]
+    for problem in record.problems:
+        lines.append(f"STOPPED: {clean(problem)}")
+    for warning in record.warnings:
+        lines.append(f"WARNING: {clean(warning)}")
+    details_seen: dict[str, int] = {}
+    for e in record.entries:
+        head = f"#{e.seq}"
+        if not e.ok:
+            lines += ["", f"{head} · REFUSED, not shown as genuine: {clean(e.refused)}"]
+            lines += [f"    ! {clean(n)}" for n in e.notes]
             continue
-        body = edited[p.post_id].body if p.post_id in edited else p.body
+        p, h = e.opened, e.header
+        author = f"{clean(ws.name_of(h.author_id))} ({clean(ws.agency_of(h.author_id))})"
+        head = f"#{e.seq} {p.signed_time.astimezone().strftime('%Y-%m-%d %H:%M')} · {author} · {h.kind}"
+        body = e.body or {}
         extra: list[str] = []
         text: list[str] = []
-        if p.kind == "concern":
+        if h.kind == "concern":
             category = str(body.get("category", ""))
-            extra = [p.rag.upper(), clean(CONCERN_CATEGORIES.get(category, category))]
+            extra = [h.rag.upper(), clean(CONCERN_CATEGORIES.get(category, category))]
             text = [body.get("detail", "")]
-        elif p.kind == "action":
-            state, note = status.get(p.post_id, ("open", ""))
-            overdue = state == "open" and p.due is not None and p.due < today
-            extra = [f"“{clean(body.get('title', ''))}”", f"owner {clean(ws.name_of(p.owner))}",
-                     f"due {p.due.isoformat() if p.due else '-'}", "OVERDUE" if overdue else state]
-            text = [body.get("detail", "")] + ([f"Completion note: {note}"] if note else [])
-        elif p.kind in ("update", "decision"):
+        elif h.kind == "action":
+            due = dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day) if h.due_day else None
+            overdue = e.status in ("open", "reopened") and due is not None and due < today
+            extra = [f"“{clean(body.get('title', ''))}”", f"owner {clean(ws.name_of(h.owner_id))}",
+                     f"due {due.isoformat() if due else '-'}", "OVERDUE" if overdue else e.status]
+            text = [body.get("detail", "")]
+            text += [f"{ev.header.status.capitalize()} by {ws.name_of(ev.author)}: {ev.opened.body.get('note', '')}"
+                     for ev in e.events if ev.kind == "action_status"]
+        elif h.kind in ("update", "decision"):
             text = [body.get("text", "")]
-        elif p.kind == "details":
-            earlier = details_seen.get(json.dumps(body, sort_keys=True))
+        elif h.kind == "details":
+            shown = {k: v for k, v in body.items() if k not in ("workspace", "reference")}
+            earlier = details_seen.get(json.dumps(shown, sort_keys=True))
             if earlier is not None:
-                extra = [f"unchanged since #{earlier}, shared again with key epoch {p.epoch}"]
+                extra = [f"unchanged since #{earlier}, shared again with key epoch {h.epoch}"]
             else:
-                details_seen[json.dumps(body, sort_keys=True)] = p.seq
-                text = [f"{DETAILS_FIELDS.get(k, k)}: {v}" for k, v in body.items() if v]
-        elif p.kind in ("acknowledgement", "action_status", "edit", "retraction"):
-            target = by_id.get(p.target)
-            extra = [(f"{p.status} " if p.status else "") + f"→ #{target.seq if target else '?'}"]
-            text = [body.get("note", "") or body.get("reason", "")] if p.kind != "edit" else []
-        else:
-            text = [str(body)]
-        if p.post_id in edited:
-            extra.append(f"edited in #{edited[p.post_id].seq}")
-        if p.post_id in retracted:
-            extra.append(f"RETRACTED: {clean(retracted[p.post_id]) or 'no reason given'}")
-        if not p.key_matches_manifest:
-            extra.append("AUTHOR'S KEY CHANGED: compare safety numbers")
-        lines += ["", " · ".join([head] + [e for e in extra if e])]
+                details_seen[json.dumps(shown, sort_keys=True)] = e.seq
+                text = [f"{DETAILS_FIELDS.get(k, k)}: {v}" for k, v in shown.items() if v]
+        elif h.kind == "history_shared":
+            text = [f"Earlier record shared with {ws.name_of(body.get('member'))}: {body.get('reason', '')}"]
+        elif h.kind in ("acknowledgement", "action_status", "edit", "retraction"):
+            target = record.get(h.target_id)
+            extra = [(f"{h.status} " if h.status else "") + f"→ #{target.seq if target else '?'}"]
+            text = [body.get("note", "") or body.get("reason", "")] if h.kind != "edit" else []
+        edits = [ev for ev in e.events if ev.kind == "edit"]
+        if edits:
+            extra.append(f"edited in #{edits[-1].seq}")
+        if e.retracted_by is not None:
+            extra.append(f"RETRACTED: {clean(e.retracted_by.opened.body.get('reason', '')) or 'no reason given'}")
+        if p.key_trust == "confirmed":
+            extra.append(f"new key, confirmed by {clean(ws.name_of(p.confirmed_by))}")
+        lines += ["", " · ".join([head] + [x for x in extra if x])]
         lines += [f"    {line}" for t in text if t for line in clean(t).splitlines()]
-        if p.post_id in acks:
-            lines.append(f"    Acknowledged by {', '.join(clean(n) for n in acks[p.post_id])}")
+        if e.acks:
+            lines.append(f"    Acknowledged by {', '.join(clean(ws.name_of(a)) for a in e.acks)}")
+        lines += [f"    ! {clean(n)}" for n in e.notes]
     return "\n".join(lines)
 
 

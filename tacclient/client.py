@@ -7,7 +7,7 @@ about keys and membership is checked against the signed record before it is trus
     ws = client.create_workspace({"name": "Leo Example", "nhs_number": "9434765919"})
     client.invite(ws["id"], client.directory("priya.gp@demo.tac")[0])
     ...                                   # the GP's client calls accept(ws["id"])
-    client.rotate(ws["id"])               # admits the GP in a new key epoch, re-posts the child's details
+    client.rotate(ws["id"], admit=[gp_id])  # after comparing safety numbers: admits the GP in a new epoch
     client.concern(ws["id"], "neglect", "red", "Missed two appointments")
     for post in client.read(ws["id"]):
         print(post.seq, post.kind, post.body)
@@ -25,27 +25,36 @@ import datetime as dt
 import html
 import itertools
 import json
+import os
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from . import crypto
+from .memory import Memory
+from .record import Entry, Record
 from .workspace import (
+    CustodianPin,
     MemberKey,
     TrustError,
     WorkspaceKeys,
-    author_sign_keys,
     b64d,
     b64e,
     epoch_bundle,
+    history_epochs,
     invite_signature,
+    key_confirmation,
+    now_ms,
     open_post,
+    plan_epoch_members,
+    remember,
     seal_post,
     verify_workspace,
 )
@@ -74,6 +83,8 @@ DETAILS_FIELDS = {"name": "Name", "dob": "Date of birth", "nhs_number": "NHS num
 # Websocket error codes as HTTP statuses, so callers handle one kind of TacError.
 WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409, "unavailable": 503}
 CURRENT_STATES = ("invited", "accepted", "active")
+# The custodian pin: a static file served with the scripts (messaging/custodian.py), never an API answer.
+PIN_PATH = "/static/tac/pins/custodian.json"
 
 
 class TacError(Exception):
@@ -114,11 +125,10 @@ def nhs_number_valid(value: str) -> bool:
 
 @dataclass
 class Workspace:
-    """A workspace as this client verified it. `keys` and `signers` exist only for an active member."""
+    """A workspace as this client verified it. `keys` exists only for an active member."""
 
     detail: dict
     keys: WorkspaceKeys | None = None
-    signers: dict[tuple[uuid.UUID, bytes], bytes] = field(default_factory=dict)
     cards: dict[uuid.UUID, dict] = field(default_factory=dict)
 
     @property
@@ -131,6 +141,9 @@ class Workspace:
 
     @property
     def lead_id(self) -> uuid.UUID:
+        """The lead as the latest verified manifest names them (the server's word before there is one)."""
+        if self.keys is not None and self.keys.manifests:
+            return self.keys.lead()
         return uuid.UUID(self.detail["lead"])
 
     @property
@@ -149,8 +162,10 @@ class Workspace:
 @dataclass(frozen=True)
 class ThreadPost:
     """One post as read: verified and opened, or (read(strict=False) only) refused with `error` set and
-    no body. `key_matches_manifest` is False when the author signed with a key other than the one the
-    epoch's manifest lists (a password reset, or a key the server made up): show a warning."""
+    no body. `key_trust` says why the author's signing key is believed: "manifest" (the epoch's signed
+    manifest lists it), "confirmed" (a member confirmed it after comparing safety numbers) or "mine".
+    `notes` are what the reader found wrong around it (gaps, reordering, a server time off the signed
+    one): show them."""
 
     seq: int
     post_id: uuid.UUID
@@ -161,12 +176,21 @@ class ThreadPost:
     header: crypto.PostHeader | None
     body: dict | None
     post_hash: bytes | None
-    key_matches_manifest: bool = True
+    key_trust: str = "manifest"
     error: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def key_matches_manifest(self) -> bool:
+        return self.key_trust == "manifest"
+
+    @property
+    def signed_time(self) -> dt.datetime | None:
+        return dt.datetime.fromtimestamp(self.header.client_time_ms / 1000, tz=dt.UTC) if self.header else None
 
     def _header_id(self, name: str) -> uuid.UUID | None:
         value = getattr(self.header, name) if self.header else crypto.ZERO_ID
@@ -218,9 +242,12 @@ class RotateResult:
 # --- pure client-side logic (no network): the seed and the tests use these too -------------------------
 
 
-def workspace_from_detail(detail: dict, identity: crypto.Identity) -> Workspace:
+def workspace_from_detail(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUID | None = None,
+                          memory: dict | None = None, verified: dict | None = None,
+                          pin: CustodianPin | None = None) -> Workspace:
     """Verify a workspace detail (the API's JSON, or selectors.workspace_detail plus author_keys): the
-    chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys."""
+    chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys.
+    `memory` is this workspace's entry in the professional's saved state (tacclient.memory)."""
     ws = Workspace(detail=detail)
     for card in detail.get("members", []):
         pid = uuid.UUID(card["id"])
@@ -228,46 +255,46 @@ def workspace_from_detail(detail: dict, identity: crypto.Identity) -> Workspace:
             ws.cards[pid] = card
     if not ws.active:
         return ws
-    for card in ws.cards.values():
-        if card.get("sign_public"):
-            MemberKey.from_card(card)  # raises TrustError if the keys are not bound to the account
-    ws.keys = verify_workspace(detail, identity)
-    if ws.keys.manifests and ws.keys.lead() != ws.lead_id:
-        raise TrustError("the server names a lead other than the one in the latest signed manifest")
-    ws.signers = author_sign_keys(detail.get("author_keys", []))
+    ws.keys = verify_workspace(detail, identity, my_id=my_id, memory=memory, verified=verified, pin=pin)
     return ws
+
+
+def thread_post(entry: Entry) -> ThreadPost:
+    """A record entry as the client hands it back."""
+    if entry.opened is None:
+        return refused_post(entry.payload, entry.refused or "refused", tuple(entry.notes))
+    h, opened = entry.opened.header, entry.opened
+    return ThreadPost(seq=entry.seq, post_id=h.post_id, kind=h.kind, author=h.author_id, epoch=h.epoch,
+                      created_at=opened.server_time, header=h, body=opened.body, post_hash=opened.post_hash,
+                      key_trust=opened.key_trust, notes=tuple(entry.notes))
 
 
 def open_payload(payload: dict, ws: Workspace) -> ThreadPost:
     """Verify the author's signature and decrypt one post (an item of GET .../posts or the `post` of a
-    post.created frame). Also checks that the server's plaintext fields match the signed header."""
+    post.created frame), against the verified record."""
     if ws.keys is None:
         raise TrustError("not an active member: no keys to open posts with")
-    try:
-        opened = open_post(payload, ws.keys, ws.signers)
-    except (crypto.DecryptionError, ValueError, KeyError) as exc:
-        raise TrustError(f"post {payload.get('seq')}: {exc}") from exc
+    opened = open_post(payload, ws.keys, details_reference=ws.reference)
     h = opened.header
-    if payload.get("kind") != h.kind or payload.get("author") != str(h.author_id) or payload.get("epoch") != h.epoch:
-        raise TrustError(f"post {payload.get('seq')}: the server's kind, author or epoch differs from the signed header")
-    if not isinstance(opened.body, dict):
-        raise TrustError(f"post {payload.get('seq')}: the body is not a JSON object")
+    notes = (opened.time_note,) if opened.time_note else ()
     return ThreadPost(seq=opened.seq, post_id=h.post_id, kind=h.kind, author=h.author_id, epoch=h.epoch,
-                      created_at=payload.get("created_at", ""), header=h, body=opened.body,
-                      post_hash=opened.post_hash, key_matches_manifest=opened.key_matches_manifest)
+                      created_at=opened.server_time, header=h, body=opened.body, post_hash=opened.post_hash,
+                      key_trust=opened.key_trust, notes=notes)
 
 
-def refused_post(payload: dict, reason: str) -> ThreadPost:
+def refused_post(payload: dict, reason: str, notes: tuple[str, ...] = ()) -> ThreadPost:
     def as_uuid(value) -> uuid.UUID:
         try:
             return uuid.UUID(str(value))
         except ValueError:
             return crypto.ZERO_ID
 
-    return ThreadPost(seq=payload.get("seq", 0), post_id=as_uuid(payload.get("post_id")),
+    seq = payload.get("seq", 0)
+    return ThreadPost(seq=seq if isinstance(seq, int) else 0, post_id=as_uuid(payload.get("post_id")),
                       kind=str(payload.get("kind", "")), author=as_uuid(payload.get("author")),
-                      epoch=payload.get("epoch", 0), created_at=payload.get("created_at", ""), header=None,
-                      body=None, post_hash=None, error=reason)
+                      epoch=payload.get("epoch", 0) if isinstance(payload.get("epoch"), int) else 0,
+                      created_at=str(payload.get("created_at", "")), header=None, body=None, post_hash=None,
+                      error=reason, notes=notes)
 
 
 def latest_details(thread: Iterable[ThreadPost]) -> ThreadPost | None:
@@ -280,86 +307,6 @@ def latest_details(thread: Iterable[ThreadPost]) -> ThreadPost | None:
     return found
 
 
-def _lead_sign_keys(ws: Workspace) -> dict[uuid.UUID, list[bytes]]:
-    """Signing keys of everyone named lead in a verified manifest, as that manifest lists them: the only
-    keys an invitation may be signed with."""
-    out: dict[uuid.UUID, list[bytes]] = {}
-    for manifest in ws.keys.manifests.values():
-        for m in manifest.members:
-            if m.role == "lead":
-                key = ws.signers.get((m.public_id, m.fingerprint))
-                if key is not None and key not in out.setdefault(m.public_id, []):
-                    out[m.public_id].append(key)
-    return out
-
-
-def plan_epoch_members(ws: Workspace, *, me: crypto.Identity, my_id: uuid.UUID, remove: uuid.UUID | None = None,
-                       new_lead: uuid.UUID | None = None) -> tuple[list[MemberKey], list[uuid.UUID], list[str]]:
-    """Who the lead's next epoch is wrapped for: the members of the current signed manifest who are still
-    active, and those who accepted an invitation signed by a lead of the workspace, minus `remove`.
-
-    Returns (member keys, newly admitted ids, warnings). Raises TrustError when the server shows an active
-    member the signed record does not, or an accepted member without a verifiable invitation: the server
-    admits every accepted member, so the only safe answer is to refuse the whole rotation."""
-    if ws.keys is None:
-        raise TrustError("only an active member can start an epoch")
-    current = ws.keys.members()
-    lead_keys = _lead_sign_keys(ws)
-    my_fp = me.fingerprint()
-    members: list[MemberKey] = []
-    admitted: list[uuid.UUID] = []
-    warnings: list[str] = []
-
-    def role_for(pid: uuid.UUID, role: str) -> str:
-        if new_lead is not None:
-            return "lead" if pid == new_lead else ("member" if role == "lead" else role)
-        return role
-
-    for pid, card in ws.cards.items():
-        if pid == remove or card.get("state") not in ("active", "accepted") or card.get("is_active") is False:
-            continue
-        name = card.get("name", str(pid))
-        if card["state"] == "active":
-            listed = current.get(pid)
-            if listed is None:
-                raise TrustError(f"{name} is shown as a member but is not in the signed membership: refusing to "
-                                 f"encrypt for them")
-            key = MemberKey.from_card(card, role_for(pid, listed.role))
-            if pid == my_id and key.fingerprint != my_fp:
-                raise TrustError("the server lists a key for you that is not your own")
-            if key.fingerprint != listed.fingerprint:
-                warnings.append(f"{name}'s key has changed since the last epoch (a password reset?): compare safety "
-                                f"numbers with them")
-            members.append(key)
-            continue
-        # Accepted: admit only with an invitation a lead of this workspace signed for this key and role.
-        role = card.get("role", "member")
-        if role not in ("member", "oversight"):
-            raise TrustError(f"{name}'s invitation has the role {role!r}")
-        key = MemberKey.from_card(card, role_for(pid, role))
-        inviter = uuid.UUID(card["invited_by"]) if card.get("invited_by") else None
-        signature = card.get("invite_signature")
-        if signature is None:
-            # An API without invite signatures: trust only invitations this client itself made... as far as
-            # the server's word "invited_by" goes. Weaker, and said so.
-            if inviter != my_id:
-                raise TrustError(f"{name} accepted an invitation this client cannot verify (not invited by you)")
-            warnings.append(f"{name}'s invitation signature is not shown by the server; admitted on its word")
-        else:
-            statement = crypto.invite_statement(ws.id, pid, key.fingerprint, role)
-            candidates = [me.sign_public] if inviter == my_id else lead_keys.get(inviter, [])
-            if not any(crypto.verify_detached(k, statement, b64d(signature)) for k in candidates):
-                raise TrustError(f"{name} accepted an invitation that no lead of this workspace signed for their "
-                                 f"current key: refusing to admit them (rotate with remove= them, then invite them again)")
-        members.append(key)
-        admitted.append(pid)
-    if my_id not in {m.public_id for m in members}:
-        raise TrustError("you are not an active member of the signed membership")
-    if new_lead is not None and new_lead not in {m.public_id for m in members}:
-        raise TrustError("the new lead must be an active member")
-    return members, admitted, warnings
-
-
 # --- the HTTP client -----------------------------------------------------------------------------------
 
 
@@ -368,7 +315,7 @@ class TacClient:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, kdf_floor: tuple[int, int] | None = None,
                  custodian_key_id: str | None = None, transport: httpx.BaseTransport | None = None,
-                 post_retries: int = 3):
+                 post_retries: int = 3, state_file: str | Path | None = None):
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -387,7 +334,16 @@ class TacClient:
         self._workspaces: dict[uuid.UUID, Workspace] = {}
         self._references: dict[str, uuid.UUID] = {}
         self._cards: dict[uuid.UUID, dict] = {}
-        self._last_hash: dict[uuid.UUID, bytes] = {}
+        # The newest verified post per workspace, (seq, hash): what this client's next post follows.
+        self._last: dict[uuid.UUID, tuple[int, bytes]] = {}
+        # What this professional's clients remember (tacclient/memory.py), merged from the server's copy
+        # and `state_file` (a local copy, for the CLI) at sign-in and saved as it grows.
+        self.state_file = Path(state_file) if state_file else None
+        self.memory = Memory()
+        self._memory_version = 0
+        # What the client found wrong that is not about one workspace (a saved state that was altered).
+        self.warnings: list[str] = []
+        self._pin: CustodianPin | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -485,7 +441,9 @@ class TacClient:
             raise TrustError("the server's card for you does not carry your keys")
         self.identity, self.me, self.card = identity, me, card
         self._workspaces.clear()
-        self._last_hash.clear()
+        self._last.clear()
+        self.memory = Memory()
+        self._memory_load()
         return me
 
     def _form(self, path: str, fields: dict, default_reason: str) -> str:
@@ -502,6 +460,54 @@ class TacClient:
         if self.identity is None or self.me is None:
             raise TacError(401, "not_signed_in", "sign in first")
         return self.identity
+
+    # --- what this professional's clients remember (tacclient/memory.py) ---
+
+    def _memory_load(self) -> None:
+        """Merge the server's copy of the saved state (and the local file's) into this client's."""
+        identity = self._identity()
+        saved = self._api("GET", "/api/v1/me/state")
+        self._memory_version = int(saved.get("version") or 0)
+        if self._memory_version:
+            try:
+                self.warnings.extend(self.memory.merge(Memory.open(identity, self.me, saved)))
+            except (crypto.DecryptionError, ValueError, KeyError, TrustError):
+                self.warnings.append("your saved state on the server was altered or is not yours: it was ignored")
+        if self.state_file is not None and self.state_file.exists():
+            try:
+                local = json.loads(self.state_file.read_text())
+                self.warnings.extend(self.memory.merge(Memory.open(identity, self.me, local)))
+            except (crypto.DecryptionError, ValueError, KeyError, TrustError):
+                self.warnings.append(f"the saved state in {self.state_file} is not yours: it was ignored")
+
+    def _memory_save(self) -> None:
+        """Save the merged state as the next version; on a race, merge the newer copy and try again."""
+        identity = self._identity()
+        for _ in range(5):
+            sealed = self.memory.seal(identity, self.me, self._memory_version + 1)
+            try:
+                self._api("POST", "/api/v1/me/state", json=sealed)
+            except TacError as exc:
+                if exc.status != 409:
+                    raise
+                self._memory_load()
+                continue
+            self._memory_version += 1
+            if self.state_file is not None:
+                self.state_file.parent.mkdir(parents=True, exist_ok=True)
+                self.state_file.write_text(json.dumps(sealed))
+                self.state_file.chmod(0o600)
+            return
+        raise TacError(409, "conflict", "the saved state kept changing while saving it: try again")
+
+    def _remember(self, ws: Workspace, last: tuple[int, bytes] | None = None) -> None:
+        if ws.keys is None:
+            return
+        before = self.memory.workspace(ws.id)
+        after = remember(ws.keys, before, last)
+        if after != before:
+            self.memory.remember(ws.id, after)
+            self._memory_save()
 
     # --- reads ---
 
@@ -530,15 +536,24 @@ class TacClient:
         return found
 
     def workspace(self, workspace: Workspace | uuid.UUID | str) -> Workspace:
-        """The workspace's detail, verified: manifest chain, epoch keys opened, member keys bound."""
+        """The workspace's detail, verified against signed state and this professional's saved state:
+        manifest chain, epoch keys opened and checked, member keys trusted only as the record allows.
+        Raises TrustError when the record contradicts what was signed or remembered."""
         self._identity()
         ws_id = self.workspace_id(workspace)
         detail = self._api("GET", f"/api/v1/workspaces/{ws_id}")
-        ws = workspace_from_detail(detail, self.identity)
+        if detail.get("id") != str(ws_id):
+            raise TrustError(f"the server answered with another workspace than {ws_id}")
+        ws = workspace_from_detail(detail, self.identity, my_id=self.me, memory=self.memory.workspace(ws_id),
+                                   verified=self.memory.verified_fingerprints(),
+                                   pin=self.custodian() if detail.get("my_state") == "active" else None)
+        if ws.keys is not None and ws.keys.problems:
+            raise TrustError("; ".join(ws.keys.problems))
         for pid, card in ws.cards.items():
             self._cards[pid] = card
         self._references[ws.reference.upper()] = ws.id
         self._workspaces[ws.id] = ws
+        self._remember(ws)
         return ws
 
     def _cached(self, workspace) -> Workspace:
@@ -554,17 +569,25 @@ class TacClient:
             self._cards[uuid.UUID(card["id"])] = card
         return people
 
-    def custodian(self) -> tuple[bytes, str]:
-        """The data controller's public key and its id (hex), checked against each other and the pin."""
-        answer = self._api("GET", "/api/v1/custodian")
-        public = b64d(answer["box_public"])
-        key_id = crypto.custodian_key_id(public).hex()
-        if answer.get("key_id") != key_id:
-            raise TrustError("the custodian key's id does not match the key")
-        if self.custodian_key_id and key_id != self.custodian_key_id:
-            raise TrustError(f"the server's custodian key {key_id[:16]} is not the pinned one "
+    def custodian(self) -> CustodianPin:
+        """The data controller's keys as the deployment pinned them (a static file served with the
+        scripts, never an API answer), each successor signed by the key before it; with
+        `custodian_key_id` set, its newest key must also be that one."""
+        if self._pin is not None:
+            return self._pin
+        response = self._send("GET", PIN_PATH)
+        if response.status_code != 200:
+            raise TrustError(f"the custodian pin {PIN_PATH} is missing (HTTP {response.status_code}): a site "
+                             f"administrator runs `manage.py custodian_key_create`")
+        try:
+            pin = CustodianPin.parse(response.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TrustError(f"the custodian pin is not valid: {exc}") from exc
+        if self.custodian_key_id and pin.current[0].hex() != self.custodian_key_id:
+            raise TrustError(f"the deployment's custodian key {pin.current[0].hex()[:16]} is not the pinned one "
                              f"{self.custodian_key_id[:16]}")
-        return public, key_id
+        self._pin = pin
+        return pin
 
     def professional(self, who: uuid.UUID | str | dict) -> dict:
         """A professional's card (with keys): a card as is, an email address through the directory, or a
@@ -592,36 +615,42 @@ class TacClient:
     # --- membership ---
 
     def create_workspace(self, details: dict) -> dict:
-        """Open a workspace: epoch 1 wrapped for the caller (as lead) and the custodian, and the child's
-        details as its first, encrypted post. Returns {"id", "reference"}."""
+        """Open a workspace: epoch 1 wrapped for the caller (as lead) and the pinned custodian key, then the
+        child's details as its first, encrypted post, bound to the workspace's id and reference. Returns
+        {"id", "reference"}."""
         identity = self._identity()
         if not isinstance(details, dict):
             raise ValueError("details must be a dict")
         if details.get("nhs_number") and not nhs_number_valid(str(details["nhs_number"])):
             raise ValueError("the NHS number is not valid (ten digits with a modulus 11 check digit)")
-        custodian_public, _ = self.custodian()
+        pin = self.custodian()
         ws_id = uuid.uuid4()
         me = MemberKey(self.me, identity.sign_public, identity.box_public, "lead")
-        bundle, key = epoch_bundle(lead=identity, workspace_id=ws_id, epoch=1, prev_manifest_hash=crypto.ZERO_HASH,
-                                   members=[me], custodian_public=custodian_public)
-        envelope = seal_post(identity=identity, author_id=self.me, workspace_id=ws_id, epoch=1, epoch_key=key,
-                             kind="details", body=details)
-        answer = self._api("POST", "/api/v1/workspaces", json={"id": str(ws_id), "epoch": bundle, "details": envelope})
+        bundle, _key = epoch_bundle(lead=identity, workspace_id=ws_id, epoch=1, prev_manifest_hash=crypto.ZERO_HASH,
+                                    members=[me], custodian=pin.current)
+        answer = self._api("POST", "/api/v1/workspaces", json={"id": str(ws_id), "epoch": bundle})
         self._references[answer["reference"].upper()] = ws_id
-        self._last_hash[ws_id] = crypto.post_hash(b64d(envelope["header"]), b64d(envelope["nonce"]),
-                                                  b64d(envelope["ciphertext"]))
+        self.post(ws_id, "details", {**details, "workspace": str(ws_id), "reference": answer["reference"]})
         return answer
 
-    def invite(self, workspace, member: uuid.UUID | str | dict, role: str = "member") -> dict:
-        """Invite a professional, signing the invitation for their current key and the role, so the lead's
-        client can later admit exactly who it invited. `member` is a card, an email or a known id."""
+    def invite(self, workspace, member: uuid.UUID | str | dict, role: str = "member", *,
+               safety_number: str | None = None) -> dict:
+        """Invite a professional, signing the invitation for their current key, the role, the current
+        epoch and a fresh nonce, so the lead's client can later admit exactly who it invited, once.
+        `safety_number`: the digits they read out to you (by phone or in person); it must be their key's,
+        and it is remembered, so rotate() admits them once they accept. Without it, admit them later with
+        rotate(admit=[...]) after comparing."""
         identity = self._identity()
-        ws_id = self.workspace_id(workspace)
+        ws = self.workspace(workspace)
         card = self.professional(member)
         key = MemberKey.from_card(card, role)
-        return self._api("POST", f"/api/v1/workspaces/{ws_id}/members",
-                         json={"member": card["id"], "role": role,
-                               "invite_signature": invite_signature(identity, ws_id, key, role)})
+        if safety_number is not None:
+            self._remember_compared(key, safety_number, card.get("name", card["id"]))
+        nonce = os.urandom(crypto.INVITE_NONCE_BYTES)
+        return self._api("POST", f"/api/v1/workspaces/{ws.id}/members",
+                         json={"member": card["id"], "role": role, "invite_nonce": b64e(nonce),
+                               "invite_signature": invite_signature(identity, ws.id, key, role,
+                                                                    ws.keys.current_epoch, nonce)})
 
     def accept(self, workspace) -> dict:
         return self._membership(workspace, "accept")
@@ -637,26 +666,44 @@ class TacClient:
         self._workspaces.pop(ws_id, None)
         return self._api("POST", f"/api/v1/workspaces/{ws_id}/membership/{action}", json={})
 
-    def rotate(self, workspace, *, remove: uuid.UUID | str | None = None,
-               new_lead: uuid.UUID | str | None = None, repost_details: bool = True) -> RotateResult:
-        """Start a new key epoch (lead only): admits members who accepted a verifiable invitation, drops
-        `remove` at once, or hands the lead role to `new_lead`. Then re-posts the child's latest details
-        in the new epoch, so members who join now can see them."""
+    def rotate(self, workspace, *, remove: uuid.UUID | str | None = None, new_lead: uuid.UUID | str | None = None,
+               admit: Iterable[uuid.UUID | str] | None = None, repost_details: bool = True) -> RotateResult:
+        """Start a new key epoch (lead only). Everyone in the signed membership stays, with the newest key
+        the team has confirmed for them; `remove` goes at once; `new_lead` takes the lead role. Accepted
+        invitees with a valid invitation join: those in `admit` (naming them says you compared their
+        safety numbers with them), or, when it is None, those whose safety number you gave invite().
+        Then the child's latest details are re-posted in the new epoch, so members who join now can see
+        them."""
         identity = self._identity()
         ws = self.workspace(workspace)
         remove_id, new_lead_id = self._person_id(remove), self._person_id(new_lead)
         if ws.lead_id != self.me:
             raise TacError(403, "forbidden", "only the lead professional can start a new key epoch")
-        members, admitted, warnings = plan_epoch_members(ws, me=identity, my_id=self.me, remove=remove_id,
-                                                         new_lead=new_lead_id)
-        custodian_public, custodian_id = self.custodian()
-        if custodian_id != ws.keys.manifests[ws.keys.current_epoch].custodian_id.hex():
-            warnings.append("the custodian key has changed since the last epoch")
-        thread = self.read(ws.id, strict=False) if repost_details else []
+        warnings_first: list[str] = []
+        if admit is None:
+            # Only invitees whose safety number this professional compared (invite(safety_number=...)).
+            admit_ids = set()
+            for pid, card in ws.cards.items():
+                if card.get("state") != "accepted" or not card.get("sign_public"):
+                    continue
+                if self.memory.has_verified(pid, MemberKey.from_card(card).fingerprint):
+                    admit_ids.add(pid)
+                else:
+                    warnings_first.append(f"{card.get('name', pid)} accepted: compare their safety number with them, "
+                                          f"then admit them (rotate(admit=[...]))")
+        else:
+            admit_ids = {self._person_id(a) for a in admit}
+        plan = plan_epoch_members(ws.keys, ws.cards, my_id=self.me, my_fingerprint=identity.fingerprint(),
+                                  remove=remove_id, new_lead=new_lead_id, admit=admit_ids)
+        pin = self.custodian()
+        if pin.current[0] != ws.keys.current.custodian_id:
+            plan.warnings.append("the data controller's custodian key has changed since the last epoch (the pin "
+                                 "vouches for the new one)")
+        record = self.record(ws.id) if repost_details else None
         number = ws.keys.current_epoch + 1
         bundle, _key = epoch_bundle(lead=identity, workspace_id=ws.id, epoch=number,
                                     prev_manifest_hash=ws.keys.manifest_hashes[ws.keys.current_epoch],
-                                    members=members, custodian_public=custodian_public)
+                                    members=plan.members, custodian=pin.current)
         body: dict[str, Any] = {"epoch": bundle}
         if remove_id:
             body["remove"] = str(remove_id)
@@ -665,52 +712,109 @@ class TacClient:
         answer = self._api("POST", f"/api/v1/workspaces/{ws.id}/epochs", json=body)
         self.workspace(ws.id)
         reposted = None
-        details = latest_details(thread)
+        details = record.latest_details() if record is not None else None
         if details is not None:
             reposted = self.post(ws.id, "details", details.body)
-        return RotateResult(epoch=answer["epoch"], members=[m.public_id for m in members], admitted=admitted,
-                            details_reposted=reposted, warnings=warnings)
+        return RotateResult(epoch=answer["epoch"], members=[m.public_id for m in plan.members],
+                            admitted=plan.admitted, details_reposted=reposted, warnings=warnings_first + plan.warnings)
+
+    def _remember_compared(self, key: MemberKey, safety_number: str, name: str) -> None:
+        if " ".join(safety_number.split()) != crypto.safety_number(key.fingerprint):
+            raise TrustError(f"that safety number is not the one {name}'s key makes: do not admit it")
+        if self.memory.verify(key.public_id, key.fingerprint, now_ms()):
+            self._memory_save()
+
+    def confirm_key(self, workspace, member: uuid.UUID | str | dict, safety_number: str | None = None) -> int:
+        """After comparing a colleague's safety number with them in person or by phone: remember it, sign a
+        confirmation the team's clients can check, and give them the epoch keys they are entitled to. If
+        `safety_number` is given it must be the one their current key makes. Returns the wraps stored."""
+        identity = self._identity()
+        ws = self.workspace(workspace)
+        pid = self._person_id(member)
+        card = ws.cards.get(pid)
+        if card is None or not card.get("sign_public"):
+            raise TacError(404, "not_found", f"{pid} is not a member of {ws.reference} with keys")
+        key = MemberKey.from_card(card)
+        if safety_number is not None:
+            self._remember_compared(key, safety_number, card.get("name", pid))
+        confirmation = key_confirmation(identity, self.me, key)
+        if self.memory.verify(pid, key.fingerprint, confirmation["confirmed_ms"]):
+            self._memory_save()
+        self._api("POST", f"/api/v1/workspaces/{ws.id}/key-confirmations", json=confirmation)
+        return sum(self.rekey_pending(ws.id).values())
 
     def rekey_pending(self, workspace) -> dict[uuid.UUID, int]:
-        """Re-wrap the epoch keys this client holds for members with new keys (after a password reset),
-        as the workspace detail's `needs_rekey` lists them. Returns {member: wraps stored}."""
+        """Re-wrap the epoch keys this client holds for members with new keys (after a password reset), as
+        the workspace detail's `needs_rekey` lists them, but only for keys this client trusts (a member
+        confirmed them). Returns {member: wraps stored}."""
         ws = self.workspace(workspace)
         done: dict[uuid.UUID, int] = {}
         for item in ws.detail.get("needs_rekey", []):
             pid = uuid.UUID(item["member"])
             card = ws.cards.get(pid)
-            box_public = b64d(item["box_public"])
-            if card is None or card.get("state") != "active" or b64d(card.get("box_public") or "") != box_public:
-                raise TrustError(f"the key to re-wrap for {pid} is not the key on their member card")
-            MemberKey.from_card(card)
-            wraps = [{"epoch": n, "sealed": b64e(crypto.epoch_key_wrap(ws.id, n, ws.keys.epoch_keys[n], box_public))}
+            if card is None or card.get("state") != "active" or not card.get("sign_public"):
+                continue
+            key = MemberKey.from_card(card)
+            if ws.keys.trust(pid, key.fingerprint) is None:
+                continue  # nobody has confirmed this key: never wrap for it
+            wraps = [{"epoch": n, "sealed": b64e(crypto.epoch_key_wrap(ws.id, n, ws.keys.epoch_keys[n], key.box_public))}
                      for n in item["epochs"] if n in ws.keys.epoch_keys]
             if wraps:
                 done[pid] = self._api("POST", f"/api/v1/workspaces/{ws.id}/rekey",
                                       json={"member": str(pid), "wraps": wraps})["wrapped"]
         return done
 
+    def share_history(self, workspace, member: uuid.UUID | str | dict, reason: str,
+                      since: dt.date | None = None) -> int:
+        """The lead shares the earlier record with a member admitted later: the epochs before they joined
+        (those that were current on or after `since`, if given), wrapped for the key the signed manifest
+        lists for them, and a signed post saying so, with the reason. Returns the wraps stored."""
+        ws = self.workspace(workspace)
+        pid = self._person_id(member)
+        if ws.lead_id != self.me:
+            raise TacError(403, "forbidden", "only the lead professional shares the earlier record")
+        listed = ws.keys.members().get(pid)
+        if listed is None:
+            raise TacError(400, "invalid", f"{ws.name_of(pid)} is not in the signed membership")
+        first = min(n for n, m in ws.keys.manifests.items() if pid in {x.public_id for x in m.members})
+        epochs = history_epochs(ws.keys, first, since)
+        if not epochs:
+            return 0
+        wraps = [{"epoch": n, "sealed": b64e(crypto.epoch_key_wrap(ws.id, n, ws.keys.epoch_keys[n], listed.box_public))}
+                 for n in epochs]
+        count = self._api("POST", f"/api/v1/workspaces/{ws.id}/history", json={"member": str(pid), "wraps": wraps})
+        self.post(ws.id, "history_shared", {"member": str(pid), "epochs": epochs, "reason": reason,
+                                             "since": since.isoformat() if since else None})
+        return count["wrapped"]
+
     # --- posts ---
 
     def seal(self, workspace, kind: str, body: dict, *, post_id: uuid.UUID | None = None, **fields) -> dict:
         """Encrypt and sign a post for the current epoch: the envelope {header, nonce, ciphertext,
         signature, post_id} to send over HTTP or in a post.create frame. `fields`: parent, target, rag,
-        owner (public id), due (date), status."""
+        owner (public id), due (date), status. It names the newest post this client has verified (read()
+        or its own last post), reading the newest post first if it has seen none."""
         identity = self._identity()
         ws = self._cached(workspace)
         epoch = ws.keys.current_epoch
         key = ws.keys.epoch_keys.get(epoch)
         if key is None:
             raise TacError(409, "conflict", f"this client holds no key for the current epoch ({epoch}): ask a member "
-                                            f"to re-key you, or the lead to admit you")
+                                            f"to compare your safety number and admit your key, or the lead to admit you")
         if isinstance(fields.get("due"), str):
             fields["due"] = dt.date.fromisoformat(fields["due"])
         for name in ("parent", "target", "owner"):
             if isinstance(fields.get(name), str):
                 fields[name] = uuid.UUID(fields[name])
+        if ws.id not in self._last and ws.detail.get("last_seq"):
+            # Never seen this thread in this session: assemble it first, so that a record rolled back
+            # below what this professional's devices saw stops the post (record() raises nothing; it says).
+            record = self.record(ws.id)
+            if record.problems:
+                raise TrustError("; ".join(record.problems))
+            ws = self._cached(ws.id)
         return seal_post(identity=identity, author_id=self.me, workspace_id=ws.id, epoch=epoch, epoch_key=key,
-                         kind=kind, body=body, prev_hash=self._last_hash.get(ws.id, crypto.ZERO_HASH),
-                         post_id=post_id, **fields)
+                         kind=kind, body=body, prev=self._last.get(ws.id), post_id=post_id, **fields)
 
     def post(self, workspace, kind: str, body: dict, **fields) -> PostReceipt:
         """Seal and send a post. A network error (the answer may have been lost) is retried with the same
@@ -738,8 +842,11 @@ class TacClient:
                     raise
                 resealed = True
                 envelope = self.seal(ws_id, kind, body, post_id=uuid.UUID(envelope["post_id"]), **fields)
-        self._last_hash[ws_id] = crypto.post_hash(b64d(envelope["header"]), b64d(envelope["nonce"]),
-                                                  b64d(envelope["ciphertext"]))
+        post_hash = crypto.post_hash(b64d(envelope["header"]), b64d(envelope["nonce"]), b64d(envelope["ciphertext"]))
+        self._last[ws_id] = (answer["seq"], post_hash)
+        ws = self._workspaces.get(ws_id)
+        if ws is not None:
+            self._remember(ws, self._last[ws_id])
         return PostReceipt(seq=answer["seq"], post_id=uuid.UUID(answer["post_id"]), created=answer["created"])
 
     def concern(self, workspace, category: str, rag: str, detail: str) -> PostReceipt:
@@ -782,7 +889,7 @@ class TacClient:
             raise TacError(400, "invalid", f"{text!r} is neither an email address nor a public id") from exc
 
     def member_id(self, workspace, who: uuid.UUID | str | dict) -> uuid.UUID:
-        """An active member of the workspace, by card, email address or public id."""
+        """A member of the workspace's signed membership, by card, email address or public id."""
         ws = self._cached(workspace)
         pid = self._person_id(who)
         if pid not in ws.keys.members():
@@ -792,35 +899,46 @@ class TacClient:
             raise TacError(400, "invalid", f"{name} is not an active member of {ws.reference}")
         return pid
 
-    def read(self, workspace, after: int = 0, *, strict: bool = True) -> list[ThreadPost]:
-        """Posts after `after`, in order, each verified (author's signature, signed membership) and
-        decrypted. A post that fails raises TrustError, or with strict=False comes back with `error` set."""
+    def record(self, workspace) -> Record:
+        """The whole thread as this reader assembles it (tacclient.record): every post verified and opened
+        or refused, gaps, reordering and replays found, state applied in signed causal order, and checked
+        against what this professional's devices saw before (`problems`, which stop posting)."""
         ws = self.workspace(workspace)
         if not ws.active:
             raise TacError(403, "forbidden", f"you are not an active member of {ws.reference} yet")
-        out: list[ThreadPost] = []
-        cursor = after
+        record = Record(ws.keys, reference=ws.reference, name_of=ws.name_of)
+        cursor = 0
         while True:
             page = self._api("GET", f"/api/v1/workspaces/{ws.id}/posts",
                              params={"after": cursor, "limit": POST_PAGE})["posts"]
             for payload in page:
-                out.append(self._open(payload, ws, strict))
-                cursor = max(cursor, payload["seq"])
+                record.add(payload)
+                if isinstance(payload.get("seq"), int):
+                    cursor = max(cursor, payload["seq"])
             if len(page) < POST_PAGE:
                 break
-        last = next((p for p in reversed(out) if p.ok), None)
-        if last is not None:
-            self._last_hash[ws.id] = last.post_hash
-        return out
+        record.check_memory(self.memory.workspace(ws.id))
+        if record.last is not None and not record.problems:
+            self._last[ws.id] = record.last
+            self._remember(ws, record.last)
+        return record
 
-    @staticmethod
-    def _open(payload: dict, ws: Workspace, strict: bool) -> ThreadPost:
-        try:
-            return open_payload(payload, ws)
-        except TrustError as exc:
-            if strict:
-                raise
-            return refused_post(payload, str(exc))
+    def read(self, workspace, after: int = 0, *, strict: bool = True) -> list[ThreadPost]:
+        """Posts after `after`, in order, each verified (signed membership, a trusted key, the signature)
+        and decrypted, from the whole thread's record (so gaps and reordering are found). With strict, a
+        refused post or a rolled-back record raises TrustError; otherwise refused posts come back with
+        `error` set, and every post carries its `notes`."""
+        record = self.record(workspace)
+        if strict and record.problems:
+            raise TrustError("; ".join(record.problems))
+        out = []
+        for entry in record.entries:
+            if entry.seq <= after:
+                continue
+            if strict and not entry.ok:
+                raise TrustError(f"post {entry.seq}: {entry.refused}")
+            out.append(thread_post(entry))
+        return out
 
     def mark_read(self, workspace, seq: int) -> None:
         """Move this member's read position (unread counts) up to `seq`."""

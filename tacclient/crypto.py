@@ -161,20 +161,49 @@ def sha256(data: bytes) -> bytes:
 
 # --- workspaces: epoch keys, manifests, post envelopes ------------------------------------------------
 # Binary layouts are fixed-width big-endian fields, so both sides build identical bytes without any
-# JSON canonicalisation. docs/crypto.md describes each one.
+# JSON canonicalisation. docs/crypto.md describes each one, and the rule each reader applies to it.
 
 LABEL_EPOCH_WRAP = b"tac.epoch.wrap.v1\x00"
-LABEL_MANIFEST = b"tac.manifest.v1\x00"
-LABEL_POST_HEADER = b"tac.post.header.v1\x00"
+LABEL_EPOCH_COMMIT = b"tac.epoch.commit.v1\x00"
+LABEL_MANIFEST = b"tac.manifest.v2\x00"
+LABEL_POST_HEADER = b"tac.post.header.v2\x00"
 LABEL_POST_SIG = b"tac.post.sig.v1\x00"
-LABEL_CUSTODIAN_ID = b"tac.custodian.v1\x00"
-LABEL_INVITE = b"tac.invite.v1\x00"
+LABEL_CUSTODIAN_ID = b"tac.custodian.v2\x00"
+LABEL_CUSTODIAN_SIGN = b"tac.custodian.sign.v1\x00"
+LABEL_CUSTODIAN_ROTATE = b"tac.custodian.rotate.v1\x00"
+LABEL_INVITE = b"tac.invite.v2\x00"
+LABEL_KEY_CONFIRM = b"tac.key.confirm.v1\x00"
+LABEL_STATE_KEY = b"tac.state.key.v1\x00"
+LABEL_STATE = b"tac.state.v1\x00"
+LABEL_STATE_SIG = b"tac.state.sig.v1\x00"
 ZERO_ID = uuid.UUID(int=0)
 ZERO_HASH = bytes(32)
+INVITE_NONCE_BYTES = 16
+# Bodies are padded (libsodium's ISO/IEC 7816-4 padding) before encryption, so a ciphertext's length
+# tells only a bucket: 256-byte steps for posts, 16 KiB steps for the child's details (one bucket for
+# almost every child). The personal state is padded to 1 KiB steps.
+POST_PAD_BLOCK = 256
+DETAILS_PAD_BLOCK = 16 * 1024
+STATE_PAD_BLOCK = 1024
 
 
 def hash32(data: bytes) -> bytes:
     return blake2b(data, digest_size=KEY_BYTES, encoder=RawEncoder)
+
+
+def keyed_hash32(key: bytes, data: bytes) -> bytes:
+    return blake2b(data, digest_size=KEY_BYTES, key=key, encoder=RawEncoder)
+
+
+def pad(data: bytes, block: int) -> bytes:
+    return b.sodium_pad(data, block)
+
+
+def unpad(data: bytes, block: int) -> bytes:
+    try:
+        return b.sodium_unpad(data, block)
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("the padding is not valid") from exc
 
 
 def epoch_key_new() -> bytes:
@@ -187,8 +216,8 @@ def epoch_wrap_plaintext(workspace_id: uuid.UUID, epoch: int, epoch_key: bytes) 
 
 def epoch_key_wrap(workspace_id: uuid.UUID, epoch: int, epoch_key: bytes, recipient_box_public: bytes) -> bytes:
     """An anonymous sealed box (crypto_box_seal) of the epoch key with its workspace and epoch inside, so a
-    server cannot replay one workspace's or epoch's wrap as another's. Anonymous, hence the signed
-    manifest that commits to the hash of every wrap."""
+    server cannot replay one workspace's or epoch's wrap as another's. Anonymous, so anyone could make
+    one: a reader checks the key it opens against the signed manifest's key commitment before use."""
     return b.crypto_box_seal(epoch_wrap_plaintext(workspace_id, epoch, epoch_key), recipient_box_public)
 
 
@@ -205,8 +234,28 @@ def epoch_key_unwrap(sealed: bytes, identity_or_secret, workspace_id: uuid.UUID,
     return plain[len(prefix) :]
 
 
-def custodian_key_id(custodian_box_public: bytes) -> bytes:
-    return hash32(LABEL_CUSTODIAN_ID + custodian_box_public)
+def epoch_key_commitment(workspace_id: uuid.UUID, epoch: int, epoch_key: bytes) -> bytes:
+    """Keyed BLAKE2b under the epoch key: the manifest signs it, so a reader can tell the key it unwrapped
+    (from the manifest's wraps, a colleague's re-key or a history grant) is the lead's, not the server's."""
+    return keyed_hash32(epoch_key, LABEL_EPOCH_COMMIT + workspace_id.bytes + struct.pack(">I", epoch))
+
+
+def custodian_key_id(custodian_box_public: bytes, custodian_sign_public: bytes) -> bytes:
+    return hash32(LABEL_CUSTODIAN_ID + custodian_box_public + custodian_sign_public)
+
+
+def custodian_identity(master_secret: bytes) -> Identity:
+    """The custodian key pair from the 32-byte secret the SLIP-39 shares rebuild: the secret is the X25519
+    key every epoch is sealed to, and keyed BLAKE2b of it is the Ed25519 seed that signs the next key."""
+    if len(master_secret) != KEY_BYTES:
+        raise ValueError("the custodian secret is 32 bytes")
+    return Identity(sign_seed=keyed_hash32(master_secret, LABEL_CUSTODIAN_SIGN), box_secret=master_secret)
+
+
+def custodian_rotation_statement(previous_key_id: bytes, box_public: bytes, sign_public: bytes,
+                                 created_ms: int) -> bytes:
+    """Signed by the previous custodian key: the only way clients move their pin to a new one."""
+    return LABEL_CUSTODIAN_ROTATE + previous_key_id + box_public + sign_public + struct.pack(">Q", created_ms)
 
 
 def wraps_hash(wraps: dict[uuid.UUID, bytes], custodian_wrap: bytes) -> bytes:
@@ -220,13 +269,22 @@ def wraps_hash(wraps: dict[uuid.UUID, bytes], custodian_wrap: bytes) -> bytes:
 
 
 ROLE_CODES = {"lead": 1, "member": 2, "oversight": 3}
+MANIFEST_MEMBER_BYTES = 16 + 32 + 32 + 1
 
 
 @dataclass(frozen=True)
 class ManifestMember:
+    """A member as the lead signed them into an epoch: both public keys, so a reader needs nothing from
+    the server to check a signature or to wrap the next epoch's key for them."""
+
     public_id: uuid.UUID
-    fingerprint: bytes
+    sign_public: bytes
+    box_public: bytes
     role: str
+
+    @property
+    def fingerprint(self) -> bytes:
+        return fingerprint(self.sign_public, self.box_public)
 
 
 def manifest_bytes(
@@ -237,6 +295,7 @@ def manifest_bytes(
     members: list[ManifestMember],
     custodian_id: bytes,
     wraps_digest: bytes,
+    key_commitment: bytes,
     created_ms: int,
 ) -> bytes:
     """The signed statement of who holds an epoch key. Members sorted by public id."""
@@ -249,10 +308,11 @@ def manifest_bytes(
         struct.pack(">Q", created_ms),
         custodian_id,
         wraps_digest,
+        key_commitment,
         struct.pack(">H", len(ordered)),
     ]
     for m in ordered:
-        body.append(m.public_id.bytes + m.fingerprint + bytes([ROLE_CODES[m.role]]))
+        body.append(m.public_id.bytes + m.sign_public + m.box_public + bytes([ROLE_CODES[m.role]]))
     return b"".join(body)
 
 
@@ -264,44 +324,63 @@ class Manifest:
     created_ms: int
     custodian_id: bytes
     wraps_digest: bytes
+    key_commitment: bytes
     members: tuple[ManifestMember, ...]
 
     @property
     def lead_ids(self) -> list[uuid.UUID]:
         return [m.public_id for m in self.members if m.role == "lead"]
 
+    def member(self, public_id: uuid.UUID) -> ManifestMember | None:
+        return next((m for m in self.members if m.public_id == public_id), None)
+
 
 def manifest_parse(data: bytes) -> Manifest:
-    fixed = len(LABEL_MANIFEST) + 16 + 4 + 32 + 8 + 32 + 32 + 2
+    fixed = len(LABEL_MANIFEST) + 16 + 4 + 32 + 8 + 32 + 32 + 32 + 2
     if len(data) < fixed or not data.startswith(LABEL_MANIFEST):
-        raise ValueError("not an epoch manifest")
+        raise ValueError("not an epoch manifest (version 2)")
     at = len(LABEL_MANIFEST)
     workspace_id = uuid.UUID(bytes=data[at : at + 16])
     (epoch,) = struct.unpack(">I", data[at + 16 : at + 20])
     prev = data[at + 20 : at + 52]
     (created_ms,) = struct.unpack(">Q", data[at + 52 : at + 60])
-    custodian_id, digest = data[at + 60 : at + 92], data[at + 92 : at + 124]
-    (count,) = struct.unpack(">H", data[at + 124 : at + 126])
-    at += 126
-    if len(data) != at + count * 49:
+    custodian_id, digest, commitment = data[at + 60 : at + 92], data[at + 92 : at + 124], data[at + 124 : at + 156]
+    (count,) = struct.unpack(">H", data[at + 156 : at + 158])
+    at += 158
+    size = MANIFEST_MEMBER_BYTES
+    if len(data) != at + count * size:
         raise ValueError("the manifest's member list has the wrong length")
     roles = {v: k for k, v in ROLE_CODES.items()}
     members = []
     for i in range(count):
-        chunk = data[at + i * 49 : at + (i + 1) * 49]
-        if chunk[48] not in roles:
+        chunk = data[at + i * size : at + (i + 1) * size]
+        if chunk[80] not in roles:
             raise ValueError("unknown role code in the manifest")
-        members.append(ManifestMember(uuid.UUID(bytes=chunk[:16]), chunk[16:48], roles[chunk[48]]))
+        members.append(ManifestMember(uuid.UUID(bytes=chunk[:16]), chunk[16:48], chunk[48:80], roles[chunk[80]]))
     ids = [m.public_id.bytes for m in members]
     if ids != sorted(ids) or len(set(ids)) != len(ids):
         raise ValueError("manifest members must be sorted and distinct")
-    return Manifest(workspace_id, epoch, prev, created_ms, custodian_id, digest, tuple(members))
+    return Manifest(workspace_id, epoch, prev, created_ms, custodian_id, digest, commitment, tuple(members))
 
 
-def invite_statement(workspace_id: uuid.UUID, member_id: uuid.UUID, member_fingerprint: bytes, role: str) -> bytes:
-    """What the lead signs when inviting: the lead's client later admits to a new epoch only members
-    with such a statement, so a server cannot slip a member of its own into a workspace."""
-    return LABEL_INVITE + workspace_id.bytes + member_id.bytes + member_fingerprint + bytes([ROLE_CODES[role]])
+def invite_statement(workspace_id: uuid.UUID, member_id: uuid.UUID, member_fingerprint: bytes, role: str,
+                     epoch: int, nonce: bytes) -> bytes:
+    """What the lead signs when inviting: this member, with this key, in this role, invited while `epoch`
+    was current, once (a random nonce). The lead's client admits to a new epoch only a member with such a
+    statement who no manifest after `epoch` has listed: so neither a member the server made up nor one
+    the lead removed can be slipped in again on an old signature."""
+    if len(nonce) != INVITE_NONCE_BYTES:
+        raise ValueError("an invitation nonce is 16 bytes")
+    return (LABEL_INVITE + workspace_id.bytes + member_id.bytes + member_fingerprint + bytes([ROLE_CODES[role]])
+            + struct.pack(">I", epoch) + nonce)
+
+
+def key_confirmation_statement(confirmer_id: uuid.UUID, subject_id: uuid.UUID, subject_fingerprint: bytes,
+                               confirmed_ms: int) -> bytes:
+    """What a professional signs after comparing a colleague's safety number with them in person or by
+    phone: 'this key is theirs'. Clients wrap epoch keys only for keys a signed manifest lists or such a
+    statement vouches for (signed by a current member's trusted key)."""
+    return LABEL_KEY_CONFIRM + confirmer_id.bytes + subject_id.bytes + subject_fingerprint + struct.pack(">Q", confirmed_ms)
 
 
 def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> bool:
@@ -312,18 +391,62 @@ def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> boo
     return True
 
 
+# --- the personal state: what a professional's clients remember, encrypted and signed by them ---------
+
+
+def state_key(identity: Identity, user_id: uuid.UUID) -> bytes:
+    return keyed_hash32(identity.box_secret, LABEL_STATE_KEY + user_id.bytes)
+
+
+def state_ad(user_id: uuid.UUID, version: int) -> bytes:
+    return LABEL_STATE + user_id.bytes + struct.pack(">Q", version)
+
+
+def state_signed_message(user_id: uuid.UUID, version: int, blob: bytes) -> bytes:
+    return LABEL_STATE_SIG + user_id.bytes + struct.pack(">Q", version) + hash32(blob)
+
+
+def state_seal(identity: Identity, user_id: uuid.UUID, version: int, plaintext: bytes,
+               nonce: bytes | None = None) -> tuple[bytes, bytes]:
+    """(blob, signature): nonce || XChaCha20-Poly1305(padded plaintext) under a key only this identity
+    can derive, bound to the account and the version; signed with the identity key."""
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    sealed = b.crypto_aead_xchacha20poly1305_ietf_encrypt(pad(plaintext, STATE_PAD_BLOCK), state_ad(user_id, version),
+                                                          nonce, state_key(identity, user_id))
+    blob = nonce + sealed
+    return blob, identity.sign(state_signed_message(user_id, version, blob))
+
+
+def state_open(identity: Identity, user_id: uuid.UUID, version: int, blob: bytes, signature: bytes) -> bytes:
+    if not verify_detached(identity.sign_public, state_signed_message(user_id, version, blob), signature):
+        raise DecryptionError("the saved state is not signed by this identity")
+    try:
+        padded = b.crypto_aead_xchacha20poly1305_ietf_decrypt(blob[NONCE_BYTES:], state_ad(user_id, version),
+                                                              blob[:NONCE_BYTES], state_key(identity, user_id))
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("the saved state did not open with this identity") from exc
+    return unpad(padded, STATE_PAD_BLOCK)
+
+
 KIND_CODES = {
     "concern": 1, "action": 2, "update": 3, "decision": 4, "details": 5,
-    "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13,
+    "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13, "history_shared": 14,
 }
 RAG_CODES = {"": 0, "green": 1, "amber": 2, "red": 3}
 STATUS_CODES = {"": 0, "open": 1, "done": 2, "reopened": 3, "cancelled": 4}
+HEADER_VERSION = 2
+HEADER_BYTES = len(LABEL_POST_HEADER) + 1 + 16 + 4 + 16 + 16 + 32 + 8 + 3 + 16 * 3 + 4 + 8 + 32
+# A signed time must fit a JavaScript number exactly (2**53), which also keeps it a valid date.
+MAX_TIME_MS = 2**53 - 1
 
 
 @dataclass(frozen=True)
 class PostHeader:
     """The plaintext a post carries for the server (oversight, clocks, threading) and the context that
-    binds it: all of it is the AEAD's associated data and is covered by the author's signature."""
+    binds it: all of it is the AEAD's associated data and is covered by the author's signature.
+
+    `prev_seq` and `prev_hash` name the newest post the author had seen (its sequence number and hash):
+    readers check them to find gaps, reordering and replays (docs/crypto.md, "The post chain")."""
 
     workspace_id: uuid.UUID
     epoch: int
@@ -338,8 +461,9 @@ class PostHeader:
     owner_id: uuid.UUID = ZERO_ID
     due_day: int = 0  # days since 1970-01-01, 0 for none
     status: str = ""
+    prev_seq: int = 0
     prev_hash: bytes = ZERO_HASH
-    version: int = 1
+    version: int = HEADER_VERSION
 
     def to_bytes(self) -> bytes:
         return b"".join(
@@ -357,15 +481,15 @@ class PostHeader:
                 self.target_id.bytes,
                 self.owner_id.bytes,
                 struct.pack(">I", self.due_day),
+                struct.pack(">Q", self.prev_seq),
                 self.prev_hash,
             ]
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PostHeader:
-        expected = len(LABEL_POST_HEADER) + 1 + 16 + 4 + 16 + 16 + 32 + 8 + 3 + 16 * 3 + 4 + 32
-        if len(data) != expected or not data.startswith(LABEL_POST_HEADER):
-            raise ValueError(f"a post header is {expected} bytes starting with its label")
+        if len(data) != HEADER_BYTES or not data.startswith(LABEL_POST_HEADER):
+            raise ValueError(f"a post header is {HEADER_BYTES} bytes starting with its label")
         at = len(LABEL_POST_HEADER)
 
         def take(n: int) -> bytes:
@@ -375,13 +499,15 @@ class PostHeader:
             return chunk
 
         version = take(1)[0]
-        if version != 1:
+        if version != HEADER_VERSION:
             raise ValueError(f"unknown post header version {version}")
         workspace_id = uuid.UUID(bytes=take(16))
         (epoch,) = struct.unpack(">I", take(4))
         post_id, author_id = uuid.UUID(bytes=take(16)), uuid.UUID(bytes=take(16))
         author_fingerprint = take(32)
         (client_time_ms,) = struct.unpack(">Q", take(8))
+        if client_time_ms > MAX_TIME_MS:
+            raise ValueError("the post header's time is out of range")
         kind_code, rag_code, status_code = take(3)
         kinds = {v: k for k, v in KIND_CODES.items()}
         rags = {v: k for k, v in RAG_CODES.items()}
@@ -390,12 +516,19 @@ class PostHeader:
             raise ValueError("unknown kind, RAG or status code in the post header")
         parent_id, target_id, owner_id = (uuid.UUID(bytes=take(16)) for _ in range(3))
         (due_day,) = struct.unpack(">I", take(4))
+        (prev_seq,) = struct.unpack(">Q", take(8))
+        if prev_seq > MAX_TIME_MS:
+            raise ValueError("the post header's previous sequence number is out of range")
         return cls(
             workspace_id=workspace_id, epoch=epoch, post_id=post_id, author_id=author_id,
             author_fingerprint=author_fingerprint, client_time_ms=client_time_ms, kind=kinds[kind_code],
             parent_id=parent_id, target_id=target_id, rag=rags[rag_code], owner_id=owner_id,
-            due_day=due_day, status=statuses[status_code], prev_hash=take(32), version=version,
+            due_day=due_day, status=statuses[status_code], prev_seq=prev_seq, prev_hash=take(32), version=version,
         )
+
+
+def pad_block(kind: str) -> int:
+    return DETAILS_PAD_BLOCK if kind == "details" else POST_PAD_BLOCK
 
 
 def post_signed_message(header: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
@@ -405,10 +538,11 @@ def post_signed_message(header: bytes, nonce: bytes, ciphertext: bytes) -> bytes
 def post_seal(
     identity: Identity, header: PostHeader, body: bytes, epoch_key: bytes, nonce: bytes | None = None
 ) -> tuple[bytes, bytes, bytes, bytes]:
-    """Encrypt and sign. Returns (header bytes, nonce, ciphertext, signature): the exact bytes to send."""
+    """Pad, encrypt and sign. Returns (header bytes, nonce, ciphertext, signature): the exact bytes to send."""
     header_bytes = header.to_bytes()
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
-    ciphertext = b.crypto_aead_xchacha20poly1305_ietf_encrypt(body, header_bytes, nonce, epoch_key)
+    ciphertext = b.crypto_aead_xchacha20poly1305_ietf_encrypt(pad(body, pad_block(header.kind)), header_bytes, nonce,
+                                                              epoch_key)
     return header_bytes, nonce, ciphertext, identity.sign(post_signed_message(header_bytes, nonce, ciphertext))
 
 
@@ -417,10 +551,13 @@ def post_verify(author_sign_public: bytes, header: bytes, nonce: bytes, cipherte
 
 
 def post_open(header: bytes, nonce: bytes, ciphertext: bytes, epoch_key: bytes) -> bytes:
+    """Decrypt and strip the padding (the header's kind says which block size)."""
+    kind = PostHeader.from_bytes(header).kind
     try:
-        return b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, header, nonce, epoch_key)
+        padded = b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, header, nonce, epoch_key)
     except (CryptoError, ValueError, TypeError) as exc:
         raise DecryptionError("the post did not open with this epoch key") from exc
+    return unpad(padded, pad_block(kind))
 
 
 def post_hash(header: bytes, nonce: bytes, ciphertext: bytes) -> bytes:

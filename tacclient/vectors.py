@@ -56,7 +56,7 @@ def build() -> dict:
         identity_vector(bytes([7] * 32), bytes([9] * 32), uuid.UUID("00000000-0000-4000-8000-000000000001"),
                         bytes([1] * 32), bytes(16), 1, 8 * 1024 * 1024, bytes(24)),
     ]
-    return {"version": 1, "kdf": kdf, "identity": identity, "workspace": workspace_vectors()}
+    return {"version": 2, "kdf": kdf, "identity": identity, "workspace": workspace_vectors()}
 
 
 def workspace_vectors() -> dict:
@@ -68,48 +68,72 @@ def workspace_vectors() -> dict:
     author_id = uuid.UUID("12345678-1234-5678-9abc-def012345678")
     reader_id = uuid.UUID("00000000-0000-4000-8000-000000000001")
     epoch_key = bytes(range(200, 232))
-    custodian = crypto.Identity(sign_seed=bytes([11] * 32), box_secret=bytes([13] * 32))
+    custodian = crypto.custodian_identity(bytes([13] * 32))
+    next_custodian = crypto.custodian_identity(bytes([17] * 32))
+    custodian_id = crypto.custodian_key_id(custodian.box_public, custodian.sign_public)
+    next_custodian_id = crypto.custodian_key_id(next_custodian.box_public, next_custodian.sign_public)
+    rotation = crypto.custodian_rotation_statement(custodian_id, next_custodian.box_public, next_custodian.sign_public,
+                                                   1_790_000_000_321)
     wraps = {author_id: bytes([1]) * 80, reader_id: bytes([2]) * 80}
     custodian_wrap = bytes([3]) * 80
     digest = crypto.wraps_hash(wraps, custodian_wrap)
+    commitment = crypto.epoch_key_commitment(workspace_id, 7, epoch_key)
     members = [
-        crypto.ManifestMember(author_id, author.fingerprint(), "lead"),
-        crypto.ManifestMember(reader_id, reader.fingerprint(), "member"),
+        crypto.ManifestMember(author_id, author.sign_public, author.box_public, "lead"),
+        crypto.ManifestMember(reader_id, reader.sign_public, reader.box_public, "member"),
     ]
     manifest = crypto.manifest_bytes(
         workspace_id=workspace_id, epoch=7, prev_manifest_hash=bytes([9] * 32), members=members,
-        custodian_id=crypto.custodian_key_id(custodian.box_public), wraps_digest=digest, created_ms=1_790_000_000_000,
+        custodian_id=custodian_id, wraps_digest=digest, key_commitment=commitment, created_ms=1_790_000_000_000,
     )
     header = crypto.PostHeader(
         workspace_id=workspace_id, epoch=7, post_id=uuid.UUID("0badc0de-0000-4000-8000-000000000003"),
         author_id=author_id, author_fingerprint=author.fingerprint(), client_time_ms=1_790_000_123_456,
         kind="action", parent_id=uuid.UUID("0badc0de-0000-4000-8000-000000000002"), rag="amber",
-        owner_id=reader_id, due_day=20_500, status="open", prev_hash=bytes([4] * 32),
+        owner_id=reader_id, due_day=20_500, status="open", prev_seq=41, prev_hash=bytes([4] * 32),
     )
     body = '{"title":"Book a home visit","detail":"Before Friday — with the health visitor"}'.encode()
     nonce = bytes(range(24))
     header_bytes, nonce, ciphertext, signature = crypto.post_seal(author, header, body, epoch_key, nonce=nonce)
+    invite_nonce = bytes(range(50, 66))
+    invite = crypto.invite_statement(workspace_id, reader_id, reader.fingerprint(), "member", 6, invite_nonce)
+    confirmation = crypto.key_confirmation_statement(author_id, reader_id, reader.fingerprint(), 1_790_000_222_000)
+    state_plain = b'{"v":1,"verified":{},"workspaces":{}}'
+    state_blob, state_signature = crypto.state_seal(reader, reader_id, 3, state_plain, nonce=bytes(range(1, 25)))
     return {
         "author_sign_seed": b64(author.sign_seed), "author_box_secret": b64(author.box_secret),
         "reader_sign_seed": b64(reader.sign_seed), "reader_box_secret": b64(reader.box_secret),
         "workspace_id": str(workspace_id), "author_id": str(author_id), "reader_id": str(reader_id),
-        "epoch": 7, "epoch_key": b64(epoch_key),
+        "epoch": 7, "epoch_key": b64(epoch_key), "key_commitment": b64(commitment),
         "epoch_wrap_for_reader": b64(crypto.epoch_key_wrap(workspace_id, 7, epoch_key, reader.box_public)),
-        "custodian_box_public": b64(custodian.box_public),
-        "custodian_id": b64(crypto.custodian_key_id(custodian.box_public)),
+        "custodian_secret": b64(bytes([13] * 32)),
+        "custodian_box_public": b64(custodian.box_public), "custodian_sign_public": b64(custodian.sign_public),
+        "custodian_id": b64(custodian_id),
+        "custodian_rotation": {"next_box_public": b64(next_custodian.box_public),
+                               "next_sign_public": b64(next_custodian.sign_public), "next_id": b64(next_custodian_id),
+                               "created_ms": 1_790_000_000_321, "statement": b64(rotation),
+                               "signature": b64(custodian.sign(rotation))},
         "wraps": {str(k): b64(v) for k, v in wraps.items()}, "custodian_wrap": b64(custodian_wrap),
         "wraps_hash": b64(digest),
         "manifest": {"prev_manifest_hash": b64(bytes([9] * 32)), "created_ms": 1_790_000_000_000,
-                     "members": [{"public_id": str(m.public_id), "fingerprint": b64(m.fingerprint), "role": m.role}
-                                 for m in members],
+                     "members": [{"public_id": str(m.public_id), "sign_public": b64(m.sign_public),
+                                  "box_public": b64(m.box_public), "role": m.role} for m in members],
                      "bytes": b64(manifest), "signature": b64(author.sign(manifest))},
+        "invite": {"epoch": 6, "nonce": b64(invite_nonce), "role": "member", "statement": b64(invite),
+                   "signature": b64(author.sign(invite))},
+        "key_confirmation": {"confirmed_ms": 1_790_000_222_000, "statement": b64(confirmation),
+                             "signature": b64(author.sign(confirmation))},
+        "state": {"version": 3, "plaintext": state_plain.decode(), "key": b64(crypto.state_key(reader, reader_id)),
+                  "blob": b64(state_blob), "signature": b64(state_signature)},
+        "padding": [{"data": b64(data), "block": block, "padded": b64(crypto.pad(data, block))}
+                    for data, block in [(b"", 256), (b"abc", 256), (bytes(256), 256), (b"x" * 300, 16384)]],
         "post": {
             "post_id": str(header.post_id), "client_time_ms": header.client_time_ms, "kind": header.kind,
             "parent_id": str(header.parent_id), "target_id": str(header.target_id), "rag": header.rag,
             "owner_id": str(header.owner_id), "due_day": header.due_day, "status": header.status,
-            "prev_hash": b64(header.prev_hash), "body": body.decode(), "nonce": b64(nonce),
-            "header": b64(header_bytes), "ciphertext": b64(ciphertext), "signature": b64(signature),
-            "post_hash": b64(crypto.post_hash(header_bytes, nonce, ciphertext)),
+            "prev_seq": header.prev_seq, "prev_hash": b64(header.prev_hash), "body": body.decode(),
+            "nonce": b64(nonce), "header": b64(header_bytes), "ciphertext": b64(ciphertext),
+            "signature": b64(signature), "post_hash": b64(crypto.post_hash(header_bytes, nonce, ciphertext)),
         },
     }
 

@@ -114,9 +114,11 @@ def sign_in(client, persona: Persona, *, verify: bool = True):
     response = client.post(reverse("accounts:login"), {"email": persona.user.email, "auth_key": persona.auth_key()})
     assert response.status_code == 302, response.content[:500]
     if verify:
+        # Each TOTP code works once: move the device's counter so that this sign-in may use "now" even if
+        # something else just did (another sign-in, a password reset), and so may the next one.
+        TOTPDevice.objects.filter(pk=persona.device.pk).update(last_t=-1)
         response = client.post(reverse("accounts:two_factor"), {"token": persona.totp()})
         assert response.status_code == 302, response.content[:500]
-        # Each TOTP code works once: move the device's counter so the next sign-in may reuse "now".
         TOTPDevice.objects.filter(pk=persona.device.pk).update(last_t=-1)
     return client
 
@@ -189,11 +191,11 @@ def live_server_url(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def custodian(db):
-    """The data controller's key, installed as `manage.py custodian_key_create` does; the test keeps the
-    private half so it can prove recovery works."""
-    from messaging.services import custodian_key_install
-    from tacclient.crypto import Identity
+    """The data controller's key, installed and pinned as `manage.py custodian_key_create` does (a new pin
+    per test); the test keeps the private half so it can prove recovery works."""
+    from messaging.custodian import custodian_key_install
 
-    identity = Identity.generate()
-    custodian_key_install(box_public=identity.box_public, label="Test custodian")
+    identity = crypto.custodian_identity(os.urandom(32))
+    custodian_key_install(box_public=identity.box_public, sign_public=identity.sign_public, label="Test custodian",
+                          new_pin=True)
     return identity

@@ -67,7 +67,51 @@ def test_it_detects_a_tampered_post():
     author = crypto.Identity(sign_seed=d(VECTORS["workspace"]["author_sign_seed"]),
                              box_secret=d(VECTORS["workspace"]["author_box_secret"]))
     header = bytearray(d(p["header"]))
-    header[-40] ^= 1  # the due date: a server moving a deadline is caught by the signature
+    header[-48] ^= 1  # the due date: a server moving a deadline is caught by the signature
     assert not crypto.post_verify(author.sign_public, bytes(header), d(p["nonce"]), d(p["ciphertext"]), d(p["signature"]))
     with pytest.raises(crypto.DecryptionError):
         crypto.post_open(bytes(header), d(p["nonce"]), d(p["ciphertext"]), d(VECTORS["workspace"]["epoch_key"]))
+
+
+def test_the_manifest_lists_both_public_keys_and_commits_to_the_epoch_key():
+    w = VECTORS["workspace"]
+    d = base64.b64decode
+    manifest = crypto.manifest_parse(d(w["manifest"]["bytes"]))
+    assert sorted((str(m.public_id), m.role) for m in manifest.members) == sorted(
+        (m["public_id"], m["role"]) for m in w["manifest"]["members"])
+    assert manifest.key_commitment == crypto.epoch_key_commitment(uuid.UUID(w["workspace_id"]), 7, d(w["epoch_key"]))
+    assert manifest.key_commitment != crypto.epoch_key_commitment(uuid.UUID(w["workspace_id"]), 7, bytes(32))
+    author = crypto.Identity(sign_seed=d(w["author_sign_seed"]), box_secret=d(w["author_box_secret"]))
+    assert crypto.verify_detached(author.sign_public, d(w["manifest"]["bytes"]), d(w["manifest"]["signature"]))
+
+
+def test_the_custodian_key_pair_comes_from_one_secret_and_signs_its_successor():
+    w = VECTORS["workspace"]
+    d = base64.b64decode
+    custodian = crypto.custodian_identity(d(w["custodian_secret"]))
+    assert (custodian.box_public, custodian.sign_public) == (d(w["custodian_box_public"]), d(w["custodian_sign_public"]))
+    r = w["custodian_rotation"]
+    statement = crypto.custodian_rotation_statement(d(w["custodian_id"]), d(r["next_box_public"]),
+                                                    d(r["next_sign_public"]), r["created_ms"])
+    assert statement == d(r["statement"])
+    assert crypto.verify_detached(custodian.sign_public, statement, d(r["signature"]))
+
+
+def test_the_saved_state_opens_only_for_its_owner_and_version():
+    w = VECTORS["workspace"]
+    d = base64.b64decode
+    reader = crypto.Identity(sign_seed=d(w["reader_sign_seed"]), box_secret=d(w["reader_box_secret"]))
+    reader_id, st = uuid.UUID(w["reader_id"]), w["state"]
+    assert crypto.state_open(reader, reader_id, st["version"], d(st["blob"]), d(st["signature"])) == st["plaintext"].encode()
+    with pytest.raises(crypto.DecryptionError):
+        crypto.state_open(reader, reader_id, st["version"] - 1, d(st["blob"]), d(st["signature"]))
+    author = crypto.Identity(sign_seed=d(w["author_sign_seed"]), box_secret=d(w["author_box_secret"]))
+    with pytest.raises(crypto.DecryptionError):
+        crypto.state_open(author, reader_id, st["version"], d(st["blob"]), d(st["signature"]))
+
+
+@pytest.mark.parametrize("case", VECTORS["workspace"]["padding"], ids=lambda c: f"{len(c['data'])}-{c['block']}")
+def test_padding_round_trips(case):
+    d = base64.b64decode
+    assert len(d(case["padded"])) % case["block"] == 0
+    assert crypto.unpad(d(case["padded"]), case["block"]) == d(case["data"])

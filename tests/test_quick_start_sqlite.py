@@ -51,7 +51,9 @@ def run(args: list[str], env: dict) -> str:
 def test_it_runs_the_live_path_statements_on_sqlite(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DJANGO_SETTINGS_MODULE="teamaroundchild.settings.dev", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-               SECRET_KEY="sqlite-quick-start-test", TAC_KDF_OPSLIMIT="1", TAC_KDF_MEMLIMIT="8388608")
+               SECRET_KEY="sqlite-quick-start-test", TAC_KDF_OPSLIMIT="1", TAC_KDF_MEMLIMIT="8388608",
+               # seed_demo pins its custodian key: here, not over the developer's own var/pins.
+               TAC_PIN_DIR=str(tmp_path / "pins"))
     run(["migrate", "--noinput"], env)
     run(["seed_demo", "--credentials", str(tmp_path / "creds.json")], env)
     out = json.loads(run(["shell", "-c", "import json\n" + CHECKS], env).strip().splitlines()[-1])
@@ -62,3 +64,4 @@ def test_it_runs_the_live_path_statements_on_sqlite(tmp_path):
     assert out["post_ids_ok"] and out["workspace_ids"] == [out["expected"][1]]
     assert out["concern_kinds"] == ["concern"]
     assert out["audit_ok"]
+    assert json.loads((tmp_path / "pins" / "custodian.json").read_text())["keys"][0]["label"] == "Demo custodian"

@@ -182,6 +182,11 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MIMETYPES = {".mjs": "text/javascript"}
+# Pins written at deployment and served as static files beside the scripts, never as API answers: the
+# custodian key clients seal every epoch to (messaging/custodian.py). `manage.py custodian_key_create`
+# writes here; run collectstatic after it in production.
+TAC_PIN_DIR = Path(env.str("TAC_PIN_DIR", default=str(BASE_DIR / "var" / "pins")))
+STATICFILES_DIRS = [("tac/pins", TAC_PIN_DIR)]
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

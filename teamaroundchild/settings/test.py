@@ -2,6 +2,8 @@
 tests/conftest.py refuses to run if either service is missing."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -18,6 +20,11 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 TAC_KDF_OPSLIMIT = 1
 TAC_KDF_MEMLIMIT = 8 * 1024 * 1024
 TAC_EVENTS_ROUNDTRIP_JSON = True
+# Each run writes its custodian pins in a directory of its own, served from disk as it changes (each test
+# installs a fresh custodian key).
+TAC_PIN_DIR = Path(tempfile.mkdtemp(prefix="tac-test-pins-"))
+STATICFILES_DIRS = [("tac/pins", TAC_PIN_DIR)]
+WHITENOISE_AUTOREFRESH = True
 
 # Each test run talks on its own channel names, so two runs on one Redis (a developer's and CI's, or
 # parallel suites) never hear each other's events. Forked test servers inherit the prefix.

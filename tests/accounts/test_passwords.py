@@ -1,5 +1,6 @@
 """Password change (the same identity keys, re-sealed under the new password) and password reset (new
-identity keys: the old ones cannot be opened without the old password)."""
+identity keys: the old ones cannot be opened without the old password; and a security code, so the
+emailed link alone is not enough)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ import re
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import IdentityKey, Professional
-from accounts.services import professional_offboard
+from accounts.schemas import KeyEnrolment
+from accounts.services import (
+    OTP_REFUSED,
+    RESET_CODE_REFUSALS,
+    backup_codes_regenerate,
+    password_reset_complete,
+    professional_offboard,
+    two_factor_reset,
+)
 from audit.models import AuditEvent
 from messaging.events import SESSION_REVOKED, user_group
 from tacclient import crypto
@@ -165,6 +178,13 @@ def reset_link(client, email: str) -> str:
     return re.search(r"https?://testserver(/accounts/password-reset/\S+/\S+/)", message.body).group(1)
 
 
+def reset_payload(persona, password: str = NEW_PASSWORD, **fields) -> tuple[dict, crypto.Identity]:
+    """What enrol.js sends on the reset page: new keys, and the security code typed (a current TOTP code
+    unless the test says otherwise)."""
+    payload, identity = make_enrolment(persona.user.public_id, password)
+    return {**payload, "otp_token": persona.totp(), **fields}, identity
+
+
 def test_it_emails_a_reset_link_to_an_existing_account(client, lead):
     response = client.post(reverse("accounts:password_reset"), {"email": "LEAD@csc.example"})
     assert response.status_code == 200
@@ -208,7 +228,7 @@ def test_it_resets_the_password_with_new_identity_keys(
     assert page.status_code == 200
     assert f'data-user-id="{lead.user.public_id}"' in page.content.decode()
 
-    payload, identity = make_enrolment(lead.user.public_id, NEW_PASSWORD)
+    payload, identity = reset_payload(lead)
     with django_capture_on_commit_callbacks(execute=True):
         response = post_json(client, path, payload)
     assert response.status_code == 200, response.content
@@ -225,7 +245,7 @@ def test_it_resets_the_password_with_new_identity_keys(
 
     assert capture_events == [(user_group(lead.user.pk), {"type": SESSION_REVOKED, "reason": "password reset"})]
     [event] = kinds("auth.password_reset")
-    assert event.data == {"identity_key_version": 2}
+    assert event.data == {"identity_key_version": 2, "second_factor": "totp"}
     assert existing.get(reverse("frontend:home"))["Location"].startswith(reverse("accounts:login"))
 
     lead.password = NEW_PASSWORD
@@ -234,7 +254,7 @@ def test_it_resets_the_password_with_new_identity_keys(
 
 def test_it_accepts_a_reset_link_only_once(client, lead):
     path = reset_link(client, lead.user.email)
-    assert post_json(client, path, make_enrolment(lead.user.public_id, NEW_PASSWORD)[0]).status_code == 200
+    assert post_json(client, path, reset_payload(lead)[0]).status_code == 200
     response = client.get(path)
     assert response.status_code == 410
     assert b"This password reset link has expired or has been used" in response.content
@@ -267,4 +287,157 @@ def test_it_refuses_reset_keys_bound_to_another_account(client, lead):
     assert not lead.user.needs_rekey
     assert lead.user.identity_keys.count() == 1
     # Nothing was used up: the link still works.
-    assert post_json(client, path, make_enrolment(lead.user.public_id, NEW_PASSWORD)[0]).status_code == 200
+    assert post_json(client, path, reset_payload(lead)[0]).status_code == 200
+
+
+# --- a reset needs the second factor --------------------------------------------------------------------
+# The attack this stops: a site administrator changes a member's email address in the Django admin, asks
+# for a reset link at the new address and completes it. The link alone no longer resets an account that
+# has 2FA; only one whose 2FA its agency administrator reset (audited) resets without a code.
+
+
+def reset(persona, otp_token: str, password: str = NEW_PASSWORD) -> crypto.Identity:
+    """The service as the reset page's view calls it."""
+    enrolment, identity = KeyEnrolment.from_password(password=password, public_id=persona.user.public_id,
+                                                     opslimit=settings.TAC_KDF_OPSLIMIT,
+                                                     memlimit=settings.TAC_KDF_MEMLIMIT)
+    password_reset_complete(professional=persona.user, enrolment=enrolment, otp_token=otp_token)
+    return identity
+
+
+def account_state(user: Professional) -> tuple:
+    """Everything a reset changes."""
+    user.refresh_from_db()
+    keys = list(user.identity_keys.order_by("version").values_list("version", "replaced_at", "sign_public"))
+    return user.password, bytes(user.kdf_salt), user.needs_rekey, user.session_generation, keys
+
+
+def wrong_code(persona) -> str:
+    return f"{(int(persona.totp()) + 1) % 1_000_000:06d}"
+
+
+def forgive_failures(user: Professional) -> None:
+    """django-otp throttles a device for a while after a wrong code; move that moment into the past."""
+    TOTPDevice.objects.filter(user=user).update(throttling_failure_timestamp=None, throttling_failure_count=0)
+
+
+def test_it_resets_with_a_current_totp_code(lead, capture_events, django_capture_on_commit_callbacks):
+    code = lead.totp()
+    with django_capture_on_commit_callbacks(execute=True):
+        identity = reset(lead, code)
+    assert unwrap(lead.user, NEW_PASSWORD) == identity
+    [event] = kinds("auth.password_reset")
+    assert event.data == {"identity_key_version": 2, "second_factor": "totp"}
+    assert capture_events == [(user_group(lead.user.pk), {"type": SESSION_REVOKED, "reason": "password reset"})]
+    # django-otp accepts each code once: the same one cannot reset the account again.
+    with pytest.raises(ValidationError, match="has been used"):
+        reset(lead, code, "yet another passphrase")
+
+
+def test_it_resets_with_a_backup_code_and_uses_it_up(lead):
+    codes = backup_codes_regenerate(request=None, professional=lead.user)
+    identity = reset(lead, f" {codes[3].upper()} ")  # as typed: spaces and capitals are forgiven
+    assert unwrap(lead.user, NEW_PASSWORD) == identity
+    left = set(StaticToken.objects.filter(device__user=lead.user).values_list("token", flat=True))
+    assert left == set(codes) - {codes[3]}
+    [event] = kinds("auth.password_reset")
+    assert event.data == {"identity_key_version": 2, "second_factor": "backup_code"}
+    before = account_state(lead.user)
+    with pytest.raises(ValidationError, match="has been used"):
+        reset(lead, codes[3], "yet another passphrase")
+    assert account_state(lead.user) == before
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("", "no code"),
+        ("   ", "no code"),
+        ("wrong", "wrong code"),  # a wrong TOTP code (made in the test from the current one)
+        ("zzzz2222", "wrong code"),  # a backup code the account never had
+        ("colleague", "wrong code"),  # the current code of a colleague's authenticator
+    ],
+)
+def test_it_refuses_a_missing_or_wrong_code_and_changes_nothing(
+    lead, manager, token, reason, capture_events, django_capture_on_commit_callbacks
+):
+    backup_codes_regenerate(request=None, professional=lead.user)
+    token = {"wrong": wrong_code(lead), "colleague": manager.totp()}.get(token, token)
+    before = account_state(lead.user)
+    tokens_before = StaticToken.objects.filter(device__user=lead.user).count()
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as refused:
+        reset(lead, token)
+    assert refused.value.code == OTP_REFUSED
+    assert refused.value.messages == [RESET_CODE_REFUSALS[reason]]
+    assert account_state(lead.user) == before
+    assert unwrap(lead.user, lead.password)  # the old password still opens the old keys
+    assert StaticToken.objects.filter(device__user=lead.user).count() == tokens_before
+    assert capture_events == []  # no session ended
+    assert kinds("auth.password_reset") == []
+    [failed] = kinds("auth.password_reset_failed")
+    assert (failed.actor_id, failed.target_id, failed.data) == (lead.user.pk, str(lead.user.pk), {"reason": reason})
+
+
+def test_it_keeps_django_otps_throttle_across_refused_resets(lead):
+    with pytest.raises(ValidationError):
+        reset(lead, wrong_code(lead))
+    # The refusal was committed with django-otp's record of the failure, so guesses slow down.
+    assert lead.device.throttling_failure_count == 1
+    TOTPDevice.objects.filter(user=lead.user).update(throttling_failure_count=5)  # a back-off of 16 s
+    before = account_state(lead.user)
+    with pytest.raises(ValidationError, match="Too many wrong codes in a row"):
+        reset(lead, lead.totp())
+    assert account_state(lead.user) == before
+    assert [e.data for e in kinds("auth.password_reset_failed")] == [{"reason": "wrong code"}, {"reason": "throttled"}]
+    forgive_failures(lead.user)
+    identity = reset(lead, lead.totp())
+    assert unwrap(lead.user, NEW_PASSWORD) == identity
+
+
+def test_it_resets_without_a_code_an_account_whose_2fa_its_agency_admin_reset(lead, manager):
+    two_factor_reset(admin=lead.user, professional=manager.user)
+    identity = reset(manager, "")
+    assert unwrap(manager.user, NEW_PASSWORD) == identity
+    [event] = kinds("auth.password_reset")
+    assert event.data == {"identity_key_version": 2, "second_factor": "none"}
+
+
+def test_it_answers_a_wrong_or_missing_code_on_the_reset_page_with_400_json(client, lead):
+    path = reset_link(client, lead.user.email)
+    before = account_state(lead.user)
+    for payload, reason in [
+        (reset_payload(lead, otp_token=wrong_code(lead))[0], RESET_CODE_REFUSALS["wrong code"]),
+        ({k: v for k, v in reset_payload(lead)[0].items() if k != "otp_token"}, RESET_CODE_REFUSALS["no code"]),
+    ]:
+        forgive_failures(lead.user)
+        response = post_json(client, path, payload)
+        assert response.status_code == 400
+        assert response.json() == {"error": "otp_refused", "reason": reason}
+        assert account_state(lead.user) == before
+    response = post_json(client, path, reset_payload(lead, otp_token=123456)[0])
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid", "reason": "otp_token must be a string of at most 64 characters"}
+    assert [e.data["reason"] for e in kinds("auth.password_reset_failed")] == ["wrong code", "no code"]
+    assert all(e.ip == "127.0.0.1" for e in kinds("auth.password_reset_failed"))
+    assert kinds("auth.password_reset") == []
+    # Nothing was used up: with the right code the same link works.
+    forgive_failures(lead.user)
+    assert post_json(client, path, reset_payload(lead)[0]).status_code == 200
+
+
+def test_it_asks_for_the_security_code_on_the_reset_page(client, lead):
+    page = client.get(reset_link(client, lead.user.email)).content.decode()
+    assert 'id="otp-token"' in page
+    assert "Security code from your authenticator app, or a backup code" in page
+    assert "data-tac-no-code-needed" not in page
+
+
+def test_it_tells_an_account_without_2fa_that_no_code_is_needed(client, lead, manager):
+    two_factor_reset(admin=lead.user, professional=manager.user)
+    path = reset_link(client, manager.user.email)
+    page = client.get(path).content.decode()
+    assert 'id="otp-token"' not in page
+    assert "you do not need a security code" in page
+    payload, identity = make_enrolment(manager.user.public_id, NEW_PASSWORD)
+    assert post_json(client, path, payload).status_code == 200
+    assert unwrap(manager.user, NEW_PASSWORD) == identity

@@ -7,8 +7,10 @@ what they create is committed and visible to it."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+from django.db import connection
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,3 +60,18 @@ def new_page(browser, live_server_url, transactional_db):
 @pytest.fixture
 def page(new_page):
     return new_page()
+
+
+@pytest.fixture(autouse=True)
+def _server_quiet_before_flush(transactional_db):
+    """After the pages close (new_page's teardown runs first), wait for the server's last statements to
+    finish: a page's request still in a transaction (a post, a saved state) deadlocks with the TRUNCATE
+    that empties the database after each test."""
+    yield
+    with connection.cursor() as cursor:
+        for _ in range(50):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND state <> 'idle'")
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)

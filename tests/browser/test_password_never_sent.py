@@ -1,6 +1,7 @@
 """The password never leaves the browser, nor does the wrapping key derived from it: every request the
-browser makes while signing in, changing the password and accepting an invitation is recorded and
-searched for them in every form an accident could give them (plain, URL-encoded, base64, hex)."""
+browser makes while signing in, changing the password, resetting it and accepting an invitation is
+recorded and searched for them in every form an accident could give them (plain, URL-encoded, base64,
+hex)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import BrowserContext, Request, expect
 
 from accounts import services
 from accounts.models import Professional
 from tacclient import crypto
 from tests.browser.journeys import (
+    allow_totp_reuse,
     choose_password,
     enrolment_code,
     enter_code,
     expect_keys_unlocked,
+    forgive_failed_codes,
     sign_in,
     sign_out,
 )
@@ -183,6 +189,48 @@ def test_it_never_sends_the_password_when_accepting_an_invitation(page, lead):
     [accept] = traffic.posts_to(f"/accounts/invitations/{token}/")
     assert accept.post_data_json["auth_key"] == keys.auth_key.hex()
     assert user.check_password(keys.auth_key.hex())
+
+
+def reset_path(user: Professional) -> str:
+    """The link the reset email carries."""
+    return f"/accounts/password-reset/{urlsafe_base64_encode(force_bytes(user.pk))}/{default_token_generator.make_token(user)}/"
+
+
+def test_it_resets_the_password_with_the_security_code_typed_into_the_page(page, make_persona):
+    """The emailed link alone is not enough: the page asks for the code from the authenticator app."""
+    persona = make_persona("hv@csc.example", full_name="Hana Visitor", password=PASSWORD)
+    old = keys_of(persona.user, PASSWORD)
+    path = reset_path(persona.user)
+    traffic = Traffic().record(page.context)
+
+    page.goto(path)
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    wrong = f"{(int(persona.totp()) + 1) % 1_000_000:06d}"
+    page.get_by_label("Security code from your authenticator app, or a backup code").fill(wrong)
+    choose_password(page, NEW_PASSWORD, "Reset password")
+    summary = page.locator("[data-tac-error-summary]")
+    expect(summary).to_contain_text("The security code is not correct, or has been used")
+    expect(summary.get_by_role("link")).to_have_attribute("href", "#otp-token")
+    assert persona.user.identity_keys.count() == 1  # nothing changed
+    assert keys_of(persona.user, PASSWORD) == old
+
+    forgive_failed_codes(persona.user)
+    code = persona.totp()
+    page.get_by_label("Security code").fill(code)
+    page.get_by_role("button", name="Reset password").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("Your password has been reset.")).to_be_visible()
+    assert [r.post_data_json["otp_token"] for r in traffic.posts_to(path)] == [wrong, code]
+
+    # The new password works, with the authenticator, and opens the new keys.
+    allow_totp_reuse(persona)  # the reset used this window's code
+    persona.password = NEW_PASSWORD
+    sign_in(page, persona)
+    assert persona.user.current_identity_key().version == 2
+    expect_keys_unlocked(page, persona.user)
+    new = keys_of(persona.user, NEW_PASSWORD)
+    for label, secret in [("the new password", NEW_PASSWORD), ("the new wrapping key", new.wrap_key)]:
+        traffic.assert_never_sent(label, secret)
 
 
 def test_it_would_notice_a_password_in_the_traffic(page):

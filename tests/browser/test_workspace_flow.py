@@ -15,7 +15,7 @@ from django.db import connection
 from playwright.sync_api import Page, expect
 
 from messaging.models import Post, Workspace
-from tests.browser.journeys import sign_in
+from tests.browser.journeys import expected_safety_number, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -84,8 +84,15 @@ def test_it_runs_the_team_around_the_child_live(new_page, lead, gp, custodian):
     # device was quicker than this page, already a link to the workspace.
     expect(gp_page.get_by_role("button", name="Accept")).to_have_count(0)
     expect(gp_page.locator("[data-tac-workspace-row]")).to_have_count(1)
-    # The lead's open page hears of the acceptance and starts a key epoch that includes the GP.
+    # The lead's open page hears of the acceptance and asks the lead to compare the GP's safety number,
+    # then admit them (a key epoch that includes them) and share the earlier record, with a reason.
+    admit = lead_page.locator(f"[data-tac-member='{gp.user.public_id}']")
+    expect(admit).to_contain_text(expected_safety_number(gp.user))
+    admit.get_by_label("Why they need the earlier record").fill("The GP holds the health record")
+    admit.get_by_role("button", name=f"Admit {gp.user.full_name}").click()
     expect(lead_page.locator(f"[data-tac-safety='{gp.user.public_id}']")).to_be_visible()
+    expect(lead_page.locator(".tac-post", has_text="shared the earlier record")).to_contain_text(
+        "The GP holds the health record")
 
     gp_page.goto(url)
     expect(gp_page.get_by_role("heading", name=CHILD)).to_be_visible()  # details carried into the new epoch
@@ -119,7 +126,7 @@ def test_it_runs_the_team_around_the_child_live(new_page, lead, gp, custodian):
     workspace = Workspace.objects.get()
     assert workspace.current_rag == "red"
     assert list(Post.objects.filter(workspace=workspace).values_list("kind", flat=True).order_by("seq")) == [
-        "details", "details", "concern", "acknowledgement", "action", "action_status"]
+        "details", "details", "history_shared", "concern", "acknowledgement", "action", "action_status"]
     action_post = Post.objects.get(kind="action")
     assert (action_post.owner_id, action_post.status) == (gp.user.pk, "open")  # the record is append-only
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import uuid
 
 from django.conf import settings
@@ -12,16 +13,18 @@ from django.conf import settings
 from accounts.models import Professional
 from accounts.schemas import KeyEnrolment
 from accounts.services import password_reset_complete
+from messaging import custodian as custodian_pin
 from messaging import selectors, services
-from messaging.models import Workspace
+from messaging.models import Post, Workspace
 from messaging.schemas import EpochBundle, PostEnvelope
 from tacclient import crypto
 from tacclient.workspace import (
+    CustodianPin,
     MemberKey,
     WorkspaceKeys,
-    author_sign_keys,
     epoch_bundle,
     invite_signature,
+    key_confirmation,
     open_post,
     seal_post,
     verify_workspace,
@@ -42,6 +45,15 @@ def member_key(user: Professional, role: str) -> MemberKey:
     return MemberKey.from_card(selectors.professional_card(user), role)
 
 
+def newest(workspace: Workspace) -> tuple[int, bytes] | None:
+    """(seq, hash) of the workspace's newest post as stored: what an honest client, having read the thread,
+    names as the post it follows."""
+    post = Post.objects.filter(workspace=workspace).order_by("-seq").first()
+    if post is None:
+        return None
+    return post.seq, crypto.post_hash(bytes(post.header), bytes(post.nonce), bytes(post.ciphertext))
+
+
 class Client:
     """One member's client: their identity and what they have verified of each workspace."""
 
@@ -49,7 +61,12 @@ class Client:
         self.persona = persona
         self.user = persona.user
         self.identity = identity_of(persona)
-        self.custodian_public = custodian.box_public
+        self.custodian_key = (crypto.custodian_key_id(custodian.box_public, custodian.sign_public),
+                              custodian.box_public, custodian.sign_public)
+
+    @property
+    def custodian_public(self) -> bytes:
+        return self.custodian_key[1]
 
     def refresh_identity(self):
         self.identity = identity_of(self.persona)
@@ -59,16 +76,18 @@ class Client:
         detail["author_keys"] = selectors.author_keys(professional=self.user, workspace=workspace)
         return detail
 
-    def keys(self, workspace: Workspace) -> WorkspaceKeys:
-        return verify_workspace(self.detail(workspace), self.identity)
+    def keys(self, workspace: Workspace, **options) -> WorkspaceKeys:
+        return verify_workspace(self.detail(workspace), self.identity, my_id=self.user.public_id,
+                                pin=CustodianPin.parse(custodian_pin.pin_read()), **options)
 
     def workspace_payload(self, details: dict | None = None, *, workspace_id: uuid.UUID | None = None,
                           details_kind: str = "details", **bundle_fields) -> dict:
         """The JSON body of POST /api/v1/workspaces, as the lead's browser makes it. `bundle_fields` go to
-        epoch_bundle (members=, custodian_public=, prev_manifest_hash=, epoch=, created_ms=) to make it wrong."""
+        epoch_bundle (members=, custodian=, prev_manifest_hash=, epoch=, created_ms=) to make it wrong.
+        With `details`, also the (older) one-step form: the child's details sealed in the same request."""
         workspace_id = workspace_id or uuid.uuid4()
         fields = {"epoch": 1, "prev_manifest_hash": crypto.ZERO_HASH, "members": [member_key(self.user, "lead")],
-                  "custodian_public": self.custodian_public, **bundle_fields}
+                  "custodian": self.custodian_key, **bundle_fields}
         bundle, key = epoch_bundle(lead=self.identity, workspace_id=workspace_id, **fields)
         body = {"id": str(workspace_id), "epoch": bundle}
         if details is not None:
@@ -78,19 +97,28 @@ class Client:
         return body
 
     def create_workspace(self, details: dict | None = None) -> Workspace:
-        body = self.workspace_payload(details)
-        return services.workspace_create(
-            lead=self.user, workspace_id=uuid.UUID(body["id"]), epoch=EpochBundle.parse(body["epoch"]),
-            details=PostEnvelope.parse(body["details"]) if details is not None else None)
+        """Open a workspace and post the child's details bound to its id and reference, as clients do."""
+        body = self.workspace_payload()
+        workspace = services.workspace_create(lead=self.user, workspace_id=uuid.UUID(body["id"]),
+                                              epoch=EpochBundle.parse(body["epoch"]))
+        if details is not None:
+            self.post(workspace, "details", {**details, "workspace": body["id"], "reference": workspace.reference})
+            workspace.refresh_from_db()
+        return workspace
 
-    def invite_payload(self, workspace: Workspace, other: Professional, role: str = "member") -> dict:
-        return {"member": str(other.public_id), "role": role,
-                "invite_signature": invite_signature(self.identity, workspace.public_id, member_key(other, role), role)}
+    def invite_payload(self, workspace: Workspace, other: Professional, role: str = "member",
+                       nonce: bytes | None = None) -> dict:
+        workspace.refresh_from_db()
+        nonce = nonce or os.urandom(crypto.INVITE_NONCE_BYTES)
+        return {"member": str(other.public_id), "role": role, "invite_nonce": base64.b64encode(nonce).decode(),
+                "invite_signature": invite_signature(self.identity, workspace.public_id, member_key(other, role), role,
+                                                     workspace.current_epoch, nonce)}
 
     def invite(self, workspace: Workspace, other: Professional, role: str = "member"):
-        signature = invite_signature(self.identity, workspace.public_id, member_key(other, role), role)
+        payload = self.invite_payload(workspace, other, role)
         return services.membership_invite(lead=self.user, workspace=workspace, professional=other, role=role,
-                                          invite_signature=base64.b64decode(signature))
+                                          invite_signature=base64.b64decode(payload["invite_signature"]),
+                                          invite_nonce=base64.b64decode(payload["invite_nonce"]))
 
     def next_epoch_bundle(self, workspace: Workspace, *, exclude: set[int] = frozenset(),
                           lead: Professional | None = None, include_accepted: bool = True) -> dict:
@@ -107,7 +135,7 @@ class Client:
         bundle, _ = epoch_bundle(lead=self.identity, workspace_id=workspace.public_id,
                                  epoch=workspace.current_epoch + 1,
                                  prev_manifest_hash=keys.manifest_hashes[workspace.current_epoch],
-                                 members=members, custodian_public=self.custodian_public)
+                                 members=members, custodian=self.custodian_key)
         return bundle
 
     def rotate(self, workspace: Workspace, *, remove: Professional | None = None, new_lead: Professional | None = None):
@@ -117,11 +145,13 @@ class Client:
 
     def seal(self, workspace: Workspace, kind: str, body: dict, *, epoch: int | None = None,
              keys: WorkspaceKeys | None = None, **fields) -> dict:
-        """A post as this member's client sends it (the JSON of POST .../posts and of a post.create frame).
-        `keys` lets a client that can no longer fetch the workspace (removed) use what it kept."""
+        """A post as this member's client sends it (the JSON of POST .../posts and of a post.create frame),
+        after the workspace's newest post. `keys` lets a client that can no longer fetch the workspace
+        (removed) use what it kept."""
         workspace.refresh_from_db()
         keys = keys or self.keys(workspace)
         epoch = epoch or keys.current_epoch
+        fields.setdefault("prev", newest(workspace))
         return seal_post(identity=self.identity, author_id=self.user.public_id, workspace_id=workspace.public_id,
                          epoch=epoch, epoch_key=keys.epoch_keys[epoch], kind=kind, body=body, **fields)
 
@@ -130,10 +160,9 @@ class Client:
                                     envelope=PostEnvelope.parse(self.seal(workspace, kind, body, **fields)))
 
     def read(self, workspace: Workspace, after: int = 0):
-        detail = self.detail(workspace)
-        keys = verify_workspace(detail, self.identity)
-        signers = author_sign_keys(detail["author_keys"])
-        return [open_post(p, keys, signers)
+        keys = self.keys(workspace)
+        workspace.refresh_from_db()
+        return [open_post(p, keys, details_reference=workspace.reference)
                 for p in selectors.post_list(professional=self.user, workspace=workspace, after_seq=after)]
 
     def wraps_for(self, workspace: Workspace, member: Professional, epochs) -> dict[int, bytes]:
@@ -141,6 +170,13 @@ class Client:
         keys = self.keys(workspace)
         box_public = bytes(member.current_identity_key().box_public)
         return {n: crypto.epoch_key_wrap(workspace.public_id, n, keys.epoch_keys[n], box_public) for n in epochs}
+
+    def confirm(self, workspace: Workspace, member: Professional):
+        """This member compared `member`'s safety number with them: the signed confirmation."""
+        c = key_confirmation(self.identity, self.user.public_id, member_key(member, "member"))
+        return services.key_confirm(confirmer=self.user, workspace=workspace, subject=member,
+                                    fingerprint=base64.b64decode(c["fingerprint"]), confirmed_ms=c["confirmed_ms"],
+                                    signature=base64.b64decode(c["signature"]))
 
     def rekey(self, workspace: Workspace, member: Professional, epochs) -> int:
         return services.member_rekey(actor=self.user, workspace=workspace, member=member,
@@ -175,7 +211,7 @@ def password_reset(persona, new_password: str) -> crypto.Identity:
     enrolment, identity = KeyEnrolment.from_password(password=new_password, public_id=persona.user.public_id,
                                                      opslimit=settings.TAC_KDF_OPSLIMIT,
                                                      memlimit=settings.TAC_KDF_MEMLIMIT)
-    password_reset_complete(professional=persona.user, enrolment=enrolment)
+    password_reset_complete(professional=persona.user, enrolment=enrolment, otp_token=persona.totp())
     persona.password = new_password
     persona.user.refresh_from_db()
     return identity

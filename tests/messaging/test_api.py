@@ -13,12 +13,15 @@ from django.test import Client as HttpClient
 
 from accounts.services import professional_offboard
 from audit.models import AuditEvent
-from messaging.models import CustodianKey, Membership, Post, Workspace
+from messaging import custodian as custodian_pin
+from messaging import services
+from messaging.models import ClientState, CustodianKey, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES
 from tacclient import crypto
-from tacclient.workspace import author_sign_keys, now_ms, open_post, verify_workspace
+from tacclient.memory import Memory
+from tacclient.workspace import CustodianPin, key_confirmation, now_ms, open_post, verify_workspace
 from tests.conftest import sign_in
-from tests.messaging.factories import Client, due, flip, password_reset
+from tests.messaging.factories import Client, due, flip, join, member_key, newest, password_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +70,14 @@ def ws_path(workspace: Workspace | str, tail: str = "") -> str:
     return f"/workspaces/{public_id}{tail}"
 
 
+def read_as(client: Client, detail: dict, posts: list[dict]):
+    """What a member's client makes of the JSON alone: the record verified against the pin, each post
+    opened against it."""
+    keys = verify_workspace(detail, client.identity, my_id=client.user.public_id,
+                            pin=CustodianPin.parse(custodian_pin.pin_read()))
+    return [open_post(p, keys, details_reference=detail["reference"]) for p in posts]
+
+
 # --- who may call at all --------------------------------------------------------------------------------
 
 ANY_WS = "00000000-0000-4000-8000-000000000001"
@@ -76,8 +87,9 @@ ENDPOINTS = [
     ("POST", f"/workspaces/{ANY_WS}/posts"), ("POST", f"/workspaces/{ANY_WS}/members"),
     ("POST", f"/workspaces/{ANY_WS}/membership/accept"), ("POST", f"/workspaces/{ANY_WS}/membership/leave"),
     ("POST", f"/workspaces/{ANY_WS}/epochs"), ("POST", f"/workspaces/{ANY_WS}/rekey"),
-    ("POST", f"/workspaces/{ANY_WS}/history"), ("POST", f"/workspaces/{ANY_WS}/verify-key"),
-    ("POST", f"/workspaces/{ANY_WS}/read"), ("POST", f"/workspaces/{ANY_WS}/status"),
+    ("POST", f"/workspaces/{ANY_WS}/history"), ("POST", f"/workspaces/{ANY_WS}/key-confirmations"),
+    ("POST", f"/workspaces/{ANY_WS}/read"), ("POST", f"/workspaces/{ANY_WS}/status"), ("GET", "/me/state"),
+    ("POST", "/me/state"),
 ]
 
 
@@ -125,9 +137,13 @@ def test_it_runs_a_workspace_over_http_with_every_reader_verifying(http, lead, g
     lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
     lead_http, gp_http = http(lead), http(gp)
 
-    created = ok(send(lead_http, "/workspaces", lead_client.workspace_payload(DETAILS)), 201)
+    created = ok(send(lead_http, "/workspaces", lead_client.workspace_payload()), 201)
     workspace = Workspace.objects.get(public_id=created["id"])
     assert created["reference"] == workspace.reference
+    # Then the child's details, naming the workspace and the reference the server gave it.
+    details = {**DETAILS, "workspace": created["id"], "reference": created["reference"]}
+    assert ok(send(lead_http, ws_path(workspace, "/posts"), lead_client.seal(workspace, "details", details)),
+              201)["seq"] == 1
     ok(send(lead_http, ws_path(workspace, "/members"), lead_client.invite_payload(workspace, gp.user)), 201)
     [listed] = ok(get(gp_http, "/workspaces"))["workspaces"]
     assert (listed["id"], listed["my_state"], listed["unread"], listed["last_seq"]) == (created["id"], "invited", 0,
@@ -142,12 +158,12 @@ def test_it_runs_a_workspace_over_http_with_every_reader_verifying(http, lead, g
     # The lead's client checks everything from the JSON alone: manifests, wraps, signatures.
     detail = ok(get(lead_http, ws_path(workspace)))
     assert (detail["current_rag"], detail["last_seq"], detail["current_epoch"]) == ("red", 2, 2)
-    keys = verify_workspace(detail, lead_client.identity)
-    signers = author_sign_keys(detail["author_keys"])
     page = ok(get(lead_http, ws_path(workspace, "/posts")))
-    opened = [open_post(p, keys, signers) for p in page["posts"]]
+    opened = read_as(lead_client, detail, page["posts"])
     assert [(p.seq, p.header.kind) for p in opened] == [(1, "details"), (2, "concern")]
-    assert opened[0].body == DETAILS and opened[1].body["detail"] == "Weight falling"
+    assert opened[0].body == details and opened[1].body["detail"] == "Weight falling"
+    # The GP's post names the details as the newest post its author had seen.
+    assert (opened[1].header.prev_seq, opened[1].header.prev_hash) == (1, opened[0].post_hash)
     assert page["last_seq"] == 2
     [mine] = ok(get(lead_http, "/workspaces"))["workspaces"]
     assert (mine["my_role"], mine["unread"], mine["current_rag"]) == ("lead", 1, "red")
@@ -183,7 +199,7 @@ def test_it_shows_an_invited_professional_only_that_the_workspace_exists(http, l
 
 WS_ENDPOINTS = [("GET", ""), ("GET", "/posts"), ("POST", "/posts"), ("POST", "/members"),
                 ("POST", "/membership/accept"), ("POST", "/membership/decline"), ("POST", "/membership/leave"),
-                ("POST", "/epochs"), ("POST", "/rekey"), ("POST", "/history"), ("POST", "/verify-key"),
+                ("POST", "/epochs"), ("POST", "/rekey"), ("POST", "/history"), ("POST", "/key-confirmations"),
                 ("POST", "/read"), ("POST", "/status")]
 
 
@@ -266,12 +282,53 @@ def test_it_answers_refused_posts_with_409_400_and_403(http, pair):
     refused(send(gp_http, posts, gp_client.seal(workspace, "retraction", {"reason": "x"},
                                                 target=lead_post.post_id)), 403, "forbidden",
             "only the author of a post can make its retraction")
+    lead_action = lead_client.post(workspace, "action", {"title": "Visit"}, owner=lead_client.user.public_id).post
+    refused(send(gp_http, posts, gp_client.seal(workspace, "action_status", {"note": "x"}, target=lead_action.post_id,
+                                                status="done")), 403, "forbidden",
+            "only the action's owner or the lead professional can change its status")
+    seq, post_hash = newest(workspace)
+    refused(send(gp_http, posts, gp_client.seal(workspace, "update", {"text": "x"}, prev=(seq + 1, post_hash))), 400,
+            "invalid", f"the post says it follows #{seq + 1}, which is not a post of this workspace")
     reused = gp_client.seal(workspace, "update", {"text": "x"}, post_id=lead_post.post_id)
     refused(send(gp_http, posts, reused), 409, "conflict", "this post id is already used by another post")
     stale = gp_client.seal(workspace, "update", {"text": "x"})
     lead_client.rotate(workspace)
     refused(send(gp_http, posts, stale), 409, "conflict", "posts go in the current key epoch (3), not 2")
-    assert Post.objects.filter(workspace=workspace).count() == 2
+    assert Post.objects.filter(workspace=workspace).count() == 3
+
+
+def test_it_answers_a_post_replayed_into_another_workspace_with_409(http, pair):
+    workspace, lead_client, gp_client = pair
+    other = lead_client.create_workspace()
+    join(lead_client, other, gp_client)
+    gp_http = http(gp_client.persona)
+    payload = gp_client.seal(workspace, "update", {"text": "for the first workspace"})
+    ok(send(gp_http, ws_path(workspace, "/posts"), payload), 201)
+    refused(send(gp_http, ws_path(other, "/posts"), payload), 409, "conflict",
+            "this post id is already used by another post")
+    assert not Post.objects.filter(workspace=other).exists()
+
+
+def test_it_answers_numbers_out_of_range_with_400_never_500(http, pair):
+    """A signed time or a due date a database or a JavaScript number cannot hold is a clear 400."""
+    workspace, lead_client, gp_client = pair
+    lead_http, posts = http(lead_client.persona), ws_path(workspace, "/posts")
+    refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"}, client_time_ms=2**63 - 1)),
+            400, "invalid", "header: the post header's time is out of range")
+    refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"}, prev=(2**63 - 1, bytes(32)))),
+            400, "invalid", "header: the post header's previous sequence number is out of range")
+    keys = lead_client.keys(workspace)
+    for due_day in (services.MAX_DUE_DAY + 1, 2**32 - 1):
+        header = crypto.PostHeader(workspace_id=workspace.public_id, epoch=2, post_id=uuid.uuid4(),
+                                   author_id=lead_client.user.public_id,
+                                   author_fingerprint=lead_client.identity.fingerprint(), client_time_ms=now_ms(),
+                                   kind="action", owner_id=gp_client.user.public_id, due_day=due_day, status="open",
+                                   prev_seq=1, prev_hash=newest(workspace)[1])
+        sealed = crypto.post_seal(lead_client.identity, header, b"{}", keys.epoch_keys[2])
+        body = dict(zip(("header", "nonce", "ciphertext", "signature"),
+                        (base64.b64encode(v).decode() for v in sealed), strict=True))
+        refused(send(lead_http, posts, body), 400, "invalid", "the action's due date is after the year 9999")
+    assert Post.objects.filter(workspace=workspace).count() == 1
 
 
 def test_it_refuses_posts_with_409_after_a_member_leaves_until_the_lead_rotates(http, pair):
@@ -314,8 +371,24 @@ def test_it_lets_only_the_lead_invite_and_refuses_bad_invitations(http, pair, ou
         "member": str(outsider.user.public_id), "state": "invited"}
     refused(send(lead_http, members, lead_client.invite_payload(workspace, outsider.user)), 409, "conflict",
             "already invited")
+    stored = Membership.objects.get(workspace=workspace, professional=outsider.user)
+    assert stored.invite_epoch == 2 and len(bytes(stored.invite_nonce)) == crypto.INVITE_NONCE_BYTES
+    # Signed over the epoch current when invited and a nonce used once: not a version 1 statement, not
+    # another epoch, not a nonce used before.
     oversight = lead_client.invite_payload(workspace, manager.user, role="oversight")
+    nonce = base64.b64decode(oversight["invite_nonce"])
+    v1 = lead_client.identity.sign(b"tac.invite.v1\x00" + workspace.public_id.bytes + manager.user.public_id.bytes
+                                   + member_key(manager.user, "oversight").fingerprint + bytes([3]))
+    earlier_epoch = lead_client.identity.sign(crypto.invite_statement(
+        workspace.public_id, manager.user.public_id, member_key(manager.user, "oversight").fingerprint, "oversight", 1,
+        nonce))
+    for signature in (v1, earlier_epoch):
+        refused(send(lead_http, members, {**oversight, "invite_signature": base64.b64encode(signature).decode()}), 400,
+                "invalid", "the invitation signature does not verify")
+    reused = lead_client.invite_payload(workspace, manager.user, role="oversight", nonce=bytes(stored.invite_nonce))
+    refused(send(lead_http, members, reused), 409, "conflict", "this invitation nonce was used before")
     assert ok(send(lead_http, members, oversight), 201)["state"] == "invited"
+    assert bytes(Membership.objects.get(workspace=workspace, professional=manager.user).invite_nonce) == nonce
 
 
 def test_it_accepts_and_declines_invitations(http, lead, gp, outsider, custodian):
@@ -359,7 +432,7 @@ def test_it_rotates_removes_and_hands_over_through_the_api(http, pair, manager, 
     assert ok(send(gp_http, epochs, {"epoch": gp_client.next_epoch_bundle(workspace)}), 201) == {"epoch": 6}
 
 
-def test_it_re_keys_a_member_after_a_password_reset(http, pair):
+def test_it_re_keys_a_member_after_a_password_reset_once_a_colleague_confirms_the_key(http, pair):
     workspace, lead_client, gp_client = pair
     gp_client.post(workspace, "update", {"text": "before reset"})
     password_reset(gp_client.persona, "another long passphrase")
@@ -368,24 +441,28 @@ def test_it_re_keys_a_member_after_a_password_reset(http, pair):
     detail = ok(get(lead_http, ws_path(workspace)))
     assert detail["needs_rekey"] == [{"member": str(gp_client.user.public_id),
                                       "box_public": base64.b64encode(gp_client.identity.box_public).decode(),
-                                      "epochs": [2]}]
+                                      "epochs": [2],
+                                      "fingerprint": base64.b64encode(gp_client.identity.fingerprint()).decode()}]
     assert ok(get(gp_http, "/me"))["needs_rekey"] is True
 
     def wraps(epochs):
         return [{"epoch": n, "sealed": base64.b64encode(s).decode()}
                 for n, s in lead_client.wraps_for(workspace, gp_client.user, epochs).items()]
 
-    refused(send(lead_http, ws_path(workspace, "/rekey"), {"member": str(gp_client.user.public_id),
-                                                           "wraps": wraps([1])}), 403, "forbidden",
+    rekey = ws_path(workspace, "/rekey")
+    gp_id = str(gp_client.user.public_id)
+    # Nobody has compared the new safety number yet: no epoch key is wrapped for it.
+    refused(send(lead_http, rekey, {"member": gp_id, "wraps": wraps([2])}), 403, "forbidden",
+            "nobody in this workspace has confirmed Dr Priya GP's new key yet")
+    confirmation = key_confirmation(lead_client.identity, lead_client.user.public_id, member_key(gp_client.user, "member"))
+    assert ok(send(lead_http, ws_path(workspace, "/key-confirmations"), confirmation), 201) == {"confirmed": True}
+    refused(send(lead_http, rekey, {"member": gp_id, "wraps": wraps([1])}), 403, "forbidden",
             "cannot be shared with that member: [1]")
-    assert ok(send(lead_http, ws_path(workspace, "/rekey"), {"member": str(gp_client.user.public_id),
-                                                             "wraps": wraps([2])})) == {"wrapped": 1}
+    assert ok(send(lead_http, rekey, {"member": gp_id, "wraps": wraps([2])})) == {"wrapped": 1}
     assert ok(get(gp_http, "/me"))["needs_rekey"] is False
     detail = ok(get(gp_http, ws_path(workspace)))
-    keys = verify_workspace(detail, gp_client.identity)
-    signers = author_sign_keys(detail["author_keys"])
     posts = ok(get(gp_http, ws_path(workspace, "/posts")))["posts"]
-    assert [open_post(p, keys, signers).body for p in posts] == [{"text": "before reset"}]
+    assert [p.body for p in read_as(gp_client, detail, posts)] == [{"text": "before reset"}]
 
 
 def test_it_shares_history_only_from_the_lead(http, pair):
@@ -399,15 +476,31 @@ def test_it_shares_history_only_from_the_lead(http, pair):
     assert [p["seq"] for p in ok(get(http(gp_client.persona), ws_path(workspace, "/posts")))["posts"]] == [1]
 
 
-def test_it_records_a_verified_safety_number(http, pair):
+def test_it_stores_a_signed_key_confirmation(http, pair, outsider, custodian):
     workspace, lead_client, gp_client = pair
     gp_http = http(gp_client.persona)
-    body = {"member": str(lead_client.user.public_id),
-            "fingerprint": base64.b64encode(lead_client.identity.fingerprint()).decode()}
-    assert ok(send(gp_http, ws_path(workspace, "/verify-key"), body)) == {"verified": True}
-    assert ok(get(gp_http, ws_path(workspace)))["verified_keys"] == {body["member"]: body["fingerprint"]}
-    wrong = {**body, "fingerprint": base64.b64encode(bytes(32)).decode()}
-    refused(send(gp_http, ws_path(workspace, "/verify-key"), wrong), 409, "conflict", "not their current one")
+    path = ws_path(workspace, "/key-confirmations")
+    body = key_confirmation(gp_client.identity, gp_client.user.public_id, member_key(lead_client.user, "lead"))
+    assert ok(send(gp_http, path, body), 201) == {"confirmed": True}
+    assert ok(send(gp_http, path, body), 201) == {"confirmed": True}  # again: the same one, stored once
+    assert KeyConfirmation.objects.count() == 1
+    assert AuditEvent.objects.filter(kind="key.confirmed", actor_id=gp_client.user.pk).count() == 1
+    [relayed] = ok(get(http(lead_client.persona), ws_path(workspace)))["key_confirmations"]
+    assert (relayed["confirmer"], relayed["subject"], relayed["signature"]) == (
+        str(gp_client.user.public_id), str(lead_client.user.public_id), body["signature"])
+    # Wrong: signed by someone else, another safety number, one's own key, someone not in the workspace.
+    forged = key_confirmation(Client(outsider, custodian).identity, gp_client.user.public_id,
+                              member_key(lead_client.user, "lead"))
+    refused(send(gp_http, path, forged), 400, "invalid", "the confirmation's signature does not verify with your key")
+    stranger = member_key(outsider.user, "member")
+    not_theirs = {**key_confirmation(gp_client.identity, gp_client.user.public_id, stranger),
+                  "member": str(lead_client.user.public_id)}
+    refused(send(gp_http, path, not_theirs), 409, "conflict", "that safety number is not one of theirs")
+    own = key_confirmation(gp_client.identity, gp_client.user.public_id, member_key(gp_client.user, "member"))
+    refused(send(gp_http, path, own), 400, "invalid", "you cannot confirm your own key")
+    refused(send(gp_http, path, key_confirmation(gp_client.identity, gp_client.user.public_id, stranger)), 400,
+            "invalid", "that professional is not a member of this workspace")
+    assert KeyConfirmation.objects.count() == 1
 
 
 def test_it_changes_the_status_for_the_lead_only(http, pair):
@@ -452,12 +545,65 @@ def test_it_searches_the_directory_by_name_and_agency(http, lead, gp, outsider, 
 
 
 def test_it_publishes_the_custodian_key(http, lead, custodian):
+    """For people and tools; clients believe the pin (tests/messaging/test_custodian.py), never this."""
     session = http(lead)
     body = ok(get(session, "/custodian"))
     assert base64.b64decode(body["box_public"]) == custodian.box_public
-    assert body["key_id"] == crypto.custodian_key_id(custodian.box_public).hex()
+    assert base64.b64decode(body["sign_public"]) == custodian.sign_public
+    assert body["key_id"] == crypto.custodian_key_id(custodian.box_public, custodian.sign_public).hex()
     CustodianKey.objects.update(is_current=False)
     refused(get(session, "/custodian"), 409, "conflict", "no custodian key is configured")
+
+
+# --- the saved state ------------------------------------------------------------------------------------
+
+
+def saved(client: Client, version: int, memory: Memory | None = None) -> dict:
+    return (memory or Memory()).seal(client.identity, client.user.public_id, version)
+
+
+def test_it_keeps_my_saved_state_for_me(http, pair):
+    workspace, lead_client, gp_client = pair
+    gp_http = http(gp_client.persona)
+    assert ok(get(gp_http, "/me/state")) == {"version": 0, "blob": None, "signature": None}
+    memory = Memory()
+    memory.verify(lead_client.user.public_id, lead_client.identity.fingerprint(), now_ms())
+    assert ok(send(gp_http, "/me/state", saved(gp_client, 1, memory))) == {"version": 1}
+    assert AuditEvent.objects.filter(kind="client_state.saved", actor_id=gp_client.user.pk).count() == 1
+    served = ok(get(gp_http, "/me/state"))
+    assert Memory.open(gp_client.identity, gp_client.user.public_id, served).verified == memory.verified
+    # Only mine: the lead sees their own (none).
+    assert ok(get(http(lead_client.persona), "/me/state"))["version"] == 0
+    refused(send(gp_http, "/me/state", saved(gp_client, 1)), 409, "conflict",
+            "the saved state is at version 1: read it, merge and save version 2")
+    refused(send(gp_http, "/me/state", saved(gp_client, 3)), 409, "conflict", "save version 2")
+    refused(send(gp_http, "/me/state", saved(lead_client, 2)), 400, "invalid",
+            "the saved state is not signed with your current key")
+    big = bytes(services.MAX_STATE_BYTES + 1)
+    signature = gp_client.identity.sign(crypto.state_signed_message(gp_client.user.public_id, 2, big))
+    refused(send(gp_http, "/me/state", {"version": 2, "blob": base64.b64encode(big).decode(),
+                                        "signature": base64.b64encode(signature).decode()}), 400, "invalid",
+            f"blob is longer than {services.MAX_STATE_BYTES} bytes")
+    assert ok(send(gp_http, "/me/state", saved(gp_client, 2))) == {"version": 2}
+    for junk in ({}, {"version": "2"}, {"version": 0, "blob": "AAAA", "signature": "AAAA"},
+                 {**saved(gp_client, 3), "version": True}, {**saved(gp_client, 3), "blob": B64_NOISE},
+                 {**saved(gp_client, 3), "signature": "AAAA"}, {**saved(gp_client, 3), "version": 2**64}):
+        refused(send(gp_http, "/me/state", junk), 400, "invalid")
+    for raw in GARBAGE:
+        refused(send(gp_http, "/me/state", raw=raw), 400, "invalid")
+    assert ClientState.objects.get(professional=gp_client.user).version == 2
+
+
+def test_it_stops_serving_the_saved_state_after_a_password_reset(http, pair):
+    """The new identity key cannot open the old copy: it is not served, and saving starts again at 1."""
+    _, _, gp_client = pair
+    ok(send(http(gp_client.persona), "/me/state", saved(gp_client, 1)))
+    password_reset(gp_client.persona, "another long passphrase")
+    gp_client.refresh_identity()
+    gp_http = http(gp_client.persona)
+    assert ok(get(gp_http, "/me/state")) == {"version": 0, "blob": None, "signature": None}
+    assert ok(send(gp_http, "/me/state", saved(gp_client, 1))) == {"version": 1}
+    assert Memory.open(gp_client.identity, gp_client.user.public_id, ok(get(gp_http, "/me/state"))).verified == {}
 
 
 def test_it_tells_me_who_i_am(http, gp, custodian):
@@ -493,7 +639,7 @@ def _post_junk() -> list:
             "ciphertext": base64.b64encode(b"x" * 40).decode(), "signature": base64.b64encode(bytes(64)).decode()}
     return [
         {}, {"header": None}, {"header": 5}, {"header": B64_NOISE}, {"header": "AAAA"}, {**good, "header": ["x"]},
-        {**good, "header": _header_with(kind_code=99)}, {**good, "header": _header_with(version=2)},
+        {**good, "header": _header_with(kind_code=99)}, {**good, "header": _header_with(version=1)},
         {**good, "header": base64.b64encode(b"\x00" * 5000).decode()},
         {**good, "nonce": "AAAA"}, {**good, "nonce": 1}, {**good, "signature": base64.b64encode(bytes(63)).decode()},
         {**good, "ciphertext": None}, {**good, "ciphertext": B64_NOISE}, {**good, "ciphertext": "é"},
@@ -550,6 +696,8 @@ def junk_bodies(tail: str, workspace, lead_client, gp_client) -> list:
         good = lead_client.invite_payload(workspace, lead_client.user)
         return [{}, {"member": 5}, {"member": "x"}, {"member": str(uuid.uuid4())}, {**good, "invite_signature": None},
                 {**good, "invite_signature": "AAAA"}, {**good, "invite_signature": B64_NOISE},
+                {**good, "invite_nonce": None}, {**good, "invite_nonce": "AAAA"}, {**good, "invite_nonce": B64_NOISE},
+                {k: v for k, v in good.items() if k != "invite_nonce"},
                 {**good, "role": ["member"]}, {**good, "role": {"a": 1}}, {**good, "role": None},
                 {**good, "role": "lead"}]
     if tail == "/epochs":
@@ -559,9 +707,14 @@ def junk_bodies(tail: str, workspace, lead_client, gp_client) -> list:
                 *({"epoch": bundle} for bundle in _bundle_junk(good["epoch"]))]
     if tail in ("/rekey", "/history"):
         return _wraps_junk(gp_id)
-    if tail == "/verify-key":
-        return [{}, {"member": gp_id}, {"member": gp_id, "fingerprint": 5}, {"member": gp_id, "fingerprint": "AAAA"},
-                {"member": gp_id, "fingerprint": B64_NOISE}, {"member": [], "fingerprint": "AAAA"}]
+    if tail == "/key-confirmations":
+        good = key_confirmation(lead_client.identity, lead_client.user.public_id, member_key(gp_client.user, "member"))
+        return [{}, {"member": gp_id}, {**good, "fingerprint": 5}, {**good, "fingerprint": "AAAA"},
+                {**good, "fingerprint": B64_NOISE}, {**good, "member": []}, {**good, "member": "x"},
+                {k: v for k, v in good.items() if k != "confirmed_ms"}, {**good, "confirmed_ms": "1"},
+                {**good, "confirmed_ms": True}, {**good, "confirmed_ms": -1}, {**good, "confirmed_ms": 2**53},
+                {**good, "confirmed_ms": 2**63 - 1}, {**good, "confirmed_ms": 1.5}, {**good, "signature": "AAAA"},
+                {**good, "signature": None}, {**good, "confirmed_ms": 1}]
     if tail == "/read":
         return [{}, {"seq": "1"}, {"seq": -1}, {"seq": 1.5}, {"seq": True}, {"seq": None}, {"seq": 2**64},
                 {"seq": [1]}]
@@ -571,7 +724,7 @@ def junk_bodies(tail: str, workspace, lead_client, gp_client) -> list:
     raise AssertionError(tail)
 
 
-JUNK_TAILS = ["", "/posts", "/members", "/epochs", "/rekey", "/history", "/verify-key", "/read", "/status"]
+JUNK_TAILS = ["", "/posts", "/members", "/epochs", "/rekey", "/history", "/key-confirmations", "/read", "/status"]
 
 
 @pytest.mark.parametrize("tail", JUNK_TAILS)
@@ -579,6 +732,8 @@ def test_it_answers_garbage_with_400_and_a_reason(http, pair, tail):
     workspace, lead_client, gp_client = pair
     session = http(lead_client.persona)
     path = "/workspaces" if tail == "" else ws_path(workspace, tail)
+    if tail == "/rekey":
+        lead_client.confirm(workspace, gp_client.user)  # so the wraps themselves are what is checked
     before = (AuditEvent.objects.count(), Post.objects.count(), workspace.epochs.count())
     for raw in GARBAGE:
         refused(send(session, path, raw=raw), 400, "invalid")

@@ -14,7 +14,7 @@ from django.db.models import F
 
 from messaging import consumers, selectors, services
 from messaging.models import Membership, Post, Workspace
-from tacclient.workspace import author_sign_keys, open_post, verify_workspace
+from tacclient.workspace import open_post
 from tests.messaging.factories import Client, flip, join
 from tests.messaging.test_consumers import TIMEOUT, connected, session_id, socket
 
@@ -162,9 +162,7 @@ async def test_it_accepts_a_post_frame_and_fans_it_out_to_every_subscribed_membe
         await nothing_more(lead_socket, gp_socket, manager_socket)
 
     # What went over the socket is what every reader verifies and opens.
-    detail = await db(lead_client.detail, workspace)
-    opened = open_post(created["post"], verify_workspace(detail, lead_client.identity),
-                       author_sign_keys(detail["author_keys"]))
+    opened = open_post(created["post"], await db(lead_client.keys, workspace))
     assert opened.body == {"detail": "Not brought to clinic"} and opened.header.rag == "amber"
 
 

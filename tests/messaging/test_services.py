@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,13 +21,14 @@ from django.utils import timezone
 from accounts.services import professional_offboard
 from audit.models import AuditEvent
 from messaging import selectors, services
-from messaging.models import Epoch, EpochWrap, Membership, Post, Workspace
+from messaging.models import Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES, EpochBundle
 from messaging.services import Conflict
 from tacclient import crypto
-from tacclient.workspace import TrustError, epoch_bundle, now_ms, seal_post
+from tacclient.memory import Memory
+from tacclient.workspace import MemberKey, TrustError, epoch_bundle, now_ms, seal_post
 from tests.conftest import Persona
-from tests.messaging.factories import Client, due, envelope, flip, join, member_key, password_reset
+from tests.messaging.factories import Client, due, envelope, flip, join, member_key, newest, password_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -61,12 +63,39 @@ def submit(author: Persona, workspace: Workspace, payload: dict):
     return services.post_create(author=author.user, workspace=workspace, envelope=envelope(payload))
 
 
+def confirmation(client: Client, subject, *, signer: crypto.Identity | None = None, fingerprint: bytes | None = None,
+                 at_ms: int | None = None) -> dict:
+    """The arguments of services.key_confirm as `client` makes them for `subject`'s current key; the
+    keywords make it wrong (another signer, another fingerprint, another time)."""
+    at_ms = at_ms or now_ms()
+    fp = fingerprint or member_key(subject, "member").fingerprint
+    statement = crypto.key_confirmation_statement(client.user.public_id, subject.public_id, fp, at_ms)
+    return {"fingerprint": fp, "confirmed_ms": at_ms, "signature": (signer or client.identity).sign(statement)}
+
+
+def confirm(client: Client, workspace: Workspace, subject, **wrong):
+    return services.key_confirm(confirmer=client.user, workspace=workspace, subject=subject,
+                                **confirmation(client, subject, **wrong))
+
+
 def stray_key_payload(client: Client, workspace: Workspace, epoch: int | None = None) -> dict:
     """A well-formed, correctly signed post under an epoch key the author made up (they have none)."""
     workspace.refresh_from_db()
     return seal_post(identity=client.identity, author_id=client.user.public_id, workspace_id=workspace.public_id,
                      epoch=epoch or workspace.current_epoch, epoch_key=crypto.epoch_key_new(), kind="update",
                      body={"text": "let me in"})
+
+
+def sealed_with_header(client: Client, workspace: Workspace, kind: str, body: dict, **header_fields) -> dict:
+    """A post whose header fields are set directly, past what seal_post allows (a due day after 9999)."""
+    workspace.refresh_from_db()
+    keys = client.keys(workspace)
+    header = crypto.PostHeader(workspace_id=workspace.public_id, epoch=keys.current_epoch, post_id=uuid.uuid4(),
+                               author_id=client.user.public_id, author_fingerprint=client.identity.fingerprint(),
+                               client_time_ms=now_ms(), kind=kind, **header_fields)
+    sealed = crypto.post_seal(client.identity, header, json.dumps(body).encode(), keys.epoch_keys[keys.current_epoch])
+    return dict(zip(("header", "nonce", "ciphertext", "signature"), (base64.b64encode(v).decode() for v in sealed),
+                    strict=True))
 
 
 @dataclass
@@ -130,7 +159,7 @@ def _calls(team: Team, who: str) -> dict:
             lead=actor.user, workspace=ws, epoch=EpochBundle.parse(team.lead.next_epoch_bundle(ws)))),
         "membership_invite": (PermissionDenied, lambda: services.membership_invite(
             lead=actor.user, workspace=ws, professional=team.manager.user if who != "manager" else team.outsider.user,
-            invite_signature=bytes(64))),
+            invite_signature=bytes(64), invite_nonce=bytes(16))),
         "membership_respond": (Conflict, lambda: services.membership_respond(
             professional=actor.user, workspace=ws, accept=True)),
         "membership_leave": (Conflict, lambda: services.membership_leave(professional=actor.user, workspace=ws)),
@@ -138,8 +167,7 @@ def _calls(team: Team, who: str) -> dict:
             actor=actor.user, workspace=ws, member=team.gp.user, wraps=some_wrap)),
         "history_share": (PermissionDenied, lambda: services.history_share(
             lead=actor.user, workspace=ws, member=team.gp.user, wraps=some_wrap)),
-        "key_mark_verified": (PermissionDenied, lambda: services.key_mark_verified(
-            professional=actor.user, workspace=ws, other=team.gp.user, fingerprint=team.gp.identity.fingerprint())),
+        "key_confirm": (PermissionDenied, lambda: confirm(actor, ws, team.gp.user)),
         "workspace_close": (PermissionDenied, lambda: services.workspace_close(
             lead=actor.user, workspace=ws, status="closed")),
         "post_list": (Http404, lambda: selectors.post_list(professional=actor.user, workspace=ws)),
@@ -151,7 +179,7 @@ def _calls(team: Team, who: str) -> dict:
 
 
 SERVICES = ["post_create", "post_create_with_a_kept_key", "epoch_rotate", "membership_invite",
-            "membership_respond", "membership_leave", "member_rekey", "history_share", "key_mark_verified",
+            "membership_respond", "membership_leave", "member_rekey", "history_share", "key_confirm",
             "workspace_close", "post_list", "workspace_detail", "author_keys", "members_needing_rekey"]
 
 
@@ -186,24 +214,16 @@ def test_it_keeps_the_lead_only_services_from_a_member(team, service):
         call()
 
 
-def test_it_lets_a_member_post_read_verify_keys_and_move_their_read_position(team):
+def test_it_lets_a_member_post_read_confirm_keys_and_move_their_read_position(team):
     ws, gp = team.workspace, team.gp
     created = post(gp, ws, "update", {"text": "Immunisations up to date"})
     assert created.created and created.post.author_id == gp.user.pk
     assert [p.body.get("text") for p in gp.read(ws)][-1] == "Immunisations up to date"
-    services.key_mark_verified(professional=gp.user, workspace=ws, other=team.lead.user,
-                               fingerprint=team.lead.identity.fingerprint())
-    assert membership(ws, gp.persona).verified_keys == {
-        str(team.lead.user.public_id): base64.b64encode(team.lead.identity.fingerprint()).decode()}
+    confirmed = confirm(gp, ws, team.lead.user)
+    assert (confirmed.confirmer_id, confirmed.subject_key) == (gp.user.pk, team.lead.user.current_identity_key())
     ws.refresh_from_db()
     services.read_position_update(professional=team.lead.user, workspace=ws, seq=created.post.seq)
     assert membership(ws, team.lead.persona).last_read_seq == created.post.seq
-
-
-def test_it_refuses_to_mark_a_safety_number_that_is_not_the_current_one(team):
-    with pytest.raises(Conflict, match="not their current one"):
-        services.key_mark_verified(professional=team.gp.user, workspace=team.workspace, other=team.lead.user,
-                                   fingerprint=team.gp.identity.fingerprint())
 
 
 def test_it_keeps_an_offboarded_member_out_of_the_next_epoch(team):
@@ -217,7 +237,7 @@ def test_it_keeps_an_offboarded_member_out_of_the_next_epoch(team):
         prev_manifest_hash=team.lead.keys(team.workspace).manifest_hashes[4],
         members=[m for m in (member_key(team.lead.user, "lead"), member_key(team.gp.user, "member"),
                              member_key(team.offboarded.user, "member"))],
-        custodian_public=team.lead.custodian_public)[0]
+        custodian=team.lead.custodian_key)[0]
     with pytest.raises(Conflict, match="not the workspace's members"):
         services.epoch_rotate(lead=team.lead.user, workspace=team.workspace, epoch=EpochBundle.parse(bundle_with))
     services.epoch_rotate(lead=team.lead.user, workspace=team.workspace, epoch=EpochBundle.parse(bundle))
@@ -242,7 +262,9 @@ def test_it_opens_a_workspace_with_the_lead_alone_in_the_first_epoch(lead, custo
     assert lead_client.keys(workspace).epoch_keys[1] == crypto.epoch_key_unwrap(
         bytes(custodian_wrap.sealed), custodian, workspace.public_id, 1)
     [details] = lead_client.read(workspace)
-    assert (details.header.kind, details.body) == ("details", DETAILS)
+    # Posted once the workspace exists, naming it and its reference inside the signed, encrypted body.
+    assert (details.header.kind, details.body) == (
+        "details", {**DETAILS, "workspace": str(workspace.public_id), "reference": workspace.reference})
     events = audit_since(head)
     assert kinds(events) == ["workspace.created", "post.created"]
     assert events[0].data == {"reference": workspace.reference}
@@ -257,6 +279,12 @@ def test_it_hands_out_references_tac_year_nnnn_in_order(lead, gp, custodian):
         assert match, ref
         numbers.append(int(match.group(1)))
     assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+
+
+def another_custodian_key() -> tuple[bytes, bytes, bytes]:
+    """(key_id, box_public, sign_public) of a custodian key that is not installed or pinned."""
+    other = crypto.custodian_identity(crypto.epoch_key_new())
+    return crypto.custodian_key_id(other.box_public, other.sign_public), other.box_public, other.sign_public
 
 
 def _resign(body: dict, identity: crypto.Identity) -> dict:
@@ -284,7 +312,7 @@ def test_it_refuses_a_workspace_whose_first_epoch_is_wrong(lead, gp, custodian, 
     reference_before = lead_client.create_workspace().reference
     head = audit_head()
     fields = {
-        "another custodian key": {"custodian_public": crypto.Identity.generate().box_public},
+        "another custodian key": {"custodian": another_custodian_key()},
         "a previous manifest that does not exist": {"prev_manifest_hash": bytes([1]) * 32},
         "epoch 2 first": {"epoch": 2},
         "the GP in it too": {"members": [member_key(lead.user, "lead"), member_key(gp.user, "member")]},
@@ -342,10 +370,12 @@ def test_it_invites_audits_and_tells_the_invitee(lead, gp, custodian, capture_ev
     with django_capture_on_commit_callbacks(execute=True):
         invited = lead_client.invite(workspace, gp.user)
     assert (invited.state, invited.role, invited.invited_by_id) == ("invited", "member", lead.user.pk)
+    # Stored with what it was signed over: the epoch current when invited and its single-use nonce.
+    assert invited.invite_epoch == 1 and len(bytes(invited.invite_nonce)) == crypto.INVITE_NONCE_BYTES
     assert crypto.verify_detached(
         lead_client.identity.sign_public,
         crypto.invite_statement(workspace.public_id, gp.user.public_id, Client(gp, custodian).identity.fingerprint(),
-                                "member"),
+                                "member", 1, bytes(invited.invite_nonce)),
         bytes(invited.invite_signature))
     [event] = audit_since(head)
     assert (event.kind, event.actor_id, event.data) == (
@@ -359,34 +389,79 @@ def test_it_invites_audits_and_tells_the_invitee(lead, gp, custodian, capture_ev
         selectors.post_list(professional=gp.user, workspace=workspace)
 
 
-def _invite_signed(lead_client, workspace, other, *, signer=None, role="member", signed_role=None, key_of=None):
+def _invite_signed(lead_client, workspace, other, *, signer=None, role="member", signed_role=None, key_of=None,
+                   epoch=None, nonce=None) -> tuple[bytes, bytes]:
+    """(signature, nonce) of an invitation; the keywords make it wrong."""
+    workspace.refresh_from_db()
     signer = signer or lead_client.identity
     fp = (key_of or member_key(other, role)).fingerprint
-    return signer.sign(crypto.invite_statement(workspace.public_id, other.public_id, fp, signed_role or role))
+    nonce = nonce or os.urandom(crypto.INVITE_NONCE_BYTES)
+    statement = crypto.invite_statement(workspace.public_id, other.public_id, fp, signed_role or role,
+                                        workspace.current_epoch if epoch is None else epoch, nonce)
+    return signer.sign(statement), nonce
+
+
+def invite_with(lead_client, workspace, other, signed: tuple[bytes, bytes], role="member"):
+    signature, nonce = signed
+    return services.membership_invite(lead=lead_client.user, workspace=workspace, professional=other, role=role,
+                                      invite_signature=signature, invite_nonce=nonce)
 
 
 @pytest.mark.parametrize("case", ["signed by the invitee", "signed for another role", "signed for another key",
-                                  "signed for another workspace", "zeros"])
+                                  "signed for another workspace", "signed for the next epoch",
+                                  "signed for an earlier epoch", "signed for another nonce", "a version 1 signature",
+                                  "zeros"])
 def test_it_refuses_an_invitation_whose_signature_does_not_verify(lead, gp, outsider, custodian, case):
     lead_client = Client(lead, custodian)
     workspace = lead_client.create_workspace()
+    lead_client.rotate(workspace)  # epoch 2: an invitation now names epoch 2
+    nonce = os.urandom(crypto.INVITE_NONCE_BYTES)
     if case == "signed by the invitee":
-        signature = _invite_signed(lead_client, workspace, gp.user, signer=Client(gp, custodian).identity)
+        signature, _ = _invite_signed(lead_client, workspace, gp.user, signer=Client(gp, custodian).identity,
+                                      nonce=nonce)
     elif case == "signed for another role":
-        signature = _invite_signed(lead_client, workspace, gp.user, signed_role="oversight")
+        signature, _ = _invite_signed(lead_client, workspace, gp.user, signed_role="oversight", nonce=nonce)
     elif case == "signed for another key":
-        signature = _invite_signed(lead_client, workspace, gp.user, key_of=member_key(outsider.user, "member"))
+        signature, _ = _invite_signed(lead_client, workspace, gp.user, key_of=member_key(outsider.user, "member"),
+                                      nonce=nonce)
     elif case == "signed for another workspace":
-        other = lead_client.create_workspace()
-        signature = _invite_signed(lead_client, other, gp.user)
+        signature, _ = _invite_signed(lead_client, lead_client.create_workspace(), gp.user, epoch=2, nonce=nonce)
+    elif case == "signed for the next epoch":
+        signature, _ = _invite_signed(lead_client, workspace, gp.user, epoch=3, nonce=nonce)
+    elif case == "signed for an earlier epoch":  # made before the last new epoch: signed again, or not at all
+        signature, _ = _invite_signed(lead_client, workspace, gp.user, epoch=1, nonce=nonce)
+    elif case == "signed for another nonce":
+        signature, _ = _invite_signed(lead_client, workspace, gp.user)
+    elif case == "a version 1 signature":  # the old layout: no epoch, no nonce
+        signature = lead_client.identity.sign(b"tac.invite.v1\x00" + workspace.public_id.bytes + gp.user.public_id.bytes
+                                              + member_key(gp.user, "member").fingerprint + bytes([2]))
     else:
         signature = bytes(64)
     head = audit_head()
     with pytest.raises(ValidationError, match="the invitation signature does not verify"):
-        services.membership_invite(lead=lead.user, workspace=workspace, professional=gp.user,
-                                   invite_signature=signature)
+        invite_with(lead_client, workspace, gp.user, (signature, nonce))
     assert not Membership.objects.filter(professional=gp.user).exists()
     assert audit_since(head) == []
+
+
+def test_it_refuses_an_invitation_nonce_used_before(lead, gp, outsider, custodian):
+    """Each invitation is signed once: its nonce cannot be used again, for the same professional or another."""
+    lead_client = Client(lead, custodian)
+    workspace = lead_client.create_workspace()
+    first = _invite_signed(lead_client, workspace, gp.user)
+    invite_with(lead_client, workspace, gp.user, first)
+    services.membership_respond(professional=gp.user, workspace=workspace, accept=False)
+    head = audit_head()
+    with pytest.raises(Conflict, match="this invitation nonce was used before"):
+        invite_with(lead_client, workspace, outsider.user, _invite_signed(lead_client, workspace, outsider.user,
+                                                                          nonce=first[1]))
+    with pytest.raises(Conflict, match="this invitation nonce was used before"):
+        invite_with(lead_client, workspace, gp.user, first)  # the declined invitation, sent again
+    with pytest.raises(ValidationError, match="invite_nonce must be 16 bytes"):
+        invite_with(lead_client, workspace, outsider.user, (bytes(64), bytes(8)))
+    assert audit_since(head) == [] and not Membership.objects.filter(professional=outsider.user).exists()
+    again = invite_with(lead_client, workspace, gp.user, _invite_signed(lead_client, workspace, gp.user))
+    assert again.state == "invited" and bytes(again.invite_nonce) != first[1]
 
 
 def test_it_refuses_a_duplicate_invitation(pair, outsider):
@@ -404,18 +479,17 @@ def test_it_invites_only_as_member_or_oversight(pair, outsider, role):
     workspace, lead_client, _ = pair
     with pytest.raises(ValidationError, match="invite as member or oversight"):
         services.membership_invite(lead=lead_client.user, workspace=workspace, professional=outsider.user,
-                                   invite_signature=bytes(64), role=role)
+                                   invite_signature=bytes(64), invite_nonce=bytes(16), role=role)
 
 
 def test_it_refuses_to_invite_an_offboarded_account(pair, outsider, make_persona):
     workspace, lead_client, _ = pair
     other = make_persona("teacher2@school.example", "school")
-    signature = _invite_signed(lead_client, workspace, other.user)
+    signed = _invite_signed(lead_client, workspace, other.user)
     professional_offboard(admin=lead_client.user, professional=other.user)
     other.user.refresh_from_db()
     with pytest.raises(ValidationError, match="not active"):
-        services.membership_invite(lead=lead_client.user, workspace=workspace, professional=other.user,
-                                   invite_signature=signature)
+        invite_with(lead_client, workspace, other.user, signed)
 
 
 def test_an_offboarded_account_cannot_open_a_workspace(gp, make_persona, custodian):
@@ -533,14 +607,12 @@ def test_it_refuses_an_epoch_that_slips_in_someone_who_was_only_invited(lead, gp
     lead_client.invite(workspace, gp.user)
     bundle = lead_client.next_epoch_bundle(workspace)
     parsed = EpochBundle.parse(bundle)
-    assert parsed.manifest.members == (crypto.ManifestMember(lead.user.public_id, lead_client.identity.fingerprint(),
-                                                             "lead"),)
-    from tacclient.workspace import epoch_bundle
-
+    assert parsed.manifest.members == (crypto.ManifestMember(lead.user.public_id, lead_client.identity.sign_public,
+                                                             lead_client.identity.box_public, "lead"),)
     forged, _ = epoch_bundle(lead=lead_client.identity, workspace_id=workspace.public_id, epoch=2,
                              prev_manifest_hash=lead_client.keys(workspace).manifest_hashes[1],
                              members=[member_key(lead.user, "lead"), member_key(gp.user, "member")],
-                             custodian_public=custodian.box_public)
+                             custodian=lead_client.custodian_key)
     with pytest.raises(Conflict, match=f"not members \\['{gp.user.public_id}'\\]"):
         services.epoch_rotate(lead=lead.user, workspace=workspace, epoch=EpochBundle.parse(forged))
     assert membership(workspace, gp).state == "invited"
@@ -554,12 +626,45 @@ def test_it_refuses_a_stale_epoch_bundle(pair):
         services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(stale))
 
 
-def test_it_refuses_an_epoch_listing_a_members_replaced_key(pair):
+def test_it_accepts_an_epoch_listing_an_active_members_earlier_key(pair):
+    """After a password reset the lead's client keeps sealing to the key it trusts (the manifest's) until a
+    colleague confirms the new one: the epoch is stored, wrapped for the earlier key, and the member still
+    needs re-keying."""
     workspace, lead_client, gp_client = pair
-    bundle = lead_client.next_epoch_bundle(workspace)
+    earlier = gp_client.user.current_identity_key()
+    bundle = lead_client.next_epoch_bundle(workspace)  # lists the GP's key as the manifest does
     password_reset(gp_client.persona, "a new passphrase after forgetting")
-    with pytest.raises(Conflict, match="is not their current key"):
+    gp_client.refresh_identity()
+    epoch = services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
+    assert EpochWrap.objects.get(epoch=epoch, recipient=gp_client.user).recipient_key == earlier
+    assert 3 not in gp_client.keys(workspace).epoch_keys
+    assert [(m["member"], m["epochs"]) for m in selectors.members_needing_rekey(
+        professional=lead_client.user, workspace=workspace)] == [(str(gp_client.user.public_id), [2, 3])]
+    assert post(lead_client, workspace, "update").post.epoch.number == 3
+
+
+def test_it_refuses_an_earlier_key_for_an_accepted_newcomer(pair, manager, custodian):
+    """A newcomer joins with the key they have now (the one their invitation was signed for), never one
+    they have replaced; and nobody joins under a key that is not theirs at all."""
+    workspace, lead_client, gp_client = pair
+    manager_client = Client(manager, custodian)
+    lead_client.invite(workspace, manager.user)
+    services.membership_respond(professional=manager.user, workspace=workspace, accept=True)
+    bundle = lead_client.next_epoch_bundle(workspace)  # lists the manager's key as it is now
+    password_reset(manager_client.persona, "a new passphrase after forgetting")
+    with pytest.raises(Conflict, match=f"member {manager.user.public_id}'s key in the manifest is not a key of theirs"):
         services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
+    assert membership(workspace, manager).state == "accepted"
+    managers = member_key(manager.user, "member")
+    not_theirs = MemberKey(gp_client.user.public_id, managers.sign_public, managers.box_public, "member")
+    forged, _ = epoch_bundle(lead=lead_client.identity, workspace_id=workspace.public_id, epoch=3,
+                             prev_manifest_hash=lead_client.keys(workspace).manifest_hashes[2],
+                             members=[member_key(lead_client.user, "lead"), not_theirs],
+                             custodian=lead_client.custodian_key)
+    with pytest.raises(Conflict, match=f"member {gp_client.user.public_id}'s key in the manifest is not a key of theirs"):
+        services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(forged))
+    workspace.refresh_from_db()
+    assert workspace.current_epoch == 2
 
 
 def test_it_removes_a_member_at_once_with_a_new_epoch_they_cannot_open(pair, capture_events,
@@ -857,6 +962,64 @@ def test_it_refuses_a_header_for_another_workspace(pair, custodian):
         submit(lead_client.persona, workspace, payload)
 
 
+def test_it_refuses_a_post_replayed_into_another_workspace_of_its_author(pair):
+    """The same bytes sent to a second workspace the author is in: refused, never answered as a stored
+    post (the duplicate check includes the workspace)."""
+    workspace, lead_client, gp_client = pair
+    other = lead_client.create_workspace()
+    join(lead_client, other, gp_client)
+    payload = gp_client.seal(workspace, "update", {"text": "for the first workspace"})
+    submit(gp_client.persona, workspace, payload)
+    with pytest.raises(Conflict, match="this post id is already used by another post"):
+        submit(gp_client.persona, other, payload)
+    assert not Post.objects.filter(workspace=other, author=gp_client.user).exists()
+
+
+@pytest.mark.parametrize("case", ["after the newest post", "a number without a hash", "a hash without a number"])
+def test_it_refuses_a_post_that_follows_a_post_the_workspace_does_not_have(pair, case):
+    workspace, _, gp_client = pair
+    seq, post_hash = newest(workspace)
+    prev = {"after the newest post": (seq + 1, post_hash), "a number without a hash": (seq, crypto.ZERO_HASH),
+            "a hash without a number": (0, post_hash)}[case]
+    payload = gp_client.seal(workspace, "update", {"text": "from the future"}, prev=prev)
+    with pytest.raises(ValidationError, match=f"the post says it follows #{prev[0]}, which is not a post of this"):
+        submit(gp_client.persona, workspace, payload)
+    assert Post.objects.filter(workspace=workspace).count() == seq
+
+
+def test_it_takes_a_post_that_follows_an_older_post(pair):
+    """Two members writing at once each name the newest post they saw: readers, not the server, judge it."""
+    workspace, lead_client, gp_client = pair
+    seen = newest(workspace)
+    post(lead_client, workspace, "update")
+    assert post(gp_client, workspace, "update", prev=seen).post.seq == seen[0] + 2
+    assert post(gp_client, workspace, "update", prev=None).created  # a client that has seen nothing
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"client_time_ms": 2**63 - 1}, "the post header's time is out of range"),
+    ({"client_time_ms": 2**53}, "the post header's time is out of range"),
+    ({"prev": (2**53, bytes([1]) * 32)}, "the post header's previous sequence number is out of range"),
+])
+def test_it_refuses_a_header_number_beyond_a_javascript_number(pair, fields, reason):
+    workspace, _, gp_client = pair
+    payload = gp_client.seal(workspace, "update", {"text": "far away"}, **fields)
+    with pytest.raises(ValidationError, match=reason):
+        envelope(payload)
+
+
+@pytest.mark.parametrize("due_day", [services.MAX_DUE_DAY + 1, 2**32 - 1])
+def test_it_refuses_a_due_date_after_the_year_9999(pair, due_day):
+    workspace, lead_client, gp_client = pair
+    payload = sealed_with_header(lead_client, workspace, "action", {"title": "Some day"},
+                                 owner_id=gp_client.user.public_id, due_day=due_day, status="open")
+    with pytest.raises(ValidationError, match="the action's due date is after the year 9999"):
+        submit(lead_client.persona, workspace, payload)
+    last = sealed_with_header(lead_client, workspace, "action", {"title": "New Year's Eve 9999"},
+                              owner_id=gp_client.user.public_id, due_day=services.MAX_DUE_DAY, status="open")
+    assert submit(lead_client.persona, workspace, last).post.due_date == dt.date(9999, 12, 31)
+
+
 def test_it_wants_a_rag_on_a_concern_and_only_there(pair):
     workspace, lead_client, _ = pair
     with pytest.raises(ValidationError, match="a concern needs a RAG rating"):
@@ -911,6 +1074,19 @@ def test_it_moves_an_action_through_done_reopened_and_cancelled(pair):
         assert (stored.status, stored.target_id) == (status, action.pk)
     with pytest.raises(ValidationError, match="only actions and action statuses carry a status"):
         post(gp_client, workspace, "acknowledgement", target=action.post_id, status="done")
+
+
+def test_it_lets_only_the_owner_or_the_lead_change_an_actions_status(trio):
+    workspace, lead_client, gp_client, manager_client = trio
+    action = post(gp_client, workspace, "action", {"title": "Home visit"}, owner=manager_client.user.public_id).post
+    # Neither the owner nor the lead: another member, and the action's author, are refused.
+    lead_action = post(lead_client, workspace, "action", owner=gp_client.user.public_id).post
+    for who, target in ((gp_client, action), (manager_client, lead_action)):
+        with pytest.raises(PermissionDenied, match="only the action's owner or the lead professional can change"):
+            post(who, workspace, "action_status", target=target.post_id, status="done")
+    assert post(manager_client, workspace, "action_status", target=action.post_id, status="done").created  # owner
+    assert post(lead_client, workspace, "action_status", target=action.post_id, status="reopened").created  # lead
+    assert not Post.objects.filter(kind="action_status", author=gp_client.user).exists()
 
 
 def test_it_lets_only_the_author_edit_or_retract(pair):
@@ -1046,7 +1222,12 @@ def test_it_leaves_a_member_who_reset_their_password_unable_to_read_until_re_key
             crypto.epoch_key_unwrap(bytes(wrap.sealed), gp_client.identity, workspace.public_id, wrap.epoch.number)
     assert selectors.members_needing_rekey(professional=manager_client.user, workspace=workspace) == [
         {"member": str(gp_client.user.public_id), "box_public": base64.b64encode(gp_client.identity.box_public).decode(),
-         "epochs": [2, 3]}]
+         "epochs": [2, 3], "fingerprint": base64.b64encode(gp_client.identity.fingerprint()).decode()}]
+    # Nobody wraps an epoch key for the new key until a colleague has compared its safety number.
+    with pytest.raises(PermissionDenied, match="nobody in this workspace has confirmed Dr Priya GP's new key yet"):
+        manager_client.rekey(workspace, gp_client.user, [2, 3])
+    assert not EpochWrap.objects.filter(recipient_key=gp_client.user.current_identity_key()).exists()
+    confirm(lead_client, workspace, gp_client.user)
     # Epoch 1 was never the GP's: no member may hand it over as "re-keying".
     with pytest.raises(PermissionDenied, match=r"cannot be shared with that member: \[1\]"):
         lead_client.rekey(workspace, gp_client.user, [1, 2])
@@ -1058,7 +1239,8 @@ def test_it_leaves_a_member_who_reset_their_password_unable_to_read_until_re_key
                               wraps={9: bytes(SEALED_EPOCH_KEY_BYTES)})
     assert gp_client.user.needs_rekey
     head = audit_head()
-    # Any member can re-key: here the manager, a plain member, not the lead.
+    # Any member can re-key once the key is confirmed: here the manager, a plain member, after the lead
+    # confirmed it.
     with django_capture_on_commit_callbacks(execute=True):
         assert manager_client.rekey(workspace, gp_client.user, [2, 3]) == 2
     assert [p.body["text"] for p in gp_client.read(workspace)] == ["epoch two", "epoch three"]
@@ -1074,12 +1256,34 @@ def test_it_leaves_a_member_who_reset_their_password_unable_to_read_until_re_key
     assert lead_client.rekey(workspace, gp_client.user, [2]) == 0
 
 
+def test_it_counts_only_a_confirmation_by_a_current_member_for_re_keying(trio, outsider, custodian):
+    """A confirmation of the new key counts in a workspace only if its confirmer is an active member there:
+    not the member themselves, not someone from another workspace, not a member who has since left."""
+    workspace, lead_client, gp_client, manager_client = trio
+    elsewhere = Client(outsider, custodian)
+    other = elsewhere.create_workspace()
+    join(elsewhere, other, gp_client)
+    password_reset(gp_client.persona, "a new passphrase after forgetting")
+    gp_client.refresh_identity()
+    with pytest.raises(ValidationError, match="you cannot confirm your own key"):
+        confirm(gp_client, workspace, gp_client.user)
+    confirm(elsewhere, other, gp_client.user)  # a colleague in another workspace
+    with pytest.raises(PermissionDenied, match="nobody in this workspace has confirmed"):
+        lead_client.rekey(workspace, gp_client.user, [2, 3])
+    assert elsewhere.rekey(other, gp_client.user, [2]) == 1  # where the confirmer is a member, it counts
+    confirm(manager_client, workspace, gp_client.user)
+    services.membership_leave(professional=manager_client.user, workspace=workspace)
+    with pytest.raises(PermissionDenied, match="nobody in this workspace has confirmed"):
+        lead_client.rekey(workspace, gp_client.user, [2, 3])
+
+
 def test_it_keeps_needs_rekey_until_every_workspace_has_re_keyed(trio, custodian):
     workspace, lead_client, gp_client, _ = trio
     second = lead_client.create_workspace()
     join(lead_client, second, gp_client)
     password_reset(gp_client.persona, "a new passphrase after forgetting")
     gp_client.refresh_identity()
+    confirm(lead_client, workspace, gp_client.user)  # one confirmation: the lead is a member of both
     lead_client.rekey(workspace, gp_client.user, [2, 3])
     gp_client.user.refresh_from_db()
     assert gp_client.user.needs_rekey
@@ -1092,12 +1296,14 @@ def test_it_lets_a_re_keyed_member_post_again_under_the_new_key(trio):
     workspace, lead_client, gp_client, _ = trio
     password_reset(gp_client.persona, "a new passphrase after forgetting")
     gp_client.refresh_identity()
+    confirm(lead_client, workspace, gp_client.user)
     lead_client.rekey(workspace, gp_client.user, [2, 3])
     stored = post(gp_client, workspace, "update", {"text": "back"}).post
     assert stored.author_key.version == 2
     [opened] = lead_client.read(workspace, after=stored.seq - 1)
-    # Readers verify with the new key and flag it: the manifest still lists the old one.
-    assert opened.body == {"text": "back"} and not opened.key_matches_manifest
+    # Readers verify with the new key, trusted because a member confirmed it (the manifest lists the old one).
+    assert opened.body == {"text": "back"} and (opened.key_trust, opened.confirmed_by) == (
+        "confirmed", lead_client.user.public_id)
 
 
 def test_it_shows_a_late_joiner_earlier_history_only_once_the_lead_shares_it(pair, outsider, capture_events,
@@ -1123,7 +1329,7 @@ def test_it_shows_a_late_joiner_earlier_history_only_once_the_lead_shares_it(pai
                                                                "workspace": str(workspace.public_id)})]
     assert membership(workspace, gp_client.persona).history_shared
     [details] = [p for p in gp_client.read(workspace) if p.header.kind == "details"]
-    assert details.body == DETAILS
+    assert details.body == {**DETAILS, "workspace": str(workspace.public_id), "reference": workspace.reference}
 
 
 def test_it_answers_a_retry_as_the_same_post_even_after_the_epoch_moved_on(pair):
@@ -1152,8 +1358,7 @@ def test_it_refuses_every_service_to_a_disabled_account_that_still_has_a_members
         with pytest.raises(Http404):
             read(professional=gp_client.user, workspace=workspace)
     with pytest.raises(PermissionDenied):
-        services.key_mark_verified(professional=gp_client.user, workspace=workspace, other=lead_client.user,
-                                   fingerprint=lead_client.identity.fingerprint())
+        confirm(gp_client, workspace, lead_client.user)
     with pytest.raises(PermissionDenied):
         services.member_rekey(actor=gp_client.user, workspace=workspace, member=lead_client.user,
                               wraps={2: crypto.epoch_key_wrap(workspace.public_id, 2, kept.epoch_keys[2],
@@ -1165,3 +1370,197 @@ def test_it_refuses_every_service_to_a_disabled_account_that_still_has_a_members
         lead_client.rotate(workspace)
     bundle = lead_client.next_epoch_bundle(workspace, exclude={gp_client.user.pk})
     services.epoch_rotate(lead=lead_client.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
+
+
+def test_it_lets_only_the_lead_say_the_earlier_record_was_shared(pair):
+    workspace, lead_client, gp_client = pair
+    with pytest.raises(PermissionDenied, match="only the lead professional shares the earlier record"):
+        post(gp_client, workspace, "history_shared", {"member": str(gp_client.user.public_id), "epochs": [1]})
+    shared = post(lead_client, workspace, "history_shared", {"member": str(gp_client.user.public_id), "epochs": [1]})
+    assert shared.post.kind == "history_shared"
+    with pytest.raises(ValidationError, match="a history_shared does not target another post"):
+        post(lead_client, workspace, "history_shared", {}, target=shared.post.post_id)
+
+
+# --- key confirmations ----------------------------------------------------------------------------------
+
+
+def test_it_stores_a_key_confirmation_audits_it_and_tells_the_team(pair, capture_events,
+                                                                   django_capture_on_commit_callbacks):
+    workspace, lead_client, gp_client = pair
+    head = audit_head()
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = confirm(gp_client, workspace, lead_client.user)
+    lead_key, gp_key = lead_client.user.current_identity_key(), gp_client.user.current_identity_key()
+    assert (stored.confirmer, stored.confirmer_key, stored.subject, stored.subject_key) == (
+        gp_client.user, gp_key, lead_client.user, lead_key)
+    assert crypto.verify_detached(gp_client.identity.sign_public, crypto.key_confirmation_statement(
+        gp_client.user.public_id, lead_client.user.public_id, lead_client.identity.fingerprint(), stored.confirmed_ms),
+        bytes(stored.signature))
+    [event] = audit_since(head)
+    assert (event.kind, event.actor_id, event.data) == (
+        "key.confirmed", gp_client.user.pk, {"member": str(lead_client.user.public_id), "key_version": 1})
+    assert capture_events == [(f"workspace.{workspace.pk}", {
+        "type": "key.confirmed", "workspace": str(workspace.public_id), "member": str(lead_client.user.public_id)})]
+    # Relayed to the members' clients, which check it again against keys they trust.
+    [relayed] = selectors.workspace_detail(professional=lead_client.user, workspace=workspace)["key_confirmations"]
+    assert (relayed["confirmer"], relayed["subject"], relayed["key_version"], relayed["confirmed_ms"]) == (
+        str(gp_client.user.public_id), str(lead_client.user.public_id), 1, stored.confirmed_ms)
+    assert base64.b64decode(relayed["signature"]) == bytes(stored.signature)
+
+
+def test_it_takes_a_key_confirmation_once(pair, capture_events, django_capture_on_commit_callbacks):
+    workspace, lead_client, gp_client = pair
+    first = confirm(gp_client, workspace, lead_client.user)
+    head = audit_head()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = confirm(gp_client, workspace, lead_client.user, at_ms=now_ms() + 1000)  # a new signature
+    assert again.pk == first.pk and again.confirmed_ms == first.confirmed_ms
+    assert KeyConfirmation.objects.filter(confirmer=gp_client.user).count() == 1
+    assert audit_since(head) == [] and capture_events == []
+
+
+@pytest.mark.parametrize("case", ["signed by someone else", "signed by the subject", "signed for another key",
+                                  "signed at another time", "zeros"])
+def test_it_refuses_a_key_confirmation_whose_signature_does_not_verify(pair, outsider, custodian, case):
+    workspace, lead_client, gp_client = pair
+    arguments = confirmation(gp_client, lead_client.user, signer={
+        "signed by someone else": Client(outsider, custodian).identity,
+        "signed by the subject": lead_client.identity}.get(case))
+    if case == "signed for another key":
+        arguments["signature"] = confirmation(gp_client, lead_client.user,
+                                              fingerprint=gp_client.identity.fingerprint())["signature"]
+    if case == "signed at another time":
+        arguments["confirmed_ms"] += 1
+    if case == "zeros":
+        arguments["signature"] = bytes(64)
+    head = audit_head()
+    with pytest.raises(ValidationError, match="the confirmation's signature does not verify with your key"):
+        services.key_confirm(confirmer=gp_client.user, workspace=workspace, subject=lead_client.user, **arguments)
+    assert not KeyConfirmation.objects.exists() and audit_since(head) == []
+
+
+def test_it_refuses_to_confirm_ones_own_key(pair):
+    workspace, _, gp_client = pair
+    with pytest.raises(ValidationError, match="you cannot confirm your own key: a colleague compares it with you"):
+        confirm(gp_client, workspace, gp_client.user)
+    assert not KeyConfirmation.objects.exists()
+
+
+def test_it_confirms_only_a_key_of_the_subjects(pair, outsider, custodian):
+    """The fingerprint must be one of the subject's keys (their current one, or an earlier one, which the
+    manifests may still list); anyone else's is refused."""
+    workspace, lead_client, gp_client = pair
+    for fingerprint in (gp_client.identity.fingerprint(), Client(outsider, custodian).identity.fingerprint(),
+                        bytes(32)):
+        with pytest.raises(Conflict, match="that safety number is not one of theirs"):
+            confirm(gp_client, workspace, lead_client.user, fingerprint=fingerprint)
+    earlier = gp_client.identity.fingerprint()
+    password_reset(gp_client.persona, "a new passphrase after forgetting")
+    assert confirm(lead_client, workspace, gp_client.user, fingerprint=earlier).subject_key.version == 1
+    assert confirm(lead_client, workspace, gp_client.user).subject_key.version == 2
+
+
+def test_it_confirms_only_the_keys_of_the_workspaces_members(pair, outsider, manager, custodian):
+    workspace, lead_client, gp_client = pair
+    with pytest.raises(ValidationError, match="that professional is not a member of this workspace"):
+        confirm(lead_client, workspace, outsider.user)
+    # An invitee is a member-to-be: the lead compares their safety number before admitting them.
+    lead_client.invite(workspace, manager.user)
+    assert confirm(lead_client, workspace, manager.user).subject == manager.user
+    lead_client.rotate(workspace, remove=gp_client.user)
+    with pytest.raises(ValidationError, match="that professional is not a member of this workspace"):
+        confirm(lead_client, workspace, gp_client.user)
+    with pytest.raises(PermissionDenied, match="you are not a member of this workspace"):
+        confirm(gp_client, workspace, lead_client.user)
+
+
+@pytest.mark.parametrize("minutes", [-11, 60 * 24])
+def test_it_refuses_a_key_confirmation_from_a_clock_far_off(pair, minutes):
+    workspace, lead_client, gp_client = pair
+    with pytest.raises(ValidationError, match="more than 10 minutes from the server's clock"):
+        confirm(gp_client, workspace, lead_client.user, at_ms=now_ms() + minutes * 60_000)
+
+
+# --- the saved state ------------------------------------------------------------------------------------
+
+
+def sealed_state(client: Client, version: int, memory: Memory | None = None) -> dict:
+    """What the member's client saves: its Memory encrypted and signed under its identity key."""
+    saved = (memory or Memory()).seal(client.identity, client.user.public_id, version)
+    return {"version": version, "blob": base64.b64decode(saved["blob"]),
+            "signature": base64.b64decode(saved["signature"])}
+
+
+def save_state(client: Client, saved: dict):
+    return services.client_state_save(professional=client.user, **saved)
+
+
+def test_it_saves_the_state_audits_it_and_serves_it_back(pair):
+    workspace, _, gp_client = pair
+    assert selectors.client_state(professional=gp_client.user) == {"version": 0, "blob": None, "signature": None}
+    memory = Memory()
+    memory.verify(workspace.lead.public_id, bytes(32), now_ms())
+    head = audit_head()
+    assert save_state(gp_client, sealed_state(gp_client, 1, memory)).version == 1
+    [event] = audit_since(head)
+    assert (event.kind, event.actor_id, event.data) == ("client_state.saved", gp_client.user.pk, {"version": 1})
+    served = selectors.client_state(professional=gp_client.user)
+    assert served["version"] == 1
+    assert Memory.open(gp_client.identity, gp_client.user.public_id, served).verified == memory.verified
+
+
+def test_it_saves_only_the_next_version_of_the_state(pair):
+    _, _, gp_client = pair
+    save_state(gp_client, sealed_state(gp_client, 1))
+    for version in (1, 3):  # a writer that read an older copy, or one that skips ahead
+        with pytest.raises(Conflict, match="the saved state is at version 1: read it, merge and save version 2"):
+            save_state(gp_client, sealed_state(gp_client, version))
+    assert save_state(gp_client, sealed_state(gp_client, 2)).version == 2
+    assert selectors.client_state(professional=gp_client.user)["version"] == 2
+
+
+@pytest.mark.parametrize("case", ["signed by someone else", "signed for another version", "altered", "zeros"])
+def test_it_refuses_a_state_not_signed_with_the_current_key(pair, case):
+    _, lead_client, gp_client = pair
+    saved = sealed_state(gp_client, 1)
+    if case == "signed by someone else":
+        saved["signature"] = lead_client.identity.sign(crypto.state_signed_message(gp_client.user.public_id, 1,
+                                                                                   saved["blob"]))
+    elif case == "signed for another version":
+        saved["signature"] = sealed_state(gp_client, 2)["signature"]
+    elif case == "altered":
+        saved["blob"] = saved["blob"][:-1] + bytes([saved["blob"][-1] ^ 1])
+    else:
+        saved["signature"] = bytes(64)
+    head = audit_head()
+    with pytest.raises(ValidationError, match="the saved state is not signed with your current key"):
+        save_state(gp_client, saved)
+    assert selectors.client_state(professional=gp_client.user)["version"] == 0 and audit_since(head) == []
+
+
+def test_it_refuses_a_state_larger_than_the_limit(pair):
+    _, _, gp_client = pair
+    blob = bytes(services.MAX_STATE_BYTES + 1)
+    signature = gp_client.identity.sign(crypto.state_signed_message(gp_client.user.public_id, 1, blob))
+    with pytest.raises(ValidationError, match=f"larger than {services.MAX_STATE_BYTES} bytes"):
+        save_state(gp_client, {"version": 1, "blob": blob, "signature": signature})
+
+
+def test_it_does_not_serve_a_state_sealed_under_a_replaced_key(pair):
+    """After a password reset the old state cannot be opened (new keys): it is not served, its versions
+    start again, and the old key can no longer write."""
+    _, _, gp_client = pair
+    old_device = gp_client.identity
+    save_state(gp_client, sealed_state(gp_client, 1))
+    save_state(gp_client, sealed_state(gp_client, 2))
+    password_reset(gp_client.persona, "a new passphrase after forgetting")
+    assert selectors.client_state(professional=gp_client.user) == {"version": 0, "blob": None, "signature": None}
+    stale = sealed_state(gp_client, 1)  # still sealed by the old identity
+    with pytest.raises(ValidationError, match="not signed with your current key"):
+        save_state(gp_client, stale)
+    gp_client.refresh_identity()
+    assert gp_client.identity != old_device
+    assert save_state(gp_client, sealed_state(gp_client, 1)).version == 1
+    served = selectors.client_state(professional=gp_client.user)
+    assert Memory.open(gp_client.identity, gp_client.user.public_id, served).workspaces == {}

@@ -29,6 +29,7 @@ def connect(live_server_url, transactional_db):
     def make(persona, *, password: str | None = None) -> TacClient:
         client = TacClient(live_server_url)
         clients.append(client)
+        totp_reusable(persona)  # "now" may have just been used (a sign-in, a password reset)
         client.sign_in(persona.user.email, password or persona.password, persona.totp())
         totp_reusable(persona)
         return client

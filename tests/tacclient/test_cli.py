@@ -16,9 +16,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def tac(live_server_url, monkeypatch, capsys):
+def tac(live_server_url, monkeypatch, capsys, tmp_path):
     """Runs `tac --url ... --email <persona> ARGS` with the password and a fresh TOTP code in the
-    environment. Returns (exit code, stdout, stderr)."""
+    environment, and the local saved state under this test's own directory (not the real home's, where
+    another test's account of the same address would leave a copy sealed under other keys). Returns
+    (exit code, stdout, stderr)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("TAC_STATE_FILE", raising=False)
 
     def run(persona, *argv: str, password: str | None = None):
         monkeypatch.setenv("TAC_PASSWORD", password or persona.password)
@@ -42,14 +46,14 @@ def workspace(connect, lead, gp, custodian):
     return lead_client, created["reference"]
 
 
-def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp):
+def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp, tmp_path):
     lead_client, reference = workspace
     code, out, _ = tac(gp, "workspaces")
     assert code == 0 and reference in out and "invited" in out
 
     assert tac(gp, "accept", reference)[:2] == (0, "Accepted. You can read the thread once the lead's device "
                                                    "admits you to the workspace's keys.\n")
-    lead_client.rotate(reference)
+    lead_client.rotate(reference, admit=[gp.user.public_id])
 
     code, out, _ = tac(gp, "concern", reference, "--category", "neglect", "--rag", "red",
                        "--detail", "Missed two appointments")
@@ -63,7 +67,7 @@ def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp):
 
     code, out, _ = tac(lead, "show", reference)
     assert code == 0
-    assert out.splitlines()[0] == f"{reference} · open · RAG RED · lead Sam Lead"
+    assert out.splitlines()[0] == f"{reference} · open · RAG RED (from the signed posts) · lead Sam Lead"
     assert "Name: Mia Example" in out
     assert "Dr Priya GP (Riverside Medical Practice) · concern · RED · Neglect\n    Missed two appointments" in out
     assert "    Acknowledged by Sam Lead" in out
@@ -72,6 +76,9 @@ def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp):
     # The GP sees what they are entitled to: the re-posted details, not the first epoch.
     code, out, _ = tac(gp, "show", str(Post.objects.filter(workspace__reference=reference).first().workspace.public_id))
     assert code == 0 and out.count("Name: Mia Example") == 1
+    # Each account keeps a local copy of its saved state (sealed under its key), readable by it alone.
+    saved = sorted((tmp_path / "state" / "tac").glob("*.json"))
+    assert len(saved) == 2 and all(path.stat().st_mode & 0o777 == 0o600 for path in saved)
 
 
 def test_it_says_the_thread_opens_after_admission(tac, workspace, gp):
@@ -150,7 +157,7 @@ def team_thread(connect, lead, custodian):
     client = connect(lead)
     created = client.create_workspace({"name": "Zed"})
     client.update(created["id"], "clear the screen \x1b[2J please")
-    return client.workspace(created["id"]), client.read(uuid.UUID(created["id"]))
+    return client.workspace(created["id"]), client.record(uuid.UUID(created["id"]))
 
 
 def test_it_shows_edits_and_retractions_as_the_author_made_them(connect, lead, custodian):
@@ -160,6 +167,6 @@ def test_it_shows_edits_and_retractions_as_the_author_made_them(connect, lead, c
     client.post(ws_id, "edit", {"text": "second words"}, target=update.post_id)
     concern = client.concern(ws_id, "housing", "amber", "Damp")
     client.post(ws_id, "retraction", {"reason": "posted in the wrong workspace"}, target=concern.post_id)
-    text = render_thread(client.workspace(ws_id), client.read(ws_id))
+    text = render_thread(client.workspace(ws_id), client.record(ws_id))
     assert "update · edited in #3\n    second words" in text and "first words" not in text
     assert "concern · AMBER · Housing · RETRACTED: posted in the wrong workspace\n    Damp" in text

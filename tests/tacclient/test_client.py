@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import os
 import uuid
 
 import httpx
@@ -12,8 +13,9 @@ import pytest
 
 from accounts.schemas import KeyEnrolment
 from accounts.services import password_reset_complete
-from messaging.models import Membership, Post, Workspace
+from messaging.models import EpochWrap, Membership, Post, Workspace
 from tacclient import client as tacclient_module
+from tacclient import crypto
 from tacclient.client import LiveSocket, TacClient, TacError, TrustError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +32,7 @@ def team(connect, lead, gp, custodian):
     ws_id = uuid.UUID(created["id"])
     lead_client.invite(ws_id, gp.user.email)
     gp_client.accept(ws_id)
-    rotated = lead_client.rotate(ws_id)
+    rotated = lead_client.rotate(ws_id, admit=[gp.user.public_id])  # after comparing safety numbers
     assert rotated.admitted == [gp.user.public_id]
     return lead_client, gp_client, ws_id
 
@@ -46,7 +48,7 @@ def test_it_runs_the_team_flow_end_to_end(connect, lead, gp, custodian):
     assert [w["my_state"] for w in gp_client.workspaces()] == ["invited"]
     assert gp_client.accept(created["reference"]) == {"state": "accepted"}
 
-    rotated = lead_client.rotate(created["id"])
+    rotated = lead_client.rotate(created["id"], admit=[gp.user.public_id])
     assert (rotated.epoch, rotated.admitted, rotated.warnings) == (2, [gp.user.public_id], [])
     assert rotated.details_reposted is not None and rotated.details_reposted.created
 
@@ -65,7 +67,7 @@ def test_it_runs_the_team_flow_end_to_end(connect, lead, gp, custodian):
     gp_view = gp_client.read(created["id"])
     # The GP joined at epoch 2: the first details post is history not shared, the re-posted one is theirs.
     assert [p.kind for p in gp_view] == ["details", "concern", "action", "acknowledgement", "action_status"]
-    assert gp_view[0].body == DETAILS
+    assert gp_view[0].body == {**DETAILS, "workspace": created["id"], "reference": created["reference"]}
     assert (gp_view[2].owner, gp_view[2].due, gp_view[2].body["title"]) == (
         gp.user.public_id, dt.date.today() + dt.timedelta(days=3), "Home visit")
     assert (gp_view[4].target, gp_view[4].status, gp_view[4].body) == (action.post_id, "done",
@@ -158,16 +160,48 @@ def test_it_flags_a_post_the_server_altered(team):
     assert (flagged.ok, flagged.body, flagged.post_id) == (False, None, receipt.post_id)
 
 
-def test_it_refuses_to_admit_a_member_no_lead_invited(team, outsider):
+@pytest.mark.parametrize("case", ["never invited", "invited before, and removed since"])
+def test_it_refuses_to_admit_a_member_no_lead_invited(team, outsider, gp, case):
     """A server that slips an 'accepted' member into a workspace cannot get the lead's client to
-    encrypt for them: the invitation signature is checked before the epoch is made."""
+    encrypt for them: the invitation (signed by the lead, for that key, that epoch, once) is checked
+    before the epoch is made, and they are left out with a warning."""
     lead_client, _gp, ws_id = team
     workspace = Workspace.objects.get(public_id=ws_id)
-    Membership.objects.create(workspace=workspace, professional=outsider.user, state="accepted",
-                              invited_by=workspace.lead, invite_signature=bytes(64))
-    with pytest.raises(TrustError, match="no lead of this workspace signed"):
-        lead_client.rotate(ws_id)
-    assert Workspace.objects.get(pk=workspace.pk).current_epoch == 2
+    if case == "never invited":
+        slipped, name = outsider.user, "Olly Outsider"
+        Membership.objects.create(workspace=workspace, professional=slipped, state="accepted", invited_by=workspace.lead,
+                                  invite_signature=bytes(64), invite_epoch=2, invite_nonce=os.urandom(16))
+        reason = "no invitation signed by the lead for their current key"
+    else:  # the GP's genuine invitation, replayed after the lead removed them
+        slipped, name = gp.user, "Dr Priya GP"
+        lead_client.rotate(ws_id, remove=gp.user.public_id)
+        old = Membership.objects.get(workspace=workspace, professional=slipped)
+        Membership.objects.create(workspace=workspace, professional=slipped, state="accepted", invited_by=workspace.lead,
+                                  invite_signature=old.invite_signature, invite_epoch=old.invite_epoch,
+                                  invite_nonce=old.invite_nonce)
+        reason = "this invitation was used before"
+    before = Workspace.objects.get(pk=workspace.pk).current_epoch
+    result = lead_client.rotate(ws_id, admit=[slipped.public_id])
+    assert (result.epoch, result.admitted) == (before + 1, []) and slipped.public_id not in result.members
+    assert [w for w in result.warnings if w.startswith(f"{name} was not admitted: {reason}")]
+    assert Membership.objects.get(workspace=workspace, professional=slipped, state="accepted")
+    assert not EpochWrap.objects.filter(epoch__workspace=workspace, epoch__number=result.epoch,
+                                        recipient=slipped).exists()
+
+
+def test_it_admits_only_the_accepted_invitees_it_is_told_to(team, connect, manager, outsider):
+    """`admit` is the lead saying they compared these safety numbers: the others keep waiting."""
+    lead_client, _gp, ws_id = team
+    manager_client, outsider_client = connect(manager), connect(outsider)
+    for persona, client in ((manager, manager_client), (outsider, outsider_client)):
+        lead_client.invite(ws_id, persona.user.email)
+        client.accept(ws_id)
+    result = lead_client.rotate(ws_id, admit=[manager.user.public_id])
+    assert result.admitted == [manager.user.public_id]
+    assert [w["my_state"] for w in outsider_client.workspaces()] == ["accepted"]
+    assert [p.kind for p in manager_client.read(ws_id)] == ["details"]
+    assert lead_client.rotate(ws_id).admitted == []  # nobody compared the outsider's safety number
+    assert lead_client.rotate(ws_id, admit=[outsider.user.public_id]).admitted == [outsider.user.public_id]
 
 
 def test_it_removes_a_member_who_then_reads_nothing_more(team, gp):
@@ -181,18 +215,46 @@ def test_it_removes_a_member_who_then_reads_nothing_more(team, gp):
     assert [p.kind for p in lead_client.read(ws_id)][-2:] == ["details", "update"]
 
 
-def test_it_rekeys_a_member_after_a_password_reset(team, connect, gp, settings):
+def test_it_rekeys_a_member_after_a_password_reset_once_a_colleague_confirms_the_key(team, connect, gp, settings):
     lead_client, _gp, ws_id = team
     lead_client.update(ws_id, "Before the reset")
-    enrolment, _identity = KeyEnrolment.from_password(password="a brand new passphrase", public_id=gp.user.public_id,
-                                                      opslimit=settings.TAC_KDF_OPSLIMIT,
-                                                      memlimit=settings.TAC_KDF_MEMLIMIT)
-    password_reset_complete(professional=gp.user, enrolment=enrolment)
-    assert lead_client.rekey_pending(ws_id) == {gp.user.public_id: 1}
+    earlier = lead_client.workspace(ws_id).keys.members()[gp.user.public_id].fingerprint
+    enrolment, identity = KeyEnrolment.from_password(password="a brand new passphrase", public_id=gp.user.public_id,
+                                                     opslimit=settings.TAC_KDF_OPSLIMIT,
+                                                     memlimit=settings.TAC_KDF_MEMLIMIT)
+    password_reset_complete(professional=gp.user, enrolment=enrolment, otp_token=gp.totp())
+    # Until a colleague compares the new safety number, nobody's device wraps an epoch key for it: the lead's
+    # client does not, and the server refuses one that tries.
+    assert lead_client.rekey_pending(ws_id) == {}
+    ws = lead_client.workspace(ws_id)
+    sealed = crypto.epoch_key_wrap(ws.id, 2, ws.keys.epoch_keys[2], identity.box_public)
+    with pytest.raises(TacError) as raised:
+        lead_client._api("POST", f"/api/v1/workspaces/{ws_id}/rekey", json={
+            "member": str(gp.user.public_id), "wraps": [{"epoch": 2, "sealed": base64.b64encode(sealed).decode()}]})
+    assert (raised.value.status, raised.value.code) == (403, "forbidden")
+    assert "nobody in this workspace has confirmed Dr Priya GP's new key yet" in raised.value.reason
+    # A new epoch meanwhile keeps the key the manifest lists, and says why.
+    rotated = lead_client.rotate(ws_id)
+    assert ("Dr Priya GP's key changed and nobody in the team has confirmed the new one: compare the safety number "
+            "with them, then admit it") in rotated.warnings
+    assert lead_client.workspace(ws_id).keys.members()[gp.user.public_id].fingerprint == earlier
     gp_again = connect(gp, password="a brand new passphrase")
+    with pytest.raises(TrustError, match="holds no key for epoch"):
+        gp_again.read(ws_id)
+    with pytest.raises(TacError, match="holds no key for the current epoch"):
+        gp_again.update(ws_id, "Can anyone read this?")
+
+    with pytest.raises(TrustError, match="that safety number is not the one Dr Priya GP's key makes"):
+        lead_client.confirm_key(ws_id, gp.user.public_id, crypto.safety_number(earlier))
+    assert lead_client.confirm_key(ws_id, gp.user.public_id, crypto.safety_number(identity.fingerprint())) == 2
     assert [p.body for p in gp_again.read(ws_id) if p.kind == "update"] == [{"text": "Before the reset"}]
-    # Their new key is not the one the epoch's manifest lists: the lead's next epoch says so.
-    assert any("key has changed" in w for w in lead_client.rotate(ws_id).warnings)
+    assert lead_client.memory.has_verified(gp.user.public_id, identity.fingerprint())
+    # The next epoch seals to the confirmed key, with nothing to warn about.
+    assert lead_client.rotate(ws_id).warnings == []
+    assert lead_client.workspace(ws_id).keys.members()[gp.user.public_id].fingerprint == identity.fingerprint()
+    gp_again.update(ws_id, "Back with my new key")
+    [back] = [p for p in lead_client.read(ws_id) if p.kind == "update"][-1:]
+    assert (back.body, back.key_trust) == ({"text": "Back with my new key"}, "manifest")
 
 
 def test_it_refuses_an_action_for_someone_outside_the_workspace(team, outsider):
@@ -281,3 +343,24 @@ def test_it_rotates_after_a_member_was_offboarded(team, lead, gp):
     lead_client, _gp, ws_id = team
     professional_offboard(admin=lead.user, professional=gp.user)
     assert lead_client.rotate(ws_id).members == [lead.user.public_id]
+
+
+def test_it_remembers_the_newest_post_and_stops_on_a_record_rolled_back(team, connect, lead):
+    """The saved state (tacclient/memory.py, on the server but sealed by the lead) outlives the sign-in: a
+    later session notices the server withholding the newest post."""
+    lead_client, gp_client, ws_id = team
+    lead_client.update(ws_id, "First")
+    newest = lead_client.update(ws_id, "Second")
+    assert [p.seq for p in lead_client.read(ws_id)][-1] == newest.seq
+    later = connect(lead)
+    assert later.memory.workspace(ws_id)["seq"] == newest.seq and later.warnings == []
+    Post.objects.filter(post_id=newest.post_id).delete()
+    Workspace.objects.filter(public_id=ws_id).update(last_seq=newest.seq - 1)
+    again = connect(lead)
+    with pytest.raises(TrustError, match=f"Your devices saw posts up to #{newest.seq} here"):
+        again.read(ws_id)
+    with pytest.raises(TrustError, match="posts have been withheld or deleted"):
+        again.read(ws_id)
+    assert again.record(ws_id).problems == [
+        f"Your devices saw posts up to #{newest.seq} here, but the server now shows only up to #{newest.seq - 1}: "
+        f"posts have been withheld or deleted. Posting is stopped."]

@@ -10,7 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Professional
+from messaging import custodian as custodian_pin
 from messaging.models import CustodianKey, EpochWrap, Post, Workspace
+from tacclient.workspace import CustodianPin
 from tests.conftest import Persona
 
 from .conftest import totp_reusable
@@ -37,6 +39,8 @@ def test_it_seeds_encrypted_workspaces_once(tmp_path, live_server_url, connect):
     assert "custodian key installed" not in second and "(new)" not in second
     assert {w.reference: w.posts.count() for w in Workspace.objects.all()} == posts
     assert CustodianKey.objects.count() == 1
+    # ... and pinned, where clients read it.
+    assert CustodianPin.parse(custodian_pin.pin_read()).current[0] == bytes(CustodianKey.objects.get().key_id)
 
     # Ciphertext only: no words of the demo anywhere in what the server stores for a post.
     for row in Post.objects.all():

@@ -21,17 +21,24 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from nacl.bindings import crypto_scalarmult_base
 
 from accounts.models import Agency, Professional
 from accounts.services import agency_create, professional_create_with_password
-from messaging import selectors, services
+from messaging import custodian, selectors, services
 from messaging.models import CustodianKey, Post, Workspace
 from messaging.schemas import EpochBundle, PostEnvelope
 from tacclient import crypto
 from tacclient.client import Workspace as VerifiedWorkspace
-from tacclient.client import latest_details, open_payload, plan_epoch_members, workspace_from_detail
-from tacclient.workspace import MemberKey, epoch_bundle, invite_signature, seal_post
+from tacclient.client import workspace_from_detail
+from tacclient.record import Record
+from tacclient.workspace import (
+    CustodianPin,
+    MemberKey,
+    epoch_bundle,
+    invite_signature,
+    plan_epoch_members,
+    seal_post,
+)
 
 AGENCIES = [
     ("Northshire Children's Social Care", Agency.Kind.CHILDRENS_SOCIAL_CARE),
@@ -99,11 +106,13 @@ class Command(BaseCommand):
         self.seed_workspaces(stored)
 
     def seed_custodian(self):
-        if CustodianKey.objects.filter(is_current=True).exists():
+        if CustodianKey.objects.filter(is_current=True).exists() and custodian.pin_read():
             return
         # A real site runs `manage.py custodian_key_create`, which prints the private key as 2-of-3 shares
         # for three custodians. The demo keeps no shares: its workspaces cannot be recovered.
-        services.custodian_key_install(box_public=crypto_scalarmult_base(os.urandom(32)), label="Demo custodian")
+        identity = crypto.custodian_identity(os.urandom(32))
+        custodian.custodian_key_install(box_public=identity.box_public, sign_public=identity.sign_public,
+                                        label="Demo custodian", new_pin=True, actor_label="manage.py seed_demo")
         self.stdout.write("Demo custodian key installed; its private key was discarded (demo workspaces cannot "
                           "be recovered by a custodian).")
 
@@ -157,7 +166,6 @@ class DemoClient:
         wrap_key = crypto.derive_keys(password, salt, ops, mem).wrap_key
         self.identity = crypto.identity_unwrap(bytes(key.wrapped_secret), wrap_key,
                                                crypto.identity_wrap_ad(user.public_id, salt, ops, mem))
-        self.last_hash: dict[uuid.UUID, bytes] = {}
 
     def member_key(self, role: str) -> MemberKey:
         return MemberKey.from_card(selectors.professional_card(self.user), role)
@@ -166,29 +174,34 @@ class DemoClient:
         workspace.refresh_from_db()
         detail = selectors.workspace_detail(professional=self.user, workspace=workspace)
         detail["author_keys"] = selectors.author_keys(professional=self.user, workspace=workspace)
-        return workspace_from_detail(json.loads(json.dumps(detail)), self.identity)
+        return workspace_from_detail(json.loads(json.dumps(detail)), self.identity, my_id=self.user.public_id,
+                                     pin=CustodianPin.parse(custodian.pin_read()))
+
+    def record(self, workspace: Workspace, ws: VerifiedWorkspace) -> Record:
+        record = Record(ws.keys, reference=ws.reference)
+        for payload in selectors.post_list(professional=self.user, workspace=workspace, limit=10_000):
+            record.add(json.loads(json.dumps(payload)))
+        return record
 
     def post(self, workspace: Workspace, kind: str, body: dict, **fields) -> Post:
+        """Sealed after the newest post this client verified, as a browser does."""
         ws = self.verified(workspace)
         epoch = ws.keys.current_epoch
         envelope = seal_post(identity=self.identity, author_id=self.user.public_id, workspace_id=ws.id, epoch=epoch,
                              epoch_key=ws.keys.epoch_keys[epoch], kind=kind, body=body,
-                             prev_hash=self.last_hash.get(ws.id, crypto.ZERO_HASH), **fields)
-        parsed = PostEnvelope.parse(envelope)
-        self.last_hash[ws.id] = crypto.post_hash(parsed.header_bytes, parsed.nonce, parsed.ciphertext)
-        return services.post_create(author=self.user, workspace=workspace, envelope=parsed).post
+                             prev=self.record(workspace, ws).last, **fields)
+        return services.post_create(author=self.user, workspace=workspace, envelope=PostEnvelope.parse(envelope)).post
 
     def rotate(self, workspace: Workspace) -> None:
         """The lead's client admits those who accepted (invitations checked) and re-posts the details."""
         ws = self.verified(workspace)
-        members, _admitted, _warnings = plan_epoch_members(ws, me=self.identity, my_id=self.user.public_id)
-        custodian = services.custodian_key_current()
-        thread = [open_payload(p, ws) for p in selectors.post_list(professional=self.user, workspace=workspace)]
+        plan = plan_epoch_members(ws.keys, ws.cards, my_id=self.user.public_id,
+                                  my_fingerprint=self.identity.fingerprint())
+        details = self.record(workspace, ws).latest_details()
         bundle, _key = epoch_bundle(lead=self.identity, workspace_id=ws.id, epoch=ws.keys.current_epoch + 1,
                                     prev_manifest_hash=ws.keys.manifest_hashes[ws.keys.current_epoch],
-                                    members=members, custodian_public=bytes(custodian.box_public))
+                                    members=plan.members, custodian=CustodianPin.parse(custodian.pin_read()).current)
         services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
-        details = latest_details(thread)
         if details is not None:
             self.post(workspace, "details", details.body)
 
@@ -196,19 +209,19 @@ class DemoClient:
 def demo_workspace(workspace_id: uuid.UUID, spec: dict, clients: dict[str, DemoClient]) -> Workspace:
     """Open, invite, accept, admit, then play the spec's thread. Precondition: inside transaction.atomic."""
     lead = clients[spec["lead"]]
-    custodian = services.custodian_key_current()
-    bundle, key = epoch_bundle(lead=lead.identity, workspace_id=workspace_id, epoch=1,
-                               prev_manifest_hash=crypto.ZERO_HASH, members=[lead.member_key("lead")],
-                               custodian_public=bytes(custodian.box_public))
-    details = seal_post(identity=lead.identity, author_id=lead.user.public_id, workspace_id=workspace_id, epoch=1,
-                        epoch_key=key, kind="details", body=spec["details"])
-    workspace = services.workspace_create(lead=lead.user, workspace_id=workspace_id, epoch=EpochBundle.parse(bundle),
-                                          details=PostEnvelope.parse(details))
+    bundle, _key = epoch_bundle(lead=lead.identity, workspace_id=workspace_id, epoch=1,
+                                prev_manifest_hash=crypto.ZERO_HASH, members=[lead.member_key("lead")],
+                                custodian=CustodianPin.parse(custodian.pin_read()).current)
+    workspace = services.workspace_create(lead=lead.user, workspace_id=workspace_id, epoch=EpochBundle.parse(bundle))
+    lead.post(workspace, "details", {**spec["details"], "workspace": str(workspace_id),
+                                     "reference": workspace.reference})
     for email in spec["members"]:
         member = clients[email]
-        signature = invite_signature(lead.identity, workspace_id, member.member_key("member"), "member")
+        nonce = os.urandom(crypto.INVITE_NONCE_BYTES)
+        signature = invite_signature(lead.identity, workspace_id, member.member_key("member"), "member",
+                                     workspace.current_epoch, nonce)
         services.membership_invite(lead=lead.user, workspace=workspace, professional=member.user,
-                                   invite_signature=base64.b64decode(signature))
+                                   invite_signature=base64.b64decode(signature), invite_nonce=nonce)
         services.membership_respond(professional=member.user, workspace=workspace, accept=True)
     lead.rotate(workspace)
 

@@ -18,6 +18,7 @@ export async function postJSON(url, body) {
     const reason = (data && data.reason) || `The server answered ${response.status}. Try again.`;
     const error = new Error(reason);
     error.status = response.status;
+    error.code = (data && data.error) || null;
     throw error;
   }
   return data;

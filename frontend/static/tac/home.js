@@ -1,6 +1,11 @@
-// Home: answer invitations, and show each workspace's child name (decrypted on this device).
+// Home: answer invitations, and show each workspace's child name and highest concern as this device
+// verified them. The server's own summary (its current RAG) is shown only as the server's, and a
+// difference is flagged: the server can change that column, not the signed posts.
 import { postJSON, showErrors } from './api.js';
-import { fetchPosts, latestDetails, loadWorkspace, openPost } from './session.js';
+import { fetchPosts, loadWorkspace, openPost } from './session.js';
+
+const RAG_ORDER = { '': 0, green: 1, amber: 2, red: 3 };
+const RAG_LABEL = { '': 'None', green: 'Green', amber: 'Amber', red: 'Red' };
 
 for (const item of document.querySelectorAll('[data-tac-invitation]')) {
   for (const button of item.querySelectorAll('[data-tac-respond]')) {
@@ -17,12 +22,37 @@ for (const item of document.querySelectorAll('[data-tac-invitation]')) {
   }
 }
 
+function opened(payloads, keys, reference) {
+  const out = [];
+  for (const p of payloads) {
+    try { out.push(openPost(p, keys, { detailsReference: reference })); } catch { /* unverified: not counted */ }
+  }
+  return out;
+}
+
 for (const row of document.querySelectorAll('[data-tac-workspace-row]')) {
   if (!row.querySelector('a')) continue; // not active yet: no keys
+  const id = row.dataset.tacWorkspaceRow;
+  const rag = row.querySelector('[data-tac-rag]');
   (async () => {
-    const { keys, signKeys } = await loadWorkspace(row.dataset.tacWorkspaceRow);
-    const details = latestDetails((await fetchPosts(row.dataset.tacWorkspaceRow, 0, 'details'))
-      .map((p) => openPost(p, keys, signKeys)));
-    if (details) row.querySelector('[data-tac-child-name]').textContent = ` ${details.body.name || ''}`;
-  })().catch(() => { /* the row still links to the workspace, which explains any problem */ });
+    const { keys } = await loadWorkspace(id);
+    const reference = row.dataset.tacReference;
+    const details = opened(await fetchPosts(id, 0, 'details'), keys, reference);
+    if (details.length) row.querySelector('[data-tac-child-name]').textContent = ` ${details[details.length - 1].body.name || ''}`;
+    const concerns = opened(await fetchPosts(id, 0, 'concern'), keys, reference);
+    const retracted = new Set(opened(await fetchPosts(id, 0, 'retraction'), keys, reference)
+      .filter((r) => concerns.some((x) => x.header.postId === r.header.targetId && x.header.authorId === r.header.authorId))
+      .map((r) => r.header.targetId));
+    const verified = concerns.filter((x) => !retracted.has(x.header.postId)).map((x) => x.header.rag)
+      .reduce((a, b) => (RAG_ORDER[b] > RAG_ORDER[a] ? b : a), '');
+    const server = rag.dataset.tacServerRag;
+    rag.dataset.tacVerifiedRag = verified;
+    rag.querySelector('[data-tac-rag-verified]').textContent = `${RAG_LABEL[verified]} (verified from ${concerns.length} signed concern${concerns.length === 1 ? '' : 's'})`;
+    const note = rag.querySelector('[data-tac-rag-note]');
+    note.hidden = server === verified;
+    note.textContent = server === verified ? '' : `The server's summary says ${RAG_LABEL[server] || server}: it does not match the signed posts.`;
+  })().catch((error) => {
+    rag.querySelector('[data-tac-rag-note]').hidden = false;
+    rag.querySelector('[data-tac-rag-note]').textContent = `Not verified: ${error.message}`;
+  });
 }

@@ -1,19 +1,32 @@
-// The workspace page: the live thread, the composer, the team. Everything a professional wrote is
-// decrypted and verified here and rendered with textContent, never as HTML.
+// The workspace page: the live thread, the composer, the team. Everything here is believed only as far
+// as it verifies against signed state (docs/crypto.md, "What a reader believes"): the team comes from the
+// verified manifest, keys are trusted only as manifests and confirmations allow, the thread is assembled
+// by record.js (chain, causal order, who may change what). Anything that fails is shown as a warning,
+// never used silently. Words are rendered with textContent, never as HTML.
 import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
 import { Live } from './live.js';
-import { c, fetchPosts, latestDetails, loadWorkspace, openPost } from './session.js';
-import { dayToIso, epochBundle, inviteVerifies, memberKey, sealPost } from './workspace.js';
+import { Record } from './record.js';
+import { c, custodianPin, fetchPosts, loadWorkspace } from './session.js';
+import {
+  TrustError, dayToIso, epochBundle, historyEpochs, invitation, invitationValid, keyConfirmation, memberKey, planEpochMembers, remember,
+  rotationDue, sealPost,
+} from './workspace.js';
 
 const root = document.querySelector('[data-tac-workspace]');
 const WS = root.dataset.tacWorkspace;
 const ME = root.dataset.tacMe;
+const REFERENCE = root.dataset.tacReference;
 const $ = (selector, scope = document) => scope.querySelector(selector);
 const CATEGORY = Object.fromEntries([...document.querySelectorAll('#concern-category option')].map((o) => [o.value, o.textContent]));
-const KIND_LABEL = { concern: 'Concern', action: 'Action', update: 'Update', decision: 'Decision', details: "Child's details" };
+const KIND_LABEL = {
+  concern: 'Concern', action: 'Action', update: 'Update', decision: 'Decision', details: "Child's details",
+  history_shared: 'Earlier record shared', action_status: 'Action status', acknowledgement: 'Acknowledgement', edit: 'Edit', retraction: 'Retraction',
+};
 const RAG_CLASS = { red: 'govuk-tag--red', amber: 'govuk-tag--orange', green: 'govuk-tag--green' };
 
-const state = { detail: null, keys: null, signKeys: null, me: null, posts: new Map(), order: [], lastHash: c.ZERO_HASH, members: new Map() };
+const state = {
+  detail: null, keys: null, me: null, store: null, record: null, members: new Map(), warnings: [], stopped: [], lastError: null,
+};
 const live = new Live();
 
 function el(tag, { className, text, attrs } = {}, children = []) {
@@ -40,120 +53,311 @@ function who(publicId) {
   return m ? { name: m.name, agency: m.agency } : { name: 'Former member', agency: '' };
 }
 
-// --- loading and key maintenance --------------------------------------------------------------------
+const when = (ms) => new Date(ms).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+const whenIso = (iso) => (iso ? new Date(iso).toLocaleDateString('en-GB', { dateStyle: 'long' }) : 'an unknown date');
+
+// --- loading: the verified record, then the thread ---------------------------------------------------
 
 async function refresh() {
   const loaded = await loadWorkspace(WS);
-  Object.assign(state, { detail: loaded.detail, keys: loaded.keys, signKeys: loaded.signKeys, me: loaded.me });
+  Object.assign(state, { detail: loaded.detail, keys: loaded.keys, me: loaded.me, store: loaded.store });
   state.members = new Map(loaded.detail.members.map((m) => [m.id, m]));
-  renderTeam();
   return loaded;
 }
 
-const isLead = () => state.detail && state.detail.lead === ME;
+// Fetch the whole thread and assemble it again (on load, and when keys or epochs change).
+async function rebuild() {
+  await refresh();
+  const record = new Record(state.keys, { reference: REFERENCE, nameOf: (id) => who(id).name });
+  for (const payload of await fetchPosts(WS)) record.add(payload);
+  record.checkMemory(state.store.memory.workspace(WS));
+  state.record = record;
+  $('[data-tac-thread]').replaceChildren();
+  for (const entry of record.entries) renderPost(entry);
+  renderDetails();
+  await rememberWhatWasSeen();
+  renderTeam();
+  renderWarnings();
+}
 
-// The lead's device starts a new epoch when someone accepted an invitation, left, or on the 30-day /
-// 500-post schedule. Only members whose invitation this lead signed are admitted: a member the server
-// added on its own has no such signature and is left out.
-async function rotate({ remove = null, newLead = null } = {}) {
-  const d = state.detail;
-  const custodian = await getJSON('/api/v1/custodian');
-  const lead = newLead || ME;
-  // Active members only as the signed record already lists them; newcomers only with an invitation
-  // signed by someone who was lead (by the key the record lists for them).
-  const current = state.keys.manifests.get(state.keys.currentEpoch);
-  const leads = new Set([...state.keys.manifests.values()].flatMap((m) => m.members.filter((x) => x.role === 'lead').map((x) => x.publicId)));
-  const signKeyOf = (id) => [...state.signKeys.entries()].filter(([k]) => k.startsWith(`${id}|`)).map(([, v]) => v);
-  const members = [];
-  for (const m of d.members) {
-    if (m.id === remove) continue;
-    const role = m.id === lead ? 'lead' : (m.role === 'lead' ? 'member' : m.role);
-    if (m.state === 'active' && current.members.some((x) => x.publicId === m.id)) {
-      members.push(memberKey(m, role));
-    } else if (m.state === 'accepted' && m.invite_signature && leads.has(m.invited_by)
-        && signKeyOf(m.invited_by).some((k) => inviteVerifies(k, WS, memberKey(m, m.role), m.role, m.invite_signature))) {
-      members.push(memberKey(m, role));
-    }
-  }
-  const epoch = d.current_epoch + 1;
-  const { epochKey, payload } = epochBundle({
-    lead: state.me, workspaceId: WS, epoch, prevManifestHash: state.keys.manifestHashes.get(d.current_epoch),
-    members, custodianPublic: c.fromB64(custodian.box_public),
+async function rememberWhatWasSeen() {
+  const problems = [...state.keys.problems, ...state.record.problems];
+  if (problems.length) return; // never store a record that failed its checks as the one to trust
+  const forks = await state.store.remember(WS, remember(state.keys, state.store.memory.workspace(WS), state.record.last));
+  for (const fork of forks) state.warnings.push(`Your devices disagree about this workspace (${fork}).`);
+}
+
+const lead = () => state.keys && state.keys.lead();
+const isLead = () => lead() === ME;
+
+function myStatus() {
+  const listed = state.keys.members().get(ME);
+  const mine = c.fingerprint(state.me.signPublic, state.me.boxPublic);
+  if (!listed) return 'outside';
+  if (!c.sameBytes(listed.fingerprint, mine) && !state.keys.trust(ME, mine)) return 'unconfirmed';
+  if (!state.keys.epochKeys.has(state.keys.currentEpoch)) return 'no-key';
+  return 'ok';
+}
+
+// --- keys: epochs, admissions, re-keying ----------------------------------------------------------------
+
+// A new epoch from the lead's device. Nobody new is admitted unless named in `admit` (the lead pressed
+// Admit after comparing their safety number); everyone in the signed membership stays with the newest key
+// the team confirmed for them.
+async function rotate({ remove = null, newLead = null, admit = new Set() } = {}) {
+  const pin = await custodianPin();
+  const plan = planEpochMembers(state.keys, state.members, {
+    myId: ME, myFingerprint: c.fingerprint(state.me.signPublic, state.me.boxPublic), remove, newLead, admit,
   });
+  for (const [pid, reason] of plan.refused) {
+    if (admit.has(pid)) throw new TrustError(`${who(pid).name} cannot be admitted: ${reason}. Invite them again.`);
+  }
+  const epoch = state.keys.currentEpoch + 1;
+  const { epochKey, payload } = epochBundle({
+    lead: state.me, workspaceId: WS, epoch, prevManifestHash: state.keys.manifestHashes.get(state.keys.currentEpoch),
+    members: plan.members, custodian: pin.current,
+  });
+  const details = state.record.latestDetails();
   await postJSON(`/api/v1/workspaces/${WS}/epochs`, { epoch: payload, remove, new_lead: newLead });
   // Members who join from this epoch on must still see the child's details: carry them over.
-  const details = latestDetails([...state.posts.values()]);
   if (details) {
-    const post = sealPost({ identity: state.me, authorId: ME, workspaceId: WS, epoch, epochKey, kind: 'details',
-      body: details.body, prevHash: state.lastHash });
+    const post = sealPost({ identity: state.me, authorId: ME, workspaceId: WS, epoch, epochKey, kind: 'details', body: details.body, prev: state.record.last });
     await postJSON(`/api/v1/workspaces/${WS}/posts`, post);
   }
-  await refresh();
+  await rebuild();
+  return plan;
 }
 
+// What the lead's device does by itself: renew the keys on the signed schedule, or when someone left. And
+// any member's device: re-key colleagues whose new key the team has confirmed (never an unconfirmed one).
 async function maintainKeys() {
+  if (state.stopped.length || myStatus() !== 'ok') return;
   const d = state.detail;
   if (isLead()) {
-    const waiting = d.members.some((m) => m.state === 'accepted');
-    if (waiting || d.rotation_required || d.rotation_due) await rotate();
+    const departed = [...state.keys.members().keys()].some((pid) => {
+      // Only the server's word that someone left narrows the next epoch; a member it merely stops showing
+      // stays in it (planEpochMembers), so renewing the keys for that would change nothing.
+      const card = state.members.get(pid);
+      return Boolean(card) && (card.state !== 'active' || card.is_active === false);
+    });
+    const due = rotationDue(state.keys, state.record.postsInEpoch(state.keys.currentEpoch));
+    if (departed || due || d.rotation_required) {
+      try { await rotate(); } catch (error) { state.lastError = error.message; renderWarnings(); }
+    }
   }
-  // A member who reset their password gets the epoch keys this device holds, wrapped for their new key.
-  for (const need of state.detail.needs_rekey || []) {
-    const card = state.members.get(need.member);
-    const member = memberKey(card);
-    const wraps = need.epochs.filter((n) => state.keys.epochKeys.has(n))
-      .map((n) => ({ epoch: n, sealed: c.toB64(c.epochKeyWrap(WS, n, state.keys.epochKeys.get(n), member.boxPublic)) }));
-    if (wraps.length) await postJSON(`/api/v1/workspaces/${WS}/rekey`, { member: need.member, wraps });
-  }
+  for (const need of state.detail.needs_rekey || []) await rekey(need);
 }
 
-// --- the team ---------------------------------------------------------------------------------------
+async function rekey(need) {
+  const card = state.members.get(need.member);
+  if (!card || !card.sign_public) return;
+  const key = memberKey(card);
+  if (!state.keys.trust(need.member, key.fingerprint)) return; // nobody has confirmed this key: never wrap for it
+  const wraps = need.epochs.filter((n) => state.keys.epochKeys.has(n))
+    .map((n) => ({ epoch: n, sealed: c.toB64(c.epochKeyWrap(WS, n, state.keys.epochKeys.get(n), key.boxPublic)) }));
+  if (wraps.length) await postJSON(`/api/v1/workspaces/${WS}/rekey`, { member: need.member, wraps });
+}
+
+// After comparing a colleague's changed safety number with them: remember it, sign a confirmation the
+// team's devices can check, and give them the keys they are entitled to.
+async function admitKey(pid) {
+  const key = memberKey(state.members.get(pid));
+  await state.store.verify(pid, key.fingerprint);
+  await postJSON(`/api/v1/workspaces/${WS}/key-confirmations`, keyConfirmation(state.me, ME, key));
+  await rebuild();
+  for (const need of state.detail.needs_rekey || []) if (need.member === pid) await rekey(need);
+  await rebuild();
+}
+
+async function markVerified(pid) {
+  const key = memberKey(state.members.get(pid));
+  await state.store.verify(pid, key.fingerprint);
+  await postJSON(`/api/v1/workspaces/${WS}/key-confirmations`, keyConfirmation(state.me, ME, key));
+  await rebuild();
+}
+
+// The lead admits someone who accepted, after comparing their safety number: a new epoch that includes
+// them and, if chosen, the earlier record from a date or all of it, with the reason (an audited act and a
+// signed post).
+async function admitMember(pid, { share, since, reason }) {
+  const card = state.members.get(pid);
+  const key = memberKey(card);
+  const refused = invitationValid(state.keys, WS, card, key);
+  if (refused) throw new TrustError(`${card.name} cannot be admitted: ${refused}. Invite them again.`);
+  await state.store.verify(pid, key.fingerprint);
+  await rotate({ admit: new Set([pid]) });
+  if (share) await shareHistory(pid, { since, reason });
+}
+
+async function shareHistory(pid, { since, reason }) {
+  const first = Math.min(...[...state.keys.manifests].filter(([, m]) => m.members.some((x) => x.publicId === pid)).map(([n]) => n));
+  const epochs = historyEpochs(state.keys, first, since || null);
+  const listed = state.keys.members().get(pid);
+  if (!epochs.length || !listed) return;
+  const wraps = epochs.map((n) => ({ epoch: n, sealed: c.toB64(c.epochKeyWrap(WS, n, state.keys.epochKeys.get(n), listed.boxPublic)) }));
+  await postJSON(`/api/v1/workspaces/${WS}/history`, { member: pid, wraps });
+  await send('history_shared', { member: pid, epochs, reason, since: since || null });
+  await rebuild();
+}
+
+// --- the team, from the verified manifest ----------------------------------------------------------------
+
+function safety(fp) {
+  return el('span', { className: 'govuk-body-s tac-safety-number', text: c.safetyNumber(fp) });
+}
+
+let formCount = 0;
+function historyForm(pid, name, onSubmit, submitLabel) {
+  formCount += 1;
+  const n = formCount;
+  const form = el('form', { attrs: { novalidate: '', 'data-tac-admit': pid } });
+  const radios = el('div', { className: 'govuk-radios govuk-radios--small' }, [
+    ['all', 'Yes, all of it', true], ['since', 'Yes, from a date'], ['none', 'No'],
+  ].map(([value, label, checked]) => el('div', { className: 'govuk-radios__item' }, [
+    el('input', { className: 'govuk-radios__input', attrs: { id: `history-${n}-${value}`, name: `history-${n}`, type: 'radio', value, ...(checked ? { checked: '' } : {}) } }),
+    el('label', { className: 'govuk-label govuk-radios__label', text: label, attrs: { for: `history-${n}-${value}` } }),
+  ])));
+  const fieldset = el('fieldset', { className: 'govuk-fieldset' }, [
+    el('legend', { className: 'govuk-fieldset__legend govuk-fieldset__legend--s', text: `Share the earlier record with ${name}?` }), radios,
+  ]);
+  const sinceInput = el('input', { className: 'govuk-input govuk-input--width-10', attrs: { id: `history-${n}-date`, type: 'date' } });
+  const reasonInput = el('textarea', { className: 'govuk-textarea', attrs: { id: `history-${n}-reason`, rows: '2' } });
+  form.append(
+    el('div', { className: 'govuk-form-group' }, [fieldset]),
+    el('div', { className: 'govuk-form-group' }, [el('label', { className: 'govuk-label', text: 'From (if from a date)', attrs: { for: `history-${n}-date` } }), sinceInput]),
+    el('div', { className: 'govuk-form-group' }, [el('label', { className: 'govuk-label', text: 'Why they need the earlier record', attrs: { for: `history-${n}-reason` } }), reasonInput]),
+    el('button', { className: 'govuk-button', text: submitLabel, attrs: { type: 'submit' } }),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const choice = form.querySelector(`input[name=history-${n}]:checked`).value;
+    const since = sinceInput.value;
+    const reason = reasonInput.value.trim();
+    if (choice !== 'none' && !reason) { showErrors([{ field: reasonInput.id, message: 'Say why they need the earlier record' }]); return; }
+    if (choice === 'since' && !since) { showErrors([{ field: sinceInput.id, message: 'Enter the date to share the record from' }]); return; }
+    const submit = form.querySelector('button[type=submit]');
+    setBusy(submit, true, 'Working…');
+    act(() => onSubmit({ share: choice !== 'none', since: choice === 'since' ? since : null, reason })).finally(() => setBusy(submit, false));
+  });
+  return form;
+}
 
 function renderTeam() {
-  const d = state.detail;
   const list = $('[data-tac-members]');
   list.replaceChildren();
   const warnings = [];
-  const manifest = state.keys.manifests.get(state.keys.currentEpoch);
-  for (const m of d.members) {
-    if (!['active', 'invited', 'accepted'].includes(m.state)) continue;
-    const fp = c.fromB64(m.fingerprint);
-    const listed = manifest && manifest.members.find((x) => x.publicId === m.id);
-    const verified = d.verified_keys[m.id];
-    const changed = (verified && verified !== m.fingerprint) || (listed && c.toB64(listed.fingerprint) !== m.fingerprint) || m.needs_rekey;
-    if (changed && m.id !== ME) warnings.push(`${m.name}'s safety number has changed. Check it with them before sharing anything new.`);
-    const item = el('li', { attrs: { 'data-tac-member': m.id } }, [
-      el('strong', { text: m.name }), el('br'),
-      el('span', { className: 'govuk-body-s', text: `${m.job_title}, ${m.agency}` }), el('br'),
-      el('span', { className: 'govuk-body-s', text: m.role === 'lead' ? 'Lead professional' : (m.state === 'active' ? 'Member' : (m.state === 'invited' ? 'Invited' : 'Accepted, waiting for keys')) }),
+  const manifest = state.keys.current;
+  const listed = new Set(manifest.members.map((m) => m.publicId));
+  for (const m of manifest.members) {
+    const card = state.members.get(m.publicId) || { name: 'Unknown to the server', agency: '', job_title: '', state: 'missing' };
+    const item = el('li', { attrs: { 'data-tac-member': m.publicId } }, [
+      el('strong', { text: card.name }), el('br'),
+      el('span', { className: 'govuk-body-s', text: [card.job_title, card.agency].filter(Boolean).join(', ') }), el('br'),
+      el('span', { className: 'govuk-body-s', text: m.role === 'lead' ? 'Lead professional' : (m.role === 'oversight' ? 'Oversight' : 'Member') }),
     ]);
-    if (m.state === 'active') {
-      item.append(el('br'), el('span', { className: 'govuk-body-s', text: 'Safety number: ' }),
-        el('span', { className: 'govuk-body-s tac-safety-number', text: c.safetyNumber(fp), attrs: { 'data-tac-safety': m.id } }));
-      if (m.id !== ME) {
-        if (verified === m.fingerprint) item.append(el('br'), el('strong', { className: 'govuk-tag govuk-tag--green', text: 'Verified' }));
-        else item.append(el('br'), button(`Mark ${m.name} as verified`, async () => {
-          try { await postJSON(`/api/v1/workspaces/${WS}/verify-key`, { member: m.id, fingerprint: m.fingerprint }); await refresh(); } catch (e) { fail(e); }
-        }));
-      }
-      if (isLead() && m.id !== ME) {
-        item.append(button(`Remove ${m.name}`, () => act(() => rotate({ remove: m.id })), 'govuk-button--warning'),
-          button(`Make ${m.name} the lead`, () => act(() => rotate({ newLead: m.id }))));
+    let shown = m.fingerprint;
+    let cardKey = null;
+    try { cardKey = card.sign_public ? memberKey(card) : null; } catch { cardKey = null; }
+    const changed = cardKey && !c.sameBytes(cardKey.fingerprint, m.fingerprint);
+    const confirmed = changed && state.keys.trust(m.publicId, cardKey.fingerprint);
+    if (confirmed) shown = cardKey.fingerprint;
+    item.append(el('br'), el('span', { className: 'govuk-body-s', text: 'Safety number: ' }));
+    const digits = safety(shown);
+    digits.dataset.tacSafety = m.publicId;
+    item.append(digits);
+    if (confirmed && confirmed.how === 'confirmed') {
+      item.append(el('br'), el('span', { className: 'govuk-body-s', text: `New key, confirmed by ${who(confirmed.by).name} on ${when(confirmed.atMs)}` }));
+    }
+    if (changed && !confirmed && m.publicId !== ME) {
+      const sentence = `${card.name}'s key changed on ${whenIso(card.key_changed_at)} after a password reset: compare the safety number with them, then admit it.`;
+      warnings.push(sentence);
+      item.append(el('p', { className: 'govuk-body-s tac-post__problem', text: sentence, attrs: { 'data-tac-key-changed': m.publicId } }),
+        el('span', { className: 'govuk-body-s', text: 'Their new safety number: ' }), safety(cardKey.fingerprint), el('br'),
+        button(`I have compared it: admit ${card.name}'s new key`, () => act(() => admitKey(m.publicId)), ''));
+    } else if (m.publicId !== ME) {
+      if (state.store.memory.hasVerified(m.publicId, shown)) item.append(el('br'), el('strong', { className: 'govuk-tag govuk-tag--green', text: 'Verified by you' }));
+      else item.append(el('br'), button(`Mark ${card.name} as verified`, () => act(() => markVerified(m.publicId))));
+    }
+    if (card.state !== 'active' && card.state !== undefined) {
+      item.append(el('p', { className: 'govuk-body-s', text: card.state === 'missing' ? 'The server no longer shows this member.' : `${card.state === 'left' ? 'Left' : 'Removed'}: the keys are renewed without them.` }));
+    }
+    if (isLead() && m.publicId !== ME && card.state === 'active' && myStatus() === 'ok') {
+      item.append(button(`Remove ${card.name}`, () => act(() => rotate({ remove: m.publicId })), 'govuk-button--warning'),
+        button(`Make ${card.name} the lead`, () => act(() => rotate({ newLead: m.publicId }))));
+      if ((card.first_epoch || 1) > 1 && !card.history_shared) {
+        const details = el('details', { className: 'govuk-details' }, [
+          el('summary', { className: 'govuk-details__summary' }, [el('span', { className: 'govuk-details__summary-text', text: `Share the earlier record with ${card.name}` })]),
+          el('div', { className: 'govuk-details__text' }, [historyForm(m.publicId, card.name, (choice) => (choice.share ? shareHistory(m.publicId, choice) : null), 'Share')]),
+        ]);
+        item.append(details);
       }
     }
-    if (changed && m.id !== ME) item.append(el('p', { className: 'govuk-body-s tac-post__problem', text: 'Safety number changed' }));
     list.append(item);
   }
-  const box = $('[data-tac-warnings]');
-  box.hidden = warnings.length === 0;
-  $('[data-tac-warning-text]').textContent = warnings.join(' ');
+  for (const card of state.detail.members) {
+    if (listed.has(card.id)) continue;
+    if (card.state === 'active') {
+      const sentence = `The server lists ${card.name} as a member, but the signed membership does not: nothing is encrypted for them.`;
+      warnings.push(sentence);
+      list.append(el('li', { attrs: { 'data-tac-member': card.id } }, [el('strong', { text: card.name }), el('p', { className: 'govuk-body-s tac-post__problem', text: sentence })]));
+    } else if (card.state === 'invited') {
+      list.append(el('li', { attrs: { 'data-tac-member': card.id } }, [el('strong', { text: card.name }), el('br'), el('span', { className: 'govuk-body-s', text: `${card.job_title}, ${card.agency}` }), el('br'), el('span', { className: 'govuk-body-s', text: 'Invited' })]));
+    } else if (card.state === 'accepted') {
+      const item = el('li', { attrs: { 'data-tac-member': card.id } }, [el('strong', { text: card.name }), el('br'),
+        el('span', { className: 'govuk-body-s', text: `${card.job_title}, ${card.agency}` }), el('br'),
+        el('span', { className: 'govuk-body-s', text: 'Accepted, waiting to be admitted' })]);
+      if (isLead() && myStatus() === 'ok') {
+        let key = null;
+        try { key = memberKey(card); } catch (error) { item.append(el('p', { className: 'govuk-body-s tac-post__problem', text: error.message })); }
+        const refused = key && invitationValid(state.keys, WS, card, key);
+        if (refused) {
+          item.append(el('p', { className: 'govuk-body-s tac-post__problem', text: `${card.name} cannot be admitted: ${refused}. Invite them again if they should join.`, attrs: { 'data-tac-refused': card.id } }));
+        } else if (key) {
+          item.append(el('p', { className: 'govuk-body-s', text: `Compare ${card.name}'s safety number with them (by phone or in person) before you admit them:` }), safety(key.fingerprint));
+          item.append(historyForm(card.id, card.name, (choice) => admitMember(card.id, choice), `Admit ${card.name}`));
+        }
+      }
+      list.append(item);
+    }
+  }
+  state.teamWarnings = warnings;
   $('[data-tac-lead-only]').hidden = !isLead();
   $('[data-tac-member-only]').hidden = isLead();
   const owner = $('[data-tac-owner-select]');
   const chosen = owner.value || ME;
-  owner.replaceChildren(...d.members.filter((m) => m.state === 'active')
-    .map((m) => el('option', { text: m.id === ME ? `${m.name} (me)` : `${m.name}, ${m.agency}`, attrs: { value: m.id } })));
+  owner.replaceChildren(...manifest.members.filter((m) => state.members.get(m.publicId)?.state === 'active')
+    .map((m) => el('option', { text: m.publicId === ME ? `${who(m.publicId).name} (me)` : `${who(m.publicId).name}, ${who(m.publicId).agency}`, attrs: { value: m.publicId } })));
   owner.value = chosen;
+}
+
+// Everything that is wrong, in one place; posting stops for a record that was rolled back or hides keys,
+// or while this member's own key waits for the team.
+function renderWarnings() {
+  const status = state.keys ? myStatus() : 'ok';
+  state.stopped = [...(state.keys?.problems || []), ...(state.record?.problems || [])];
+  const lines = [...state.stopped, ...(state.record?.warnings || []), ...(state.teamWarnings || []), ...state.warnings, ...(state.store?.warnings || [])];
+  if (state.lastError) lines.push(`The keys could not be renewed: ${state.lastError}`);
+  const box = $('[data-tac-warnings]');
+  box.hidden = lines.length === 0;
+  $('[data-tac-warning-text]').replaceChildren(...lines.map((line) => el('span', { className: 'tac-warning-line', text: line })));
+  const waiting = $('[data-tac-waiting]');
+  const mine = state.me ? c.fingerprint(state.me.signPublic, state.me.boxPublic) : null;
+  const me = state.members.get(ME);
+  let waitingText = '';
+  if (status === 'unconfirmed') {
+    waitingText = `Your key changed on ${whenIso(me && me.key_changed_at)} after a password reset. You are waiting for your team: a colleague must compare your safety number with you (by phone or in person) and admit your new key. Then you can read everything you could before.`;
+  } else if (status === 'no-key') {
+    waitingText = 'You are waiting for your team: a colleague\'s device will give you the keys to this workspace when they next open it.';
+  } else if (status === 'outside') {
+    waitingText = 'You are not in the signed membership of this workspace yet: the lead professional admits you.';
+  }
+  waiting.hidden = !waitingText;
+  $('[data-tac-waiting-text]').textContent = waitingText;
+  if (mine) $('[data-tac-my-safety]').textContent = c.safetyNumber(mine);
+  const composer = $('form[data-tac-composer]');
+  const blocked = state.stopped.length > 0 || status !== 'ok';
+  composer.hidden = blocked;
+  $('[data-tac-stopped]').hidden = !(state.stopped.length > 0);
 }
 
 async function act(fn) {
@@ -175,10 +379,9 @@ $('form[data-tac-invite]').addEventListener('submit', async (event) => {
     if (current.has(p.id)) li.append(el('span', { className: 'govuk-body-s', text: '(already in the team)' }));
     else li.append(button(`Invite ${p.name}`, () => act(async () => {
       const member = memberKey(p, 'member');
-      const statement = c.inviteStatement(WS, member.publicId, member.fingerprint, 'member');
-      await postJSON(`/api/v1/workspaces/${WS}/members`, { member: p.id, role: 'member', invite_signature: c.toB64(c.sign(state.me, statement)) });
-      results.replaceChildren(el('li', { className: 'govuk-body-s', text: `${p.name} is invited. They join when they accept.` }));
-      await refresh();
+      await postJSON(`/api/v1/workspaces/${WS}/members`, invitation(state.me, WS, member, 'member', state.keys.currentEpoch));
+      results.replaceChildren(el('li', { className: 'govuk-body-s', text: `${p.name} is invited. When they accept, compare their safety number with them and admit them.` }));
+      await rebuild();
     })));
     results.append(li);
   }
@@ -192,87 +395,146 @@ $('[data-tac-leave]').addEventListener('click', () => act(async () => {
 // --- the thread -------------------------------------------------------------------------------------
 
 function renderDetails() {
-  const details = latestDetails([...state.posts.values()]);
+  const details = state.record.latestDetails();
   if (!details) return;
   const b = details.body;
   $('[data-tac-child-heading]').textContent = b.name || 'Team around the child';
   const rows = [['Name', b.name], ['Date of birth', b.dob], ['NHS number', b.nhs_number], ['Address', b.address], ['Family and household', b.family], ['Notes', b.notes]];
   $('[data-tac-details]').replaceChildren(...rows.filter(([, v]) => v).map(([k, v]) => el('div', { className: 'govuk-summary-list__row' }, [
-    el('dt', { className: 'govuk-summary-list__key', text: k }), el('dd', { className: 'govuk-summary-list__value tac-post__text', text: v })])));
+    el('dt', { className: 'govuk-summary-list__key', text: k }), el('dd', { className: 'govuk-summary-list__value tac-post__text', text: String(v) })])));
 }
 
-function mainText(post) {
-  const b = post.currentBody || post.body || {};
-  return post.kind === 'concern' ? (b.detail || '') : post.kind === 'action' ? (b.detail || '') : (b.text || '');
+function mainText(entry) {
+  const b = entry.body || {};
+  if (entry.kind === 'concern' || entry.kind === 'action') return b.detail || '';
+  if (entry.kind === 'history_shared') {
+    return `${who(entry.author).name} shared the earlier record${b.since ? ` from ${b.since}` : ''} with ${who(b.member).name}: ${b.reason || 'no reason given'}`;
+  }
+  return b.text || '';
 }
 
-function renderPost(post) {
-  let node = document.getElementById(`post-${post.postId}`);
+const DONE_WORDS = { done: 'Marked done', reopened: 'Reopened', cancelled: 'Cancelled' };
+
+function eventLine(e) {
+  const h = e.opened.header;
+  const author = who(h.authorId);
+  const at = when(h.clientTimeMs);
+  if (h.kind === 'acknowledgement') return `Read and accepted by ${author.name}, ${author.agency} (${at})`;
+  if (h.kind === 'action_status') return `${DONE_WORDS[h.status] || h.status} by ${author.name}${e.opened.body.note ? `: ${e.opened.body.note}` : ''} (${at})`;
+  if (h.kind === 'edit') return `Edited by ${author.name} (#${e.seq}, ${at}; the earlier version is kept)`;
+  if (h.kind === 'retraction') return `Retracted by ${author.name}: ${e.opened.body.reason || 'no reason given'} (${at})`;
+  return '';
+}
+
+function isVisibleEvent(entry) {
+  return entry.opened && ['acknowledgement', 'action_status', 'edit', 'retraction'].includes(entry.kind) && state.record.get(entry.opened.header.targetId)?.events.includes(entry);
+}
+
+function renderPost(entry) {
+  if (isVisibleEvent(entry)) {
+    // Shown on its target; its own problems too.
+    const target = state.record.get(entry.opened.header.targetId);
+    if (entry.notes.length && target) { target.notes.push(...entry.notes.map((n) => `#${entry.seq}: ${n}`)); entry.notes = []; renderPost(target); }
+    return;
+  }
+  if (entry.opened && entry.kind === 'details') {
+    // A lead's device carries the details into each new key epoch; show only real changes in the thread.
+    const earlier = state.record.entries.filter((e) => e !== entry && e.opened && e.kind === 'details' && e.seq < entry.seq);
+    const previous = earlier[earlier.length - 1];
+    if (previous && JSON.stringify(previous.opened.body) === JSON.stringify(entry.opened.body) && !entry.notes.length) return;
+  }
+  // One node per entry: by post id, unless another entry (a replay, a refused post reusing the id) has it.
+  let domId = `post-${entry.postId}`;
+  const owner = document.getElementById(domId);
+  if (owner && Number(owner.dataset.seq) !== entry.seq) domId = `post-seq-${entry.seq}`;
+  let node = document.getElementById(domId);
   if (!node) {
     node = $('[data-tac-post-template]').content.firstElementChild.cloneNode(true);
-    node.id = `post-${post.postId}`;
-    node.dataset.tacPost = post.postId;
+    node.id = domId;
+    node.dataset.tacPost = entry.postId;
     $('[data-tac-thread]').append(node);
   }
-  const h = post.header || {};
-  const author = who(post.author);
-  node.className = `tac-post${h.rag ? ` tac-post--${h.rag}` : ''}${post.retracted ? ' tac-post--retracted' : ''}`;
-  node.dataset.kind = post.kind;
-  $('[data-kind]', node).textContent = KIND_LABEL[post.kind] || post.kind;
+  node.dataset.seq = entry.seq;
+  const problem = $('[data-problem]', node);
+  const notes = $('[data-notes]', node);
+  notes.replaceChildren(...entry.notes.map((n) => el('li', { className: 'tac-post__problem', text: `Warning: ${n}` })));
+  notes.hidden = entry.notes.length === 0;
+  $('[data-seq]', node).textContent = entry.seq;
+  const buttons = $('[data-buttons]', node);
+  buttons.replaceChildren();
+  if (!entry.opened) {
+    node.className = 'tac-post tac-post--refused';
+    node.dataset.kind = 'refused';
+    $('[data-kind]', node).textContent = 'Refused';
+    $('[data-rag]', node).replaceChildren();
+    $('[data-author]', node).textContent = 'Not verified';
+    $('[data-agency]', node).textContent = 'not shown as anyone\'s';
+    $('[data-time]', node).textContent = '';
+    $('[data-title]', node).hidden = true;
+    $('[data-text]', node).textContent = '';
+    $('[data-action-meta]', node).hidden = true;
+    $('[data-events]', node).replaceChildren();
+    problem.hidden = false;
+    problem.classList.add('tac-post__problem');
+    problem.textContent = `Refused: ${entry.refused}`;
+    return;
+  }
+  const h = entry.opened.header;
+  const author = who(h.authorId);
+  node.className = `tac-post${h.rag ? ` tac-post--${h.rag}` : ''}${entry.retractedBy ? ' tac-post--retracted' : ''}`;
+  node.dataset.kind = entry.kind;
+  $('[data-kind]', node).textContent = KIND_LABEL[entry.kind] || entry.kind;
   const rag = $('[data-rag]', node);
   rag.replaceChildren(...(h.rag ? [el('strong', { className: `govuk-tag ${RAG_CLASS[h.rag]}`, text: h.rag[0].toUpperCase() + h.rag.slice(1) })] : []));
   $('[data-author]', node).textContent = author.name;
   $('[data-agency]', node).textContent = author.agency;
   const time = $('[data-time]', node);
-  time.dateTime = post.createdAt;
-  time.textContent = new Date(post.createdAt).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
-  $('[data-seq]', node).textContent = post.seq;
+  time.dateTime = new Date(h.clientTimeMs).toISOString();
+  time.textContent = when(h.clientTimeMs);
+  const body = entry.body || {};
   const title = $('[data-title]', node);
-  const body = post.currentBody || post.body || {};
-  const titleText = post.kind === 'concern' ? (CATEGORY[body.category] || body.category || '') : (post.kind === 'action' ? body.title : '');
+  const titleText = entry.kind === 'concern' ? (CATEGORY[body.category] || body.category || '') : (entry.kind === 'action' ? body.title : '');
   title.hidden = !titleText;
   title.textContent = titleText || '';
-  $('[data-text]', node).textContent = post.kind === 'details' ? "The child's details were recorded or updated." : mainText(post);
+  $('[data-text]', node).textContent = entry.kind === 'details' ? "The child's details were recorded or updated." : mainText(entry);
   const meta = $('[data-action-meta]', node);
-  meta.hidden = post.kind !== 'action';
-  if (post.kind === 'action') {
+  meta.hidden = entry.kind !== 'action';
+  if (entry.kind === 'action') {
     const due = dayToIso(h.dueDay);
-    const overdue = due && post.status === 'open' && due < new Date().toISOString().slice(0, 10);
-    meta.textContent = `Owner: ${who(h.ownerId).name}${due ? ` · Due ${due}${overdue ? ' (overdue)' : ''}` : ''} · Status: ${post.status}`;
-    meta.dataset.status = post.status;
+    const overdue = due && ['open', 'reopened'].includes(entry.status) && due < new Date().toISOString().slice(0, 10);
+    meta.textContent = `Owner: ${who(h.ownerId).name}${due ? ` · Due ${due}${overdue ? ' (overdue)' : ''}` : ''} · Status: ${entry.status}`;
+    meta.dataset.status = entry.status;
   }
-  const problem = $('[data-problem]', node);
-  problem.hidden = !post.problem && !post.keyChanged;
-  problem.textContent = post.problem ? `Warning: ${post.problem}` : (post.keyChanged ? `Signed with a new key for ${author.name}: check their safety number.` : '');
-  const events = $('[data-events]', node);
-  events.replaceChildren(...(post.events || []).map((e) => el('li', { text: e })));
-  const buttons = $('[data-buttons]', node);
-  buttons.replaceChildren();
-  if (post.problem || post.kind === 'details' || post.retracted) return;
-  if (post.author !== ME && !(post.ackedBy || new Set()).has(ME)) {
-    buttons.append(button('Acknowledge', () => send('acknowledgement', {}, { targetId: post.postId })));
+  problem.hidden = entry.opened.keyTrust === 'manifest';
+  problem.textContent = entry.opened.keyTrust === 'confirmed'
+    ? `Signed with ${author.name}'s new key, which ${who(entry.opened.confirmedBy).name} confirmed by comparing safety numbers.`
+    : (entry.opened.keyTrust === 'mine' ? `Signed with ${author.name}'s new key, which you confirmed.` : '');
+  problem.classList.toggle('tac-post__problem', false);
+  $('[data-events]', node).replaceChildren(...entry.events.map((e) => el('li', { text: eventLine(e) })));
+  if (entry.kind === 'details' || entry.kind === 'history_shared' || entry.retractedBy || state.stopped.length || myStatus() !== 'ok') return;
+  if (h.authorId !== ME && !entry.acks.has(ME)) {
+    buttons.append(button('Acknowledge', () => act(() => send('acknowledgement', {}, { targetId: entry.postId }))));
   }
   buttons.append(button('Reply', () => {
-    $('[data-tac-reply-to]').value = post.postId;
+    $('[data-tac-reply-to]').value = entry.postId;
     $('[data-tac-replying]').hidden = false;
     $('#post-text').focus();
   }));
-  if (post.kind === 'action') {
-    const mayChange = h.ownerId === ME || isLead() || post.author === ME;
-    if (mayChange && ['open', 'reopened'].includes(post.status)) {
-      buttons.append(button('Mark done', () => inline(node, 'Completion note', (note) => send('action_status', { note }, { targetId: post.postId, status: 'done' }))));
-      buttons.append(button('Cancel action', () => inline(node, 'Why is it cancelled?', (note) => send('action_status', { note }, { targetId: post.postId, status: 'cancelled' }))));
-    } else if (mayChange) {
-      buttons.append(button('Reopen', () => inline(node, 'Why reopen it?', (note) => send('action_status', { note }, { targetId: post.postId, status: 'reopened' }))));
+  if (entry.kind === 'action' && (h.ownerId === ME || isLead())) {
+    if (['open', 'reopened'].includes(entry.status)) {
+      buttons.append(button('Mark done', () => inline(node, 'Completion note', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'done' }))));
+      buttons.append(button('Cancel action', () => inline(node, 'Why is it cancelled?', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'cancelled' }))));
+    } else {
+      buttons.append(button('Reopen', () => inline(node, 'Why reopen it?', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'reopened' }))));
     }
   }
-  if (post.author === ME) {
+  if (h.authorId === ME) {
     buttons.append(button('Edit', () => inline(node, 'New text', (text) => {
-      const edited = { ...(post.currentBody || post.body) };
-      if (post.kind === 'concern' || post.kind === 'action') edited.detail = text; else edited.text = text;
-      return send('edit', edited, { targetId: post.postId });
-    }, mainText(post))));
-    buttons.append(button('Retract', () => inline(node, 'Reason for retracting (the record is kept)', (reason) => send('retraction', { reason }, { targetId: post.postId }))));
+      const edited = { ...entry.body };
+      if (entry.kind === 'concern' || entry.kind === 'action') edited.detail = text; else edited.text = text;
+      return send('edit', edited, { targetId: entry.postId });
+    }, mainText(entry))));
+    buttons.append(button('Retract', () => inline(node, 'Reason for retracting (the record is kept)', (reason) => send('retraction', { reason }, { targetId: entry.postId }))));
   }
 }
 
@@ -296,59 +558,27 @@ function inline(node, label, onSubmit, initial = '') {
   textarea.focus();
 }
 
-const DONE_WORDS = { done: 'Marked done', reopened: 'Reopened', cancelled: 'Cancelled' };
-
-function apply(post) {
-  state.posts.set(post.postId, post);
-  if (post.hash) state.lastHash = post.hash;
-  const h = post.header || {};
-  const author = who(post.author);
-  const target = h.targetId && state.posts.get(h.targetId);
-  if (post.kind === 'action') post.status = h.status || 'open';
-  if (target && !post.problem) {
-    target.events = target.events || [];
-    if (post.kind === 'acknowledgement') {
-      target.ackedBy = target.ackedBy || new Set();
-      target.ackedBy.add(post.author);
-      target.events.push(`Read and accepted by ${author.name}, ${author.agency}`);
-    } else if (post.kind === 'action_status') {
-      target.status = h.status;
-      target.events.push(`${DONE_WORDS[h.status]} by ${author.name}${post.body.note ? `: ${post.body.note}` : ''}`);
-    } else if (post.kind === 'edit') {
-      target.currentBody = post.body;
-      target.events.push(`Edited by ${author.name} (#${post.seq}; the earlier version is kept)`);
-    } else if (post.kind === 'retraction') {
-      target.retracted = true;
-      target.events.push(`Retracted by ${author.name}: ${post.body.reason || 'no reason given'}`);
-    }
-    renderPost(target);
-    return;
-  }
-  if (post.kind === 'details') {
-    // A lead's device carries the details into each new key epoch; show only real changes in the thread.
-    const before = [...state.posts.values()].filter((p) => p.kind === 'details' && p.body && p !== post);
-    const previous = before[before.length - 1];
-    renderDetails();
-    if (previous && JSON.stringify(previous.body) === JSON.stringify(post.body)) return;
-  }
-  renderPost(post);
-}
-
+// A post from the live socket, in order after what the page has. A post from an epoch this page has not
+// verified means the keys moved: assemble the thread again from the verified record.
 async function receive(payload) {
-  let post = openPost(payload, state.keys, state.signKeys);
-  if (post.problem && post.header && (!state.keys.manifests.has(post.header.epoch) || !state.keys.epochKeys.has(post.header.epoch))) {
-    await refresh(); // a new epoch or a new key since this page loaded
-    post = openPost(payload, state.keys, state.signKeys);
-  }
-  apply(post);
+  if (!state.record) return;
+  if (state.record.bySeq.has(payload.seq) && state.record.bySeq.get(payload.seq).postId === payload.post_id) return;
+  if (!state.keys.manifests.has(payload.epoch) || !state.keys.epochKeys.has(payload.epoch)) { await rebuild(); return; }
+  const changed = state.record.add(payload);
+  for (const entry of changed) renderPost(entry);
+  if (changed.some((e) => e.opened && e.kind === 'details')) renderDetails();
+  await rememberWhatWasSeen();
+  renderWarnings();
 }
 
 async function send(kind, body, fields = {}) {
   clearErrors();
+  if (state.stopped.length) throw new Error(`Posting is stopped: ${state.stopped[0]}`);
   if (state.detail.rotation_required && !isLead()) throw new Error('A member has left: wait for the lead professional to renew the keys.');
   const epoch = state.keys.currentEpoch;
-  const post = sealPost({ identity: state.me, authorId: ME, workspaceId: WS, epoch, epochKey: state.keys.epochKeys.get(epoch),
-    kind, body, prevHash: state.lastHash, ...fields });
+  const epochKey = state.keys.epochKeys.get(epoch);
+  if (!epochKey) throw new Error('You are waiting for your team to give you the keys to this workspace.');
+  const post = sealPost({ identity: state.me, authorId: ME, workspaceId: WS, epoch, epochKey, kind, body, prev: state.record.last, ...fields });
   return live.post(WS, post);
 }
 
@@ -392,7 +622,6 @@ composer.addEventListener('submit', async (event) => {
     $('[data-tac-reply-to]').value = '';
     $('[data-tac-replying]').hidden = true;
     showKind();
-    renderTeam();
   } catch (error) {
     fail(error);
   } finally {
@@ -402,16 +631,35 @@ composer.addEventListener('submit', async (event) => {
 
 // --- start ------------------------------------------------------------------------------------------
 
+function stopForGood(error) {
+  // A record that cannot be believed at all: show why, and nothing from it.
+  state.stopped = [error.message];
+  $('[data-tac-thread]').replaceChildren();
+  $('[data-tac-members]').replaceChildren();
+  composer.hidden = true;
+  $('[data-tac-stopped]').hidden = false;
+  const box = $('[data-tac-warnings]');
+  box.hidden = false;
+  $('[data-tac-warning-text]').replaceChildren(el('span', { className: 'tac-warning-line', text: `This workspace's record could not be verified, so nothing from it is shown: ${error.message}` }));
+}
+
+let rebuilding = null;
+function rebuildSoon() {
+  // One rebuild at a time; events that arrive meanwhile are covered by the next one.
+  rebuilding = (rebuilding || Promise.resolve()).then(() => rebuild()).then(maintainKeys).then(renderWarnings)
+    .catch((error) => (error instanceof TrustError ? stopForGood(error) : fail(error, 'main-content')));
+  return rebuilding;
+}
+
 live.addEventListener('status', ({ detail }) => {
   $('[data-tac-connection]').textContent = detail.connected ? 'Live: new posts appear here as they are made.'
     : (live.closedForGood ? 'Your session has ended. Sign in again.' : 'Reconnecting…');
 });
-live.addEventListener('post', ({ detail }) => { if (detail.workspace === WS) receive(detail.post).catch(fail); });
-live.addEventListener('epoch.created', ({ detail }) => { if (detail.workspace === WS) refresh().catch(fail); });
-for (const type of ['membership.accepted', 'membership.changed', 'keys.added']) {
-  live.addEventListener(type, ({ detail }) => {
-    if (detail.workspace === WS) refresh().then(maintainKeys).catch(fail);
-  });
+live.addEventListener('post', ({ detail }) => {
+  if (detail.workspace === WS) receive(detail.post).catch((error) => (error instanceof TrustError ? stopForGood(error) : fail(error)));
+});
+for (const type of ['epoch.created', 'membership.accepted', 'membership.changed', 'keys.added', 'key.confirmed']) {
+  live.addEventListener(type, ({ detail }) => { if (detail.workspace === WS) rebuildSoon(); });
 }
 live.addEventListener('membership.ended', ({ detail }) => {
   if (detail.workspace !== WS) return;
@@ -420,9 +668,8 @@ live.addEventListener('membership.ended', ({ detail }) => {
 });
 
 (async () => {
-  await refresh();
-  for (const payload of await fetchPosts(WS)) apply(openPost(payload, state.keys, state.signKeys));
-  await maintainKeys();
-  live.subscribe(WS, Math.max(0, ...[...state.posts.values()].map((p) => p.seq)));
+  await rebuildSoon();
+  if (!state.record) return;
+  live.subscribe(WS, state.record.entries.length ? state.record.entries[state.record.entries.length - 1].seq : 0);
   if (state.detail.last_seq) postJSON(`/api/v1/workspaces/${WS}/read`, { seq: state.detail.last_seq }).catch(() => {});
 })().catch((error) => fail(error, 'main-content'));

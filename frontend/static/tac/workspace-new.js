@@ -1,12 +1,15 @@
-// Opening a workspace: a new id and first epoch key made here, wrapped for the lead and the custodian,
-// with the child's details as the first (encrypted, signed) post.
+// Opening a workspace: a new id and first epoch key made here, wrapped for the lead and the custodian key
+// the deployment pinned (never one an API answer names); then the child's details as the first
+// (encrypted, signed) post, bound to the workspace's id and the reference the server assigned.
 import * as c from './crypto.js';
 import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
-import { identity } from './session.js';
+import { custodianPin, identity } from './session.js';
 import { epochBundle, memberKey, nhsNumberValid, sealPost } from './workspace.js';
 
 const form = document.querySelector('form[data-tac-new-workspace]');
 const value = (id) => form.querySelector(`#${id}`).value.trim();
+// A workspace opened whose details were not stored yet: sent again, byte for byte, on the next try.
+let pending = null;
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -21,23 +24,35 @@ form.addEventListener('submit', async (event) => {
   setBusy(button, true, 'Opening…');
   try {
     await c.ready();
-    const { identity: me, record } = await identity();
-    const card = await getJSON('/api/v1/me');
-    const custodian = await getJSON('/api/v1/custodian');
-    const workspaceId = crypto.randomUUID();
-    const { epochKey, payload } = epochBundle({
-      lead: me, workspaceId, epoch: 1, prevManifestHash: c.ZERO_HASH,
-      members: [memberKey(card, 'lead')], custodianPublic: c.fromB64(custodian.box_public),
-    });
-    const details = sealPost({
-      identity: me, authorId: record.public_id, workspaceId, epoch: 1, epochKey, kind: 'details',
-      body: {
-        name: value('child-name'), dob: value('child-dob'), nhs_number: value('child-nhs').replace(/\s+/g, ''),
-        address: value('child-address'), family: value('child-family'), notes: value('child-notes'),
-      },
-    });
-    await postJSON('/api/v1/workspaces', { id: workspaceId, epoch: payload, details });
-    window.location.assign(`/workspaces/${workspaceId}/`);
+    if (!pending) {
+      const { identity: me, record } = await identity();
+      const card = await getJSON('/api/v1/me');
+      const mine = memberKey(card, 'lead');
+      if (!c.sameBytes(mine.signPublic, me.signPublic) || !c.sameBytes(mine.boxPublic, me.boxPublic)) {
+        throw new Error('The server shows keys for you that are not your own. Nothing was sent.');
+      }
+      const pin = await custodianPin();
+      const workspaceId = crypto.randomUUID();
+      const { epochKey, payload } = epochBundle({
+        lead: me, workspaceId, epoch: 1, prevManifestHash: c.ZERO_HASH, members: [mine], custodian: pin.current,
+      });
+      const created = await postJSON('/api/v1/workspaces', { id: workspaceId, epoch: payload });
+      const details = sealPost({
+        identity: me, authorId: record.public_id, workspaceId, epoch: 1, epochKey, kind: 'details',
+        body: {
+          name: value('child-name'), dob: value('child-dob'), nhs_number: value('child-nhs').replace(/\s+/g, ''),
+          address: value('child-address'), family: value('child-family'), notes: value('child-notes'),
+          workspace: workspaceId, reference: created.reference,
+        },
+      });
+      pending = { workspaceId, reference: created.reference, details };
+    }
+    try {
+      await postJSON(`/api/v1/workspaces/${pending.workspaceId}/posts`, pending.details);
+    } catch (error) {
+      throw new Error(`Workspace ${pending.reference} is open, but the child's details were not saved (${error.message}). Press the button again to send them.`);
+    }
+    window.location.assign(`/workspaces/${pending.workspaceId}/`);
   } catch (error) {
     setBusy(button, false);
     showErrors([{ field: 'child-name', message: error.message }]);

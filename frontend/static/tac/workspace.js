@@ -1,5 +1,8 @@
-// Client-side workspace logic (twin of tacclient/workspace.py): verifying the chain of signed manifests,
-// opening epoch keys, building epochs, sealing and opening posts. Inputs are the API's JSON.
+// Client-side workspace logic, the twin of tacclient/workspace.py: verifying a workspace's record against
+// signed state, deciding who a new epoch admits, building epochs, sealing and opening posts. Inputs are
+// the API's JSON and this professional's saved state (memory.js); nothing here talks to the network.
+// docs/crypto.md ("What a reader believes") states every rule; the server is treated as an adversary
+// that may edit any row and any answer.
 import * as c from './crypto.js';
 
 export class TrustError extends Error {}
@@ -7,66 +10,315 @@ export class TrustError extends Error {}
 const td = new TextDecoder();
 const te = new TextEncoder();
 
+export const EPOCH_MAX_POSTS = 500;
+export const EPOCH_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+export const CLOCK_SKEW_MS = 10 * 60 * 1000;
+
+function b64d(text) {
+  if (typeof text !== 'string') throw new TrustError('a binary value from the server is not a string');
+  try {
+    return c.fromB64(text);
+  } catch {
+    throw new TrustError('a binary value from the server is not valid base64');
+  }
+}
+
 export function memberKey(card, role) {
-  const signPublic = c.fromB64(card.sign_public);
-  const boxPublic = c.fromB64(card.box_public);
-  if (!c.identityBindingVerify(card.id, signPublic, boxPublic, c.fromB64(card.binding_signature))) {
+  const signPublic = b64d(card.sign_public);
+  const boxPublic = b64d(card.box_public);
+  if (!c.identityBindingVerify(card.id, signPublic, boxPublic, b64d(card.binding_signature))) {
     throw new TrustError(`the keys of ${card.name || card.id} are not bound to their account`);
   }
   return { publicId: card.id, signPublic, boxPublic, fingerprint: c.fingerprint(signPublic, boxPublic), role: role ?? card.role };
 }
 
-function sameBytes(a, b) {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+const fromManifest = (m, role) => ({ publicId: m.publicId, signPublic: m.signPublic, boxPublic: m.boxPublic, fingerprint: m.fingerprint, role: role ?? m.role });
+
+// --- the custodian pin ---------------------------------------------------------------------------------
+
+// The data controller's keys as deployed (a static file served with the scripts), oldest first, each
+// after the first signed by the one before. Never from an API answer.
+export function parsePin(data) {
+  if (!data || !Array.isArray(data.keys) || !data.keys.length) throw new TrustError('the custodian pin lists no key');
+  const keys = [];
+  for (const item of data.keys) {
+    const boxPublic = b64d(item.box_public);
+    const signPublic = b64d(item.sign_public);
+    const keyId = c.custodianKeyId(boxPublic, signPublic);
+    if (item.key_id !== c.toHex(keyId)) throw new TrustError("a custodian key's id in the pin does not match the key");
+    if (keys.length) {
+      const previous = keys[keys.length - 1];
+      const statement = c.custodianRotationStatement(previous.keyId, boxPublic, signPublic, item.created_ms);
+      if (!item.rotation_signature || !c.verify(previous.signPublic, statement, b64d(item.rotation_signature))) {
+        throw new TrustError('a custodian key in the pin is not signed by the key before it');
+      }
+    }
+    keys.push({ keyId, boxPublic, signPublic, label: item.label });
+  }
+  return {
+    keys,
+    current: keys[keys.length - 1],
+    position: (keyId) => { const i = keys.findIndex((k) => c.sameBytes(k.keyId, keyId)); return i < 0 ? null : i; },
+  };
 }
 
-// Check every manifest (chained by hash, signed by the lead named in the one before) and open the epoch
-// keys wrapped for this identity. Returns { manifests, manifestHashes, epochKeys, currentEpoch }.
-export function verifyWorkspace(detail, identity) {
-  const manifests = new Map();
-  const manifestHashes = new Map();
-  const epochKeys = new Map();
-  const cards = [...(detail.members || []), ...(detail.author_keys || []).map((k) => ({ ...k, id: k.professional }))];
-  let previous = null;
-  let prevHash = c.ZERO_HASH;
-  for (const e of detail.epochs) {
-    const raw = c.fromB64(e.manifest);
-    const m = c.manifestParse(raw);
-    if (m.workspaceId !== detail.id || m.epoch !== e.number) throw new TrustError(`epoch ${e.number} is for another workspace`);
-    if (!sameBytes(m.prevManifestHash, prevHash)) throw new TrustError(`epoch ${e.number} does not chain to the one before`);
-    const leads = m.members.filter((x) => x.role === 'lead');
-    if (leads.length !== 1) throw new TrustError(`epoch ${e.number} does not name one lead`);
-    const expectedSigner = (previous || m).members.find((x) => x.role === 'lead').publicId;
-    if (e.signed_by !== expectedSigner) throw new TrustError(`epoch ${e.number} was not signed by the lead of the time`);
-    const signerPublic = c.fromB64(e.signer_sign_public);
-    const listed = m.members.find((x) => x.publicId === e.signed_by);
-    const signerCard = cards.find((k) => k.id === e.signed_by && k.sign_public === e.signer_sign_public);
-    if (!listed || !signerCard || !sameBytes(c.fingerprint(signerPublic, c.fromB64(signerCard.box_public)), listed.fingerprint)) {
-      throw new TrustError(`epoch ${e.number}'s signer key is not the one its manifest lists`);
-    }
-    if (!c.verify(signerPublic, raw, c.fromB64(e.manifest_signature))) throw new TrustError(`epoch ${e.number}'s signature does not verify`);
-    manifests.set(m.epoch, m);
-    prevHash = c.hash32(raw);
-    manifestHashes.set(m.epoch, prevHash);
-    previous = m;
-    for (const wrap of e.my_wraps) {
+// --- what a reader believes about a workspace ------------------------------------------------------------
+
+function newKeys(workspaceId) {
+  const keys = {
+    workspaceId,
+    manifests: new Map(),
+    manifestHashes: new Map(),
+    epochKeys: new Map(),
+    // person id -> Map(fingerprint b64 -> { signPublic, boxPublic, how: manifest | confirmed | mine, by, atMs })
+    trusted: new Map(),
+    problems: [],
+    get currentEpoch() { return Math.max(0, ...this.manifests.keys()); },
+    get current() { return this.manifests.get(this.currentEpoch); },
+    members(epoch) { return new Map((this.manifests.get(epoch ?? this.currentEpoch)?.members || []).map((m) => [m.publicId, m])); },
+    lead(epoch) { return (this.manifests.get(epoch ?? this.currentEpoch)?.members || []).find((m) => m.role === 'lead')?.publicId; },
+    trust(publicId, fp) { return this.trusted.get(publicId)?.get(c.toB64(fp)) || null; },
+    trustAdd(publicId, fp, key) {
+      if (!this.trusted.has(publicId)) this.trusted.set(publicId, new Map());
+      const known = this.trusted.get(publicId);
+      const existing = known.get(c.toB64(fp));
+      if (existing && !(key.how === 'manifest' && existing.how !== 'manifest')) return false;
+      known.set(c.toB64(fp), key);
+      return !existing;
+    },
+  };
+  return keys;
+}
+
+function authorKeyIndex(detail) {
+  const out = new Map();
+  for (const k of detail.author_keys || []) {
+    try {
+      const signPublic = b64d(k.sign_public);
+      const boxPublic = b64d(k.box_public);
+      if (c.identityBindingVerify(k.professional, signPublic, boxPublic, b64d(k.binding_signature))) {
+        out.set(`${k.professional}|${c.toB64(c.fingerprint(signPublic, boxPublic))}`, { signPublic, boxPublic });
+      }
+    } catch { /* an unusable key is simply not known */ }
+  }
+  return out;
+}
+
+// Keys vouched for by a current member (one of `members`), signed with a key already trusted for them;
+// repeated until nothing changes.
+function applyConfirmations(keys, confirmations, members) {
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const x of confirmations) {
+      let signPublic; let boxPublic; let signature;
       try {
-        epochKeys.set(m.epoch, c.epochKeyUnwrap(c.fromB64(wrap.sealed), identity, detail.id, m.epoch));
-        break;
-      } catch { /* a wrap for an older key of mine: try the next */ }
+        signPublic = b64d(x.sign_public); boxPublic = b64d(x.box_public); signature = b64d(x.signature);
+      } catch { continue; }
+      const fp = c.fingerprint(signPublic, boxPublic);
+      if (!members.has(x.confirmer) || keys.trust(x.subject, fp)) continue;
+      if (!Number.isSafeInteger(x.confirmed_ms)) continue;
+      try {
+        if (!c.identityBindingVerify(x.subject, signPublic, boxPublic, b64d(x.binding_signature))) continue;
+      } catch { continue; }
+      const statement = c.keyConfirmationStatement(x.confirmer, x.subject, fp, x.confirmed_ms);
+      const confirmerKeys = [...(keys.trusted.get(x.confirmer)?.values() || [])];
+      if (confirmerKeys.some((k) => c.verify(k.signPublic, statement, signature))) {
+        changed = keys.trustAdd(x.subject, fp, { signPublic, boxPublic, how: 'confirmed', by: x.confirmer, atMs: x.confirmed_ms }) || changed;
+      }
     }
   }
-  const currentEpoch = Math.max(0, ...manifests.keys());
-  return { workspaceId: detail.id, manifests, manifestHashes, epochKeys, currentEpoch };
 }
 
-export function epochBundle({ lead, workspaceId, epoch, prevManifestHash, members, custodianPublic }) {
+// Check a workspace's record and open the epoch keys wrapped for `identity` (docs/crypto.md). Throws
+// TrustError for a record that cannot be believed at all; softer problems go in `.problems`.
+export function verifyWorkspace(detail, identity, { myId = null, memory = null, verified = null, pin = null } = {}) {
+  const keys = newKeys(detail.id);
+  const known = authorKeyIndex(detail);
+  const confirmations = detail.key_confirmations || [];
+  for (const [pid, fps] of Object.entries(verified || {})) {
+    for (const fpB64 of fps) {
+      const k = known.get(`${pid}|${fpB64}`);
+      if (k) keys.trustAdd(pid, c.fromB64(fpB64), { ...k, how: 'mine', by: myId, atMs: 0 });
+    }
+  }
+  let previous = null;
+  let prevHash = c.ZERO_HASH;
+  const epochs = [...(detail.epochs || [])].sort((x, y) => x.number - y.number);
+  epochs.forEach((e, i) => {
+    const raw = b64d(e.manifest);
+    let m;
+    try { m = c.manifestParse(raw); } catch (error) { throw new TrustError(`epoch ${e.number}: ${error.message}`); }
+    if (m.workspaceId !== detail.id || m.epoch !== e.number || m.epoch !== i + 1) throw new TrustError(`epoch ${e.number}'s manifest is for another workspace or epoch`);
+    if (!c.sameBytes(m.prevManifestHash, prevHash)) throw new TrustError(`epoch ${e.number}'s manifest does not chain to the one before`);
+    const leads = m.members.filter((x) => x.role === 'lead');
+    if (leads.length !== 1) throw new TrustError(`epoch ${e.number}'s manifest does not name one lead`);
+    let signers;
+    if (!previous) {
+      signers = [leads[0].signPublic];
+    } else {
+      // The lead the previous manifest names, with the key it lists; a new key of theirs only if a member of
+      // that manifest confirmed it (or this professional compared it).
+      const lead = previous.members.find((x) => x.role === 'lead');
+      signers = [lead.signPublic, ...[...(keys.trusted.get(lead.publicId)?.values() || [])].filter((k) => k.how !== 'manifest').map((k) => k.signPublic)];
+    }
+    const signature = b64d(e.manifest_signature);
+    if (!signers.some((k) => c.verify(k, raw, signature))) {
+      throw new TrustError(`epoch ${e.number}'s manifest is not signed by the lead the record names (with a key the team has confirmed): refusing it`);
+    }
+    if (pin) {
+      const at = pin.position(m.custodianId);
+      const before = previous ? pin.position(previous.custodianId) : null;
+      if (at === null || (previous && !c.sameBytes(m.custodianId, previous.custodianId) && (before === null || at < before))) {
+        throw new TrustError(`epoch ${e.number} is sealed to a custodian key that is not the pinned one`);
+      }
+    } else if (previous && !c.sameBytes(m.custodianId, previous.custodianId)) {
+      throw new TrustError(`epoch ${e.number} names another custodian key, and no pin vouches for it`);
+    }
+    keys.manifests.set(m.epoch, m);
+    prevHash = c.hash32(raw);
+    keys.manifestHashes.set(m.epoch, prevHash);
+    for (const x of m.members) keys.trustAdd(x.publicId, x.fingerprint, { signPublic: x.signPublic, boxPublic: x.boxPublic, how: 'manifest' });
+    previous = m;
+    applyConfirmations(keys, confirmations, new Set(m.members.map((x) => x.publicId)));
+    for (const wrap of e.my_wraps || []) {
+      let key;
+      try { key = c.epochKeyUnwrap(b64d(wrap.sealed), identity, detail.id, m.epoch); } catch { continue; }
+      if (!c.sameBytes(c.epochKeyCommitment(detail.id, m.epoch, key), m.keyCommitment)) {
+        keys.problems.push(`The key the server gave you for epoch ${m.epoch} is not the one the lead sealed: it was not used.`);
+        continue;
+      }
+      keys.epochKeys.set(m.epoch, key);
+      break;
+    }
+  });
+  if (memory) checkMemory(keys, memory);
+  return keys;
+}
+
+function checkMemory(keys, memory) {
+  const epoch = memory.epoch || 0;
+  if (memory.first && (!keys.manifestHashes.get(1) || c.toB64(keys.manifestHashes.get(1)) !== memory.first)) {
+    keys.problems.push("This workspace's first signed manifest is not the one your devices saw before.");
+  }
+  if (epoch > keys.currentEpoch) {
+    keys.problems.push(`Your devices have seen key epoch ${epoch}, but the server shows only up to ${keys.currentEpoch}: it is hiding a newer epoch.`);
+  } else if (memory.manifest && keys.manifestHashes.get(epoch) && c.toB64(keys.manifestHashes.get(epoch)) !== memory.manifest) {
+    keys.problems.push(`Epoch ${epoch}'s manifest is not the one your devices saw before.`);
+  }
+}
+
+// This workspace's entry for the saved state after a successful check: never lower than before.
+export function remember(keys, memory, last) {
+  const out = { ...(memory || {}) };
+  if (keys.manifests.size && !keys.problems.length) {
+    out.first = c.toB64(keys.manifestHashes.get(1));
+    if (keys.currentEpoch >= (out.epoch || 0)) {
+      out.epoch = keys.currentEpoch;
+      out.manifest = c.toB64(keys.manifestHashes.get(keys.currentEpoch));
+    }
+  }
+  if (last && last.seq >= (out.seq || 0)) { out.seq = last.seq; out.post = c.toB64(last.hash); }
+  return out;
+}
+
+// From signed facts only: the manifest's own time and the posts this client has seen in the epoch.
+export function rotationDue(keys, postsInCurrentEpoch, atMs = Date.now()) {
+  if (!keys.manifests.size) return false;
+  return postsInCurrentEpoch >= EPOCH_MAX_POSTS || atMs - keys.current.createdMs >= EPOCH_MAX_AGE_MS;
+}
+
+// --- who the next epoch admits ---------------------------------------------------------------------------
+
+// null if the accepted invitee holds an invitation the current lead signed for this key and role, made in
+// an epoch no later than the current one and not used since; otherwise the reason to refuse.
+export function invitationValid(keys, workspaceId, card, key) {
+  const role = card.role || 'member';
+  if (!['member', 'oversight'].includes(role)) return `the invitation has the role ${role}`;
+  let signature; let nonce;
+  try { signature = b64d(card.invite_signature); nonce = b64d(card.invite_nonce); } catch { return 'the server shows no complete invitation'; }
+  const epoch = card.invite_epoch;
+  if (!Number.isInteger(epoch) || epoch < 1 || epoch > keys.currentEpoch || nonce.length !== c.INVITE_NONCE_BYTES) {
+    return 'the invitation names an epoch that does not exist';
+  }
+  for (const [n] of keys.manifests) {
+    if (n > epoch && keys.members(n).has(key.publicId)) return 'this invitation was used before (they have been admitted since it was signed)';
+  }
+  const leadKeys = [...(keys.trusted.get(keys.lead())?.values() || [])].map((k) => k.signPublic);
+  const statement = c.inviteStatement(workspaceId, key.publicId, key.fingerprint, role, epoch, nonce);
+  if (!leadKeys.some((k) => c.verify(k, statement, signature))) return 'no invitation signed by the lead for their current key';
+  return null;
+}
+
+// Who the lead's next epoch is wrapped for, from signed state (docs/crypto.md): the server's member list
+// only says who has left and who accepted. cards: Map(id -> member card). Throws TrustError if the server
+// shows an active member the signed membership does not list.
+export function planEpochMembers(keys, cards, { myId, myFingerprint, remove = null, newLead = null, admit = null }) {
+  const current = keys.members();
+  const plan = { members: [], admitted: [], warnings: [], refused: new Map() };
+  const roleFor = (pid, role) => (newLead ? (pid === newLead ? 'lead' : (role === 'lead' ? 'member' : role)) : role);
+  for (const [pid, card] of cards) {
+    if (card.state === 'active' && !current.has(pid) && pid !== remove) {
+      throw new TrustError(`${card.name || pid} is shown as a member but is not in the signed membership: refusing to encrypt for them`);
+    }
+  }
+  for (const [pid, listed] of current) {
+    const card = cards.get(pid) || {};
+    if (pid === remove || (card.state && card.state !== 'active') || card.is_active === false) continue;
+    let key = fromManifest(listed, roleFor(pid, listed.role));
+    if (card.sign_public) {
+      const shown = memberKey(card, key.role);
+      if (!c.sameBytes(shown.fingerprint, listed.fingerprint)) {
+        if (keys.trust(pid, shown.fingerprint)) key = shown;
+        else plan.warnings.push(`${card.name || pid}'s key changed and nobody in the team has confirmed the new one: compare the safety number with them, then admit it.`);
+      }
+    }
+    if (pid === myId && !c.sameBytes(key.fingerprint, myFingerprint)) {
+      throw new TrustError('the signed record lists a key for you that is not your own: ask a colleague to compare your safety number and admit your key first');
+    }
+    plan.members.push(key);
+  }
+  for (const [pid, card] of cards) {
+    if (card.state !== 'accepted' || pid === remove || current.has(pid)) continue;
+    if (admit && !admit.has(pid)) continue;
+    let key;
+    try { key = memberKey(card, card.role || 'member'); } catch (error) { plan.refused.set(pid, error.message); continue; }
+    const reason = invitationValid(keys, keys.workspaceId, card, key);
+    if (reason) {
+      plan.refused.set(pid, reason);
+      plan.warnings.push(`${card.name || pid} was not admitted: ${reason}.`);
+      continue;
+    }
+    plan.members.push({ ...key, role: roleFor(pid, key.role) });
+    plan.admitted.push(pid);
+  }
+  const ids = new Set(plan.members.map((m) => m.publicId));
+  if (!ids.has(myId)) throw new TrustError('you are not in the signed membership');
+  if (newLead && !ids.has(newLead)) throw new TrustError('the new lead must be a member of the signed membership');
+  return plan;
+}
+
+// The epochs before `firstEpoch` this client holds, or only those still current on or after `sinceIso`
+// (by the manifests' signed times).
+export function historyEpochs(keys, firstEpoch, sinceIso = null) {
+  const sinceMs = sinceIso ? Date.parse(`${sinceIso}T00:00:00Z`) : null;
+  return [...keys.epochKeys.keys()].sort((a, b) => a - b).filter((n) => {
+    if (n >= firstEpoch) return false;
+    const next = keys.manifests.get(n + 1);
+    return sinceMs === null || !next || next.createdMs >= sinceMs;
+  });
+}
+
+// --- building and sealing ----------------------------------------------------------------------------------
+
+// custodian: { keyId, boxPublic } (parsePin(...).current)
+export function epochBundle({ lead, workspaceId, epoch, prevManifestHash, members, custodian, createdMs = Date.now() }) {
   const epochKey = c.epochKeyNew();
   const wraps = members.map((m) => [m.publicId, c.epochKeyWrap(workspaceId, epoch, epochKey, m.boxPublic)]);
-  const custodianWrap = c.epochKeyWrap(workspaceId, epoch, epochKey, custodianPublic);
+  const custodianWrap = c.epochKeyWrap(workspaceId, epoch, epochKey, custodian.boxPublic);
   const manifest = c.manifestBytes({
-    workspaceId, epoch, prevManifestHash, members, custodianId: c.custodianKeyId(custodianPublic),
-    wrapsDigest: c.wrapsHash(wraps, custodianWrap), createdMs: Date.now(),
+    workspaceId, epoch, prevManifestHash, members, custodianId: custodian.keyId,
+    wrapsDigest: c.wrapsHash(wraps, custodianWrap), keyCommitment: c.epochKeyCommitment(workspaceId, epoch, epochKey), createdMs,
   });
   return {
     epochKey,
@@ -80,12 +332,18 @@ export function epochBundle({ lead, workspaceId, epoch, prevManifestHash, member
   };
 }
 
-export function inviteSignature(lead, workspaceId, member, role) {
-  return c.toB64(c.sign(lead, c.inviteStatement(workspaceId, member.publicId, member.fingerprint, role)));
+export function invitation(lead, workspaceId, member, role, epoch) {
+  const nonce = c.randomBytes(c.INVITE_NONCE_BYTES);
+  return {
+    member: member.publicId, role, invite_nonce: c.toB64(nonce),
+    invite_signature: c.toB64(c.sign(lead, c.inviteStatement(workspaceId, member.publicId, member.fingerprint, role, epoch, nonce))),
+  };
 }
 
-export function inviteVerifies(leadSignPublic, workspaceId, member, role, signature) {
-  return c.verify(leadSignPublic, c.inviteStatement(workspaceId, member.publicId, member.fingerprint, role), c.fromB64(signature));
+// The signed statement "I compared this safety number with them", as POST .../key-confirmations takes it.
+export function keyConfirmation(identity, confirmerId, subject, atMs = Date.now()) {
+  const statement = c.keyConfirmationStatement(confirmerId, subject.publicId, subject.fingerprint, atMs);
+  return { member: subject.publicId, fingerprint: c.toB64(subject.fingerprint), confirmed_ms: atMs, signature: c.toB64(c.sign(identity, statement)) };
 }
 
 export function dayNumber(isoDate) {
@@ -96,11 +354,13 @@ export function dayToIso(day) {
   return day ? new Date(day * 86400000).toISOString().slice(0, 10) : '';
 }
 
-export function sealPost({ identity, authorId, workspaceId, epoch, epochKey, kind, body, parentId, targetId, rag, ownerId, due, status, prevHash, postId }) {
+// prev: { seq, hash } of the newest post this client has verified (the chain readers check).
+export function sealPost({ identity, authorId, workspaceId, epoch, epochKey, kind, body, parentId, targetId, rag, ownerId, due, status, prev, postId }) {
   const header = {
     workspaceId, epoch, postId: postId || crypto.randomUUID(), authorId,
     authorFingerprint: c.fingerprint(identity.signPublic, identity.boxPublic), clientTimeMs: Date.now(), kind,
-    parentId, targetId, rag: rag || '', ownerId, dueDay: dayNumber(due), status: status || '', prevHash,
+    parentId, targetId, rag: rag || '', ownerId, dueDay: dayNumber(due), status: status || '',
+    prevSeq: prev ? prev.seq : 0, prevHash: prev ? prev.hash : c.ZERO_HASH,
   };
   const sealed = c.postSeal(identity, header, te.encode(JSON.stringify(body)), epochKey);
   return {
@@ -110,46 +370,49 @@ export function sealPost({ identity, authorId, workspaceId, epoch, epochKey, kin
   };
 }
 
-// signKeys: Map "<id>|<fingerprint b64>" -> sign public key
-export function authorSignKeys(authorKeys) {
-  const out = new Map();
-  for (const k of authorKeys) {
-    const signPublic = c.fromB64(k.sign_public);
-    const boxPublic = c.fromB64(k.box_public);
-    if (c.identityBindingVerify(k.professional, signPublic, boxPublic, c.fromB64(k.binding_signature))) {
-      out.set(`${k.professional}|${c.toB64(c.fingerprint(signPublic, boxPublic))}`, signPublic);
-    }
-  }
-  return out;
-}
+// --- opening posts -------------------------------------------------------------------------------------------
 
-// Verify and decrypt. Never throws: a post that fails is returned with `problem` set, to be shown as a
-// warning rather than silently dropped.
-export function openPost(payload, keys, signKeys) {
-  const out = { seq: payload.seq, postId: payload.post_id, kind: payload.kind, createdAt: payload.created_at, author: payload.author };
+// Verify and decrypt one post payload against the verified record (docs/crypto.md, "Posts"). Throws
+// TrustError when it must be refused. detailsReference: the reference the workspace is shown under.
+export function openPost(payload, keys, { detailsReference = null } = {}) {
+  let h; let headerBytes; let nonce; let ciphertext; let signature;
   try {
-    const headerBytes = c.fromB64(payload.header);
-    const nonce = c.fromB64(payload.nonce);
-    const ciphertext = c.fromB64(payload.ciphertext);
-    const h = c.postHeaderParse(headerBytes);
-    Object.assign(out, { header: h, kind: h.kind, author: h.authorId });
-    if (h.workspaceId !== keys.workspaceId || h.postId !== payload.post_id) throw new TrustError('this post belongs to another workspace');
-    const signPublic = signKeys.get(`${h.authorId}|${c.toB64(h.authorFingerprint)}`);
-    if (!signPublic || !c.postVerify(signPublic, headerBytes, nonce, ciphertext, c.fromB64(payload.signature))) {
-      throw new TrustError("the author's signature does not verify: this post may have been altered");
-    }
-    const manifest = keys.manifests.get(h.epoch);
-    const listed = manifest && manifest.members.find((m) => m.publicId === h.authorId);
-    if (!listed) throw new TrustError('its author is not in the signed membership of its epoch');
-    out.keyChanged = !sameBytes(listed.fingerprint, h.authorFingerprint);
-    const key = keys.epochKeys.get(h.epoch);
-    if (!key) throw new TrustError('this device has no key for it yet');
-    out.body = JSON.parse(td.decode(c.postOpen(headerBytes, nonce, ciphertext, key)));
-    out.hash = c.postHash(headerBytes, nonce, ciphertext);
+    headerBytes = b64d(payload.header); nonce = b64d(payload.nonce); ciphertext = b64d(payload.ciphertext); signature = b64d(payload.signature);
+    h = c.postHeaderParse(headerBytes);
   } catch (error) {
-    out.problem = error.message;
+    throw new TrustError(`not a valid post (${error.message})`);
   }
-  return out;
+  if (h.workspaceId !== keys.workspaceId || h.postId !== payload.post_id) throw new TrustError('this post belongs to another workspace or id');
+  if (payload.kind !== h.kind || payload.author !== h.authorId || payload.epoch !== h.epoch) {
+    throw new TrustError("the server's kind, author or epoch for this post differs from its signed header");
+  }
+  if (!keys.manifests.has(h.epoch)) throw new TrustError(`it is from key epoch ${h.epoch}, which the server has not shown this device: it may be hiding a change of keys`);
+  if (!keys.members(h.epoch).has(h.authorId)) throw new TrustError('its author is not in the signed membership of its epoch');
+  const trusted = keys.trust(h.authorId, h.authorFingerprint);
+  if (!trusted) throw new TrustError("it is signed with a key that is not its author's verified key: it is not shown as theirs");
+  if (!c.postVerify(trusted.signPublic, headerBytes, nonce, ciphertext, signature)) {
+    throw new TrustError("the author's signature does not verify: this post may have been altered");
+  }
+  const key = keys.epochKeys.get(h.epoch);
+  if (!key) throw new TrustError('this device has no key for it yet');
+  let body;
+  try {
+    body = JSON.parse(td.decode(c.postOpen(headerBytes, nonce, ciphertext, key)));
+  } catch (error) {
+    throw new TrustError(error.message);
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new TrustError('its body is not a JSON object');
+  if (h.kind === 'details' && detailsReference !== null && (body.workspace !== keys.workspaceId || body.reference !== detailsReference)) {
+    throw new TrustError(`these details are for another workspace than ${detailsReference}`);
+  }
+  const serverMs = Date.parse(payload.created_at);
+  let timeNote = null;
+  if (Number.isNaN(serverMs)) timeNote = 'the server gave no valid time for this post';
+  else if (Math.abs(serverMs - h.clientTimeMs) > CLOCK_SKEW_MS) timeNote = `the server's time for this post (${new Date(serverMs).toLocaleString('en-GB')}) differs from its signed time`;
+  return {
+    seq: payload.seq, header: h, body, hash: c.postHash(headerBytes, nonce, ciphertext), keyTrust: trusted.how,
+    confirmedBy: trusted.by || null, serverTime: payload.created_at, timeNote,
+  };
 }
 
 // NHS numbers: ten digits whose check digit is 11 - (weighted sum mod 11), weights 10..2; 10 is invalid.

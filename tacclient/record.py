@@ -1,0 +1,301 @@
+"""A workspace's thread as a reader assembles it from verified posts: the twin of the browser's
+frontend/static/tac/record.js. The server orders and numbers posts, and may delete, replay, renumber or
+reorder them; each post's signed header names the newest post its author had seen (`prev_seq`,
+`prev_hash`), so a reader can tell (docs/crypto.md, "The post chain"):
+
+  - a gap: a number missing where this reader holds every key epoch it could be in, or a post that
+    follows one the server has not shown;
+  - a change: a post that follows #N as its author saw it, where the server's #N is another post;
+  - reordering: a post that follows one numbered after it, or an epoch older than the post before it;
+  - a replay: the same post id again under a new number (shown once);
+  - a rollback: fewer posts, or another post at the newest number, than this professional's devices saw.
+
+Changes of state are applied in signed causal order (a post after the one it follows, then by signed
+time), and only by whoever may make them: an edit or retraction by the post's author, an action's status
+by its owner or the lead of the time, an acknowledgement by the member who signed it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from . import crypto
+from .workspace import OpenedPost, TrustError, WorkspaceKeys, b64d, b64e, open_post
+
+CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
+
+
+@dataclass
+class Entry:
+    """One post as shown: opened, or refused (`refused` says why) and shown as such, never dropped."""
+
+    seq: int
+    post_id: str
+    payload: dict
+    opened: OpenedPost | None = None
+    refused: str | None = None
+    hash: bytes | None = None
+    epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+    depth: int = 0
+    # For concerns, actions, updates, decisions and details: what later posts did to it.
+    status: str = ""
+    status_by: uuid.UUID | None = None
+    acks: dict[uuid.UUID, int] = field(default_factory=dict)
+    events: list[Entry] = field(default_factory=list)
+    body: dict | None = None  # the current body: the last edit's, else the post's own
+    retracted_by: Entry | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.opened is not None
+
+    @property
+    def header(self) -> crypto.PostHeader | None:
+        return self.opened.header if self.opened else None
+
+    @property
+    def kind(self) -> str:
+        return self.opened.header.kind if self.opened else str(self.payload.get("kind", ""))
+
+    @property
+    def author(self) -> uuid.UUID | None:
+        return self.opened.header.author_id if self.opened else None
+
+    def causal_key(self) -> tuple:
+        h = self.opened.header
+        return (self.depth, h.client_time_ms, self.seq)
+
+
+def _raw_hash(payload: dict) -> bytes | None:
+    try:
+        return crypto.post_hash(b64d(payload["header"]), b64d(payload["nonce"]), b64d(payload["ciphertext"]))
+    except (KeyError, TypeError, TrustError):
+        return None
+
+
+def _raw_epoch(payload: dict) -> int | None:
+    try:
+        return crypto.PostHeader.from_bytes(b64d(payload["header"])).epoch
+    except (KeyError, TypeError, ValueError, TrustError):
+        return None
+
+
+class Record:
+    """Add posts in the order the server sends them (`add`); read `entries`, `warnings` and `problems`.
+    `problems` are those that stop this client posting (the record was rolled back or hides keys)."""
+
+    def __init__(self, keys: WorkspaceKeys, *, reference: str | None = None, name_of=None):
+        self.keys = keys
+        self.name_of = name_of or str
+        self.reference = reference
+        self.entries: list[Entry] = []
+        self.by_id: dict[str, Entry] = {}
+        self.by_seq: dict[int, Entry] = {}
+        self.by_hash: dict[bytes, Entry] = {}
+        self.children: dict[bytes, list[Entry]] = {}
+        self.warnings: list[str] = []
+        self.problems: list[str] = []
+        self.last: tuple[int, bytes] | None = None  # the newest verified post: what the next post follows
+
+    # --- reading ---
+
+    def content(self) -> list[Entry]:
+        return [e for e in self.entries if e.ok and e.kind in CONTENT_KINDS]
+
+    def get(self, post_id) -> Entry | None:
+        return self.by_id.get(str(post_id))
+
+    def posts_in_epoch(self, epoch: int) -> int:
+        return sum(1 for e in self.entries if e.epoch == epoch)
+
+    def latest_details(self) -> Entry | None:
+        found = [e for e in self.entries if e.ok and e.kind == "details" and e.retracted_by is None]
+        return found[-1] if found else None
+
+    # --- adding ---
+
+    def add(self, payload: dict) -> Entry:
+        seq = payload.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            seq = 0
+        entry = Entry(seq=seq, post_id=str(payload.get("post_id", "")), payload=payload, hash=_raw_hash(payload),
+                      epoch=_raw_epoch(payload))
+        try:
+            entry.opened = open_post(payload, self.keys, details_reference=self.reference)
+        except TrustError as exc:
+            entry.refused = str(exc)
+            if entry.epoch is not None and entry.epoch not in self.keys.manifests:
+                self._problem(f"The server sent post #{seq} from a key epoch it has not shown this device: it may be "
+                              f"hiding a change of keys. Posting is stopped until this is resolved.")
+        before = self.entries[-1] if self.entries else None
+        if before is not None and seq <= before.seq:
+            entry.notes.append(f"The server sent #{seq} after #{before.seq}: out of order")
+        if entry.ok and entry.post_id in self.by_id and self.by_id[entry.post_id].ok:
+            first = self.by_id[entry.post_id]
+            self.warnings.append(f"The server sent post #{first.seq} again as #{seq}: it is shown once.")
+            entry.notes.append(f"A copy of #{first.seq}")
+            entry.refused = entry.refused or f"a replayed copy of #{first.seq}"
+            entry.opened = None
+            self._store(entry, link=False)
+            return entry
+        self._check_gap(before, entry)
+        if entry.ok:
+            self._check_chain(entry)
+            if entry.opened.time_note:
+                entry.notes.append(entry.opened.time_note[0].upper() + entry.opened.time_note[1:])
+        self._store(entry, link=entry.ok)
+        if entry.ok:
+            self.last = (entry.seq, entry.hash)
+            self._apply(entry)
+        return entry
+
+    def check_memory(self, memory: dict | None) -> None:
+        """After the backlog: the newest post this professional's devices saw must still be there."""
+        if not memory or not memory.get("seq"):
+            return
+        seq, post = memory["seq"], memory.get("post")
+        newest = self.entries[-1].seq if self.entries else 0
+        if newest < seq:
+            self._problem(f"Your devices saw posts up to #{seq} here, but the server now shows only up to #{newest}: "
+                          f"posts have been withheld or deleted. Posting is stopped.")
+        elif post and seq in self.by_seq and self.by_seq[seq].hash != b64d(post):
+            self._problem(f"Post #{seq} is not the post your devices saw under that number: the record has been "
+                          f"changed. Posting is stopped.")
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def _store(self, entry: Entry, *, link: bool) -> None:
+        self.entries.append(entry)
+        self.by_seq.setdefault(entry.seq, entry)
+        if entry.post_id not in self.by_id or (entry.ok and not self.by_id[entry.post_id].ok):
+            self.by_id[entry.post_id] = entry
+        if not link or entry.hash is None:
+            return
+        self.by_hash[entry.hash] = entry
+        parent = self.by_hash.get(entry.opened.header.prev_hash)
+        entry.depth = parent.depth + 1 if parent is not None and parent is not entry else 0
+        self.children.setdefault(entry.opened.header.prev_hash, []).append(entry)
+        # Posts that arrived before the one they follow (the server reordered them): fix their depth.
+        stack = [entry]
+        moved: set[str] = set()
+        while stack:
+            node = stack.pop()
+            for child in self.children.get(node.hash, []):
+                if child is not node and child.depth <= node.depth:
+                    child.depth = node.depth + 1
+                    moved.add(child.post_id)
+                    stack.append(child)
+        for post_id in moved:
+            target = self.by_id.get(str(self.by_id[post_id].opened.header.target_id))
+            if target is not None:
+                self._resolve(target)
+
+    def _held(self, low: int, high: int) -> bool:
+        return all(n in self.keys.epoch_keys for n in range(max(low, 1), high + 1))
+
+    def _epoch_before(self, seq: int) -> int:
+        earlier = [e for e in self.entries if e.seq < seq and e.epoch is not None]
+        return earlier[-1].epoch if earlier else 1
+
+    def _check_gap(self, before: Entry | None, entry: Entry) -> None:
+        if entry.epoch is None:
+            return
+        start = before.seq + 1 if before is not None else 1
+        low = before.epoch if before is not None and before.epoch is not None else 1
+        if entry.seq > start and self._held(low, entry.epoch):
+            missing = f"#{start}" if entry.seq - 1 == start else f"#{start} to #{entry.seq - 1}"
+            self.warnings.append(f"Posts {missing} are missing: the server has not shown them, although this device "
+                                 f"holds the keys they were made with.")
+        if before is not None and before.epoch is not None and entry.epoch < before.epoch:
+            entry.notes.append(f"From key epoch {entry.epoch}, after a post from epoch {before.epoch}: the server "
+                               f"changed the order")
+
+    def _check_chain(self, entry: Entry) -> None:
+        h = entry.opened.header
+        if h.prev_seq == 0:
+            if h.prev_hash != crypto.ZERO_HASH:
+                entry.notes.append("It names a previous post's hash but no number")
+            return
+        if h.prev_seq >= entry.seq:
+            entry.notes.append(f"Its author wrote it after #{h.prev_seq}, which the server numbered after it: the "
+                               f"order was changed")
+            return
+        seen = self.by_seq.get(h.prev_seq)
+        if seen is not None:
+            if seen.hash != h.prev_hash:
+                entry.notes.append(f"Its author wrote it after a post numbered #{h.prev_seq}, but the server's #{h.prev_seq}"
+                                   f" is a different post: the record was changed or renumbered")
+        elif self._held(self._epoch_before(h.prev_seq), h.epoch):
+            entry.notes.append(f"Its author wrote it after #{h.prev_seq}, which the server has not shown: a post may "
+                               f"have been deleted")
+
+    # --- what posts do to each other ---
+
+    def _apply(self, entry: Entry) -> None:
+        h = entry.opened.header
+        if h.kind in CONTENT_KINDS:
+            entry.body = entry.opened.body
+            if h.kind == "action":
+                entry.status = h.status or "open"
+            return
+        target = self.by_id.get(str(h.target_id))
+        if target is None or not target.ok:
+            entry.notes.append("It refers to a post this device has not been shown")
+            return
+        if target.kind not in CONTENT_KINDS:
+            entry.notes.append("It refers to a post that cannot be changed")
+            return
+        author, target_author = h.author_id, target.header.author_id
+        who = self._name(author)
+        if h.kind in ("edit", "retraction") and author != target_author:
+            change = "An edit" if h.kind == "edit" else "A retraction"
+            target.notes.append(f"{change} signed by {who}, who did not write this post, was ignored")
+            entry.notes.append(f"Ignored: only the author of #{target.seq} may make its {h.kind}")
+            return
+        if h.kind == "action_status":
+            if target.kind != "action":
+                entry.notes.append("A status change for a post that is not an action was ignored")
+                return
+            lead = self.keys.lead(h.epoch) if h.epoch in self.keys.manifests else None
+            if author not in (target.header.owner_id, lead):
+                target.notes.append(f"A status change signed by {who}, who neither owns this action nor leads the "
+                                    f"workspace, was ignored")
+                entry.notes.append(f"Ignored: only the owner of #{target.seq} or the lead professional may change its "
+                                   f"status")
+                return
+        if h.kind == "acknowledgement" and author in target.acks:
+            return  # acknowledged already: one line per member
+        target.events.append(entry)
+        self._resolve(target)
+
+    def _resolve(self, target: Entry) -> None:
+        """Recompute a post's state from its events in signed causal order."""
+        ordered = sorted(target.events, key=Entry.causal_key)
+        target.events = ordered
+        target.body = target.opened.body
+        target.retracted_by = None
+        target.acks = {}
+        if target.kind == "action":
+            target.status, target.status_by = target.opened.header.status or "open", None
+        for e in ordered:
+            h = e.opened.header
+            if h.kind == "edit":
+                target.body = e.opened.body
+            elif h.kind == "retraction":
+                target.retracted_by = e
+            elif h.kind == "acknowledgement":
+                target.acks.setdefault(h.author_id, e.seq)
+            elif h.kind == "action_status":
+                target.status, target.status_by = h.status, h.author_id
+        if target.status_by is None and target.kind == "action":
+            target.status = target.opened.header.status or "open"
+
+    def _name(self, public_id: uuid.UUID) -> str:
+        return self.name_of(public_id)
+
+
+def memory_last(record: Record) -> tuple[int, str] | None:
+    return (record.last[0], b64e(record.last[1])) if record.last else None
