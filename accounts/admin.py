@@ -2,6 +2,8 @@ from django.contrib import admin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.admin import ReadOnlyAdmin
+
 from . import services
 from .models import Agency, IdentityKey, Invitation, Professional
 
@@ -63,7 +65,7 @@ class InvitationAdmin(admin.ModelAdmin):
 # administrator could copy a colleague's second factor and, with a password reset, take the account.
 # These replace them: which devices an account has, read only. A lost authenticator is reset by the
 # agency administrator (accounts.services.two_factor_reset), which is audited.
-class SecondFactorDeviceAdmin(admin.ModelAdmin):
+class SecondFactorDeviceAdmin(ReadOnlyAdmin):
     list_display = ["user", "name", "confirmed"]
     list_filter = ["confirmed"]
     search_fields = ["user__email", "user__full_name"]
@@ -72,15 +74,6 @@ class SecondFactorDeviceAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 for device_model in (TOTPDevice, StaticDevice):

@@ -3,11 +3,8 @@ from django.contrib import admin
 from .models import AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["seq", "occurred_at", "kind", "actor_label", "target_type", "target_id", "ip"]
-    list_filter = ["kind"]
-    search_fields = ["actor_label", "target_id"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never added, changed or deleted through the admin (the audit trail; 2FA devices)."""
 
     def has_add_permission(self, request):
         return False
@@ -17,3 +14,10 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "occurred_at", "kind", "actor_label", "target_type", "target_id", "ip"]
+    list_filter = ["kind"]
+    search_fields = ["actor_label", "target_id"]

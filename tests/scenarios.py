@@ -19,10 +19,10 @@ from tacclient import crypto
 from tacclient.record import Record
 from tacclient.workspace import (
     CustodianPin,
-    MemberKey,
     TrustError,
+    epoch_bundle,
+    now_ms,
     plan_epoch_members,
-    seal_post,
     verify_workspace,
 )
 from tests.messaging.factories import Client, join, member_key, password_reset
@@ -104,8 +104,6 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
     fake, _ = server_identity(sam.user.public_id)
     keys = sam.keys(ws)
     members = [member_key(p.user, "lead" if p is sam else "member") for p in (sam, priya, morgan)]
-    from tacclient.workspace import epoch_bundle
-
     bundle, _key = epoch_bundle(lead=fake, workspace_id=ws.public_id, epoch=3, prev_manifest_hash=keys.manifest_hashes[2],
                                 members=members, custodian=sam.custodian_key)
     forged["epochs"].append({"number": 3, "manifest": bundle["manifest"], "manifest_signature": bundle["manifest_signature"],
@@ -292,8 +290,6 @@ def hash_of(payload: dict) -> bytes:
 
 
 def crypto_now() -> int:
-    from tacclient.workspace import now_ms
-
     return now_ms()
 
 
@@ -392,6 +388,3 @@ def check(s: dict, got: dict) -> None:
             continue
         else:
             raise AssertionError(f"unknown expectation {name}")
-
-
-__all__ = ["MemberKey", "build", "check", "outcome", "seal_post"]

@@ -119,6 +119,7 @@ async function rotate({ remove = null, newLead = null, admit = new Set() } = {})
   });
   const details = state.record.latestDetails();
   await postJSON(`/api/v1/workspaces/${WS}/epochs`, { epoch: payload, remove, new_lead: newLead });
+  state.lastError = null;
   // Members who join from this epoch on must still see the child's details: carry them over.
   if (details) {
     const post = sealPost({ identity: state.me, authorId: ME, workspaceId: WS, epoch, epochKey, kind: 'details', body: details.body, prev: state.record.last });
