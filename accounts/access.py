@@ -88,3 +88,30 @@ def session_passed_2fa(session, user, *, user_just_loaded: bool = False) -> bool
     persistent_id = session.get(DEVICE_ID_SESSION_KEY)
     device = Device.from_persistent_id(persistent_id) if persistent_id else None
     return device is not None and device.user_id == user.pk and device.confirmed
+
+
+def session_reloaded(session):
+    """The session as the store holds it now, or None if it has ended (signed out, or expired while
+    idle). A websocket keeps the copy it read at the handshake; this is what it checks against."""
+    key = session.session_key
+    if not key:
+        return None
+    fresh = session.__class__(key)
+    data = fresh.load()  # an ended or expired session loads as empty and loses its key
+    if not data or fresh.session_key is None:
+        return None
+    fresh._session_cache = data
+    return fresh
+
+
+def session_still_verified(session, user) -> bool:
+    """For an open websocket: the stored session still exists, is in date, and passed 2FA."""
+    fresh = session_reloaded(session)
+    return fresh is not None and session_passed_2fa(fresh, user)
+
+
+def session_touch(session) -> None:
+    """Restart the session's idle clock (SESSION_COOKIE_AGE), as an HTTP request does."""
+    fresh = session_reloaded(session)
+    if fresh is not None:
+        fresh.save()

@@ -12,13 +12,25 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from messaging.schemas import b64
+from messaging.schemas import CONTROL_OR_SURROGATE, b64
 from tacclient import crypto
 
 AUTH_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Upper bounds keep a client from asking every future browser to run a KDF it cannot afford.
 MAX_OPSLIMIT = 20
 MAX_MEMLIMIT = 1024 * 1024 * 1024
+
+
+def email_field(payload: Any, name: str = "email") -> str:
+    """An email address as typed, trimmed and lower-cased (accounts are looked up that way). Only its shape
+    is checked, the same for every address, so a refusal says nothing about whether an account exists.
+    No control characters or lone surrogates: the database and UTF-8 refuse them (a 500 before)."""
+    value = payload.get(name) if isinstance(payload, dict) else None
+    if isinstance(value, str):
+        value = value.strip().lower()
+    if not isinstance(value, str) or "@" not in value or len(value) > 254 or CONTROL_OR_SURROGATE.search(value):
+        raise ValidationError(f"{name} must be an email address")
+    return value
 
 
 def b64_field(payload: dict[str, Any], name: str, length: int) -> bytes:

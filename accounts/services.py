@@ -174,12 +174,13 @@ def sign_in_failure_record(*, request, email: str, locked_out: bool = False) -> 
         )
 
 
-def sign_out_record(*, request, professional: Professional) -> None:
-    """Audit a sign-out and close the sockets this session opened (other sessions stay signed in)."""
+def sign_out_record(*, request, professional: Professional, session_key: str | None) -> None:
+    """After the session `session_key` ended: audit the sign-out and close the sockets it opened (other
+    sessions stay signed in)."""
     with transaction.atomic():
         audit_record(kind="auth.sign_out", actor=professional, request=request, target=professional)
         send_event_on_commit(user_group(professional.pk), SESSION_REVOKED,
-                             {"reason": "signed out", "only_session": session_fingerprint(request.session.session_key)})
+                             {"reason": "signed out", "only_session": session_fingerprint(session_key)})
 
 
 def session_fingerprint(session_key: str | None) -> str:

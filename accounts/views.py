@@ -24,13 +24,15 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_de
 from django.views.decorators.http import require_GET, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.services import client_ip
 from tacclient import crypto
 
 from . import services
 from .access import can_administer, is_agency_admin, password_only, public, recent_2fa_required
 from .forms import InvitationForm, OTPForm, PasswordResetRequestForm, SignInForm
 from .models import Invitation, Professional
-from .schemas import KeyEnrolment, PasswordSecrets, auth_key_field, otp_token_field
+from .schemas import KeyEnrolment, PasswordSecrets, auth_key_field, email_field, otp_token_field
+from .throttle import sign_in_wait_seconds
 
 
 def b64(data: bytes) -> str:
@@ -47,7 +49,9 @@ def safe_next(request, default: str = "frontend:home") -> str:
 def read_json(request):
     try:
         return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and a number of more digits than Python
+    # converts; RecursionError, "[[[[..." nested deeper than the parser's stack.
+    except (ValueError, RecursionError):
         return None
 
 
@@ -86,11 +90,10 @@ def lockout_response(request, original_response=None, credentials=None, *args, *
 def prelogin(request):
     """Salt and Argon2id cost for an email address. Unknown addresses get a salt derived from the address
     and a server secret, with the default cost, so the answer never tells whether an account exists."""
-    payload = read_json(request)
-    email = payload.get("email") if isinstance(payload, dict) else None
-    if not isinstance(email, str) or "@" not in email or len(email) > 254:
-        return json_error("email must be an email address")
-    email = email.strip().lower()
+    try:
+        email = email_field(read_json(request))
+    except ValidationError as exc:
+        return json_error(validation_reason(exc))
     professional = Professional.objects.filter(email__iexact=email).first()
     if professional is not None:
         salt, ops, mem = bytes(professional.kdf_salt), professional.kdf_opslimit, professional.kdf_memlimit
@@ -109,6 +112,15 @@ def sign_in(request):
     error = None
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].strip().lower()
+        # Before the password is checked: a throttled address gets no answer about it (throttle.py).
+        wait = sign_in_wait_seconds(ip=client_ip(request))
+        if wait:
+            error = f"Too many failed sign-ins from your network. Wait {wait} seconds and try again."
+            response = render(request, "accounts/sign_in.html",
+                              {"form": form, "next": request.GET.get("next", ""), **error_context(form, error, "email")},
+                              status=429)
+            response["Retry-After"] = str(wait)
+            return response
         user = authenticate(request, email=email, password=form.cleaned_data["auth_key"])
         if getattr(request, "axes_locked_out", False):
             return lockout_response(request, credentials={"email": email})
@@ -130,9 +142,12 @@ def sign_in(request):
 @password_only
 @require_POST
 def sign_out(request):
-    if request.user.is_authenticated:
-        services.sign_out_record(request=request, professional=request.user)
+    # The session ends first, whatever happens next; then the audit record and the event that closes this
+    # session's sockets (sent if the channel layer answers: sockets also re-check on a timer).
+    user, session_key = request.user, request.session.session_key
     logout(request)
+    if user.is_authenticated:
+        services.sign_out_record(request=request, professional=user, session_key=session_key)
     messages.info(request, "You have signed out.")
     return redirect("accounts:login")
 

@@ -2,15 +2,19 @@
 docs/protocol.md lists every one.
 
 Checks, and what they cost (BENCHMARKS.md): the session (active account, session generation, auth
-hash, 2FA device) at connect and again before a frame once TAC_SOCKET_RECHECK_SECONDS have passed,
-since every way a session ends also sends `session.revoked`, which closes the socket at once.
+hash, 2FA device, and the stored session still in date) at connect, before a frame once
+TAC_SOCKET_RECHECK_SECONDS have passed, and on a timer every TAC_SOCKET_RECHECK_SECONDS (one database
+call a socket, which also catches up on posts whose events Redis lost); every way a session ends also
+sends `session.revoked`, which closes the socket at once.
 Membership when a workspace is subscribed, inside every service a frame calls, and before every
 workspace event is forwarded: a post's event carries the workspace's roster version, and the socket
 asks the database again whenever that differs from the version it last checked."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 
 from channels.consumer import get_handler_name
@@ -21,22 +25,37 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 
-from accounts.access import session_passed_2fa
+from accounts.access import session_still_verified, session_touch
 from accounts.services import session_fingerprint
 
 from . import access, events, selectors, services
 from .events import user_group, workspace_group
 from .models import Workspace
-from .schemas import PostEnvelope, int_field, require_dict, uuid_field
+from .schemas import PostEnvelope, frame_id_field, int_field, require_dict, uuid_field
 
 logger = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's): the browser shows the reason and does not reconnect.
 CLOSE_NOT_ENTITLED = 4403
+# A frame over settings.TAC_SOCKET_MAX_FRAME_BYTES (the browser may reconnect: it was its own frame).
+CLOSE_FRAME_TOO_LARGE = 4413
 BACKLOG_PAGE = 500
 # A `posts` frame holds a page's posts until their ciphertext passes this size (one post always fits:
 # MAX_CIPHERTEXT_BYTES is 256 KiB), so a catch-up is a few frames, not one per post.
 POSTS_FRAME_BYTES = 512 * 1024
+SESSION_TOUCH_SECONDS = 60
+WATCH_MIN_SECONDS = 0.25
+
+
+def _periodic_check(session, user, pks: list[int]) -> tuple[bool, dict[int, int]]:
+    """On the database thread, once: is the session still good, and the workspaces' newest sequences."""
+    if not session_still_verified(session, user):
+        return False, {}
+    return True, dict(Workspace.objects.filter(pk__in=pks).values_list("pk", "last_seq")) if pks else {}
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -61,25 +80,86 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ENTITLED)
             return
         self.own_group = user_group(self.user.pk)
-        await self.channel_layer.group_add(self.own_group, self.channel_name)
+        await self._group("add", self.own_group)
         await self.accept()
         await self.send_json({"type": "hello", "user": str(self.user.public_id)})
+        self.touched_at = time.monotonic()
+        self.watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self):
+        """Every TAC_SOCKET_RECHECK_SECONDS, whether or not the client sends anything: end the socket
+        with its session (signed out, offboarded, expired while idle), and send any post the channel
+        layer did not deliver (Redis was down when it was published) from the database. One query for
+        the session, one for the subscribed workspaces' newest sequence numbers."""
+        interval = max(settings.TAC_SOCKET_RECHECK_SECONDS, WATCH_MIN_SECONDS)
+        await asyncio.sleep(random.uniform(0, interval))  # sockets opened together check apart
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                entitled, newest = await database_sync_to_async(_periodic_check)(
+                    self.scope["session"], self.user, list(self.subscriptions))
+                if not entitled:
+                    await self._session_ended()
+                    return
+                self.entitled_until = time.monotonic() + interval
+                for pk, last in newest.items():
+                    sub = self.subscriptions.get(pk)
+                    if sub is not None and last > sub["seq"]:
+                        try:
+                            await self._send_from_database(sub)
+                        except Http404:
+                            await self._drop(pk)
+            except (OperationalError, InterfaceError):
+                logger.warning("database unavailable for a socket's periodic check", exc_info=True)
 
     async def disconnect(self, code):
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.cancel()
         if hasattr(self, "own_group"):
-            await self.channel_layer.group_discard(self.own_group, self.channel_name)
+            await self._group("discard", self.own_group)
         for pk in list(getattr(self, "subscriptions", {})):
-            await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+            await self._group("discard", workspace_group(pk))
+
+    async def _session_ended(self):
+        await self.send_json({"type": "session.revoked", "reason": "your session has ended"})
+        await self.close(code=CLOSE_NOT_ENTITLED)
+
+    async def _group(self, action: str, group: str) -> None:
+        """Join or leave a group. With the channel layer down (Redis restarting) the socket carries on:
+        the periodic check sends what events would have, from the database, and pub/sub subscriptions
+        are restored by the layer when Redis returns."""
+        try:
+            await getattr(self.channel_layer, f"group_{action}")(group, self.channel_name)
+        except Exception:  # redis-py's errors, OSError, timeouts: not one class
+            logger.warning("could not %s group %s on the channel layer", action, group, exc_info=True)
 
     async def _still_entitled(self) -> bool:
+        """The session as stored now (not the copy read at the handshake): it may have ended or expired
+        while idle since."""
         if time.monotonic() < self.entitled_until:
             return True
-        if not await database_sync_to_async(session_passed_2fa)(self.scope["session"], self.user):
+        if not await database_sync_to_async(session_still_verified)(self.scope["session"], self.user):
             return False
         self.entitled_until = time.monotonic() + settings.TAC_SOCKET_RECHECK_SECONDS
         return True
 
+    async def _active(self):
+        """A frame the person sent (a post, a read) is activity: the session's idle clock restarts, as
+        an HTTP request restarts it, at most once a minute."""
+        if time.monotonic() - self.touched_at >= SESSION_TOUCH_SECONDS:
+            self.touched_at = time.monotonic()
+            await database_sync_to_async(session_touch)(self.scope["session"])
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        limit = settings.TAC_SOCKET_MAX_FRAME_BYTES
+        if text_data is not None and _utf8_length(text_data) > limit:
+            # Refused unread, and the socket closes: nothing a client sends needs more (the largest post is
+            # about 350 KB of JSON). Daphne closes frames over its own 1 MiB limit before they get here.
+            await self.send_error(f"frame is larger than the limit of {limit} bytes (TAC_SOCKET_MAX_FRAME_BYTES); "
+                                  f"it was not read", code="too_large")
+            await self.close(code=CLOSE_FRAME_TOO_LARGE)
+            return
         if text_data is None:
             await self.send_error("binary frames are not accepted; send JSON text")
             return
@@ -93,12 +173,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         # The session may have ended since connect (offboarding, sign out everywhere): check every frame.
         if not await self._still_entitled():
-            await self.close(code=CLOSE_NOT_ENTITLED)
+            await self._session_ended()
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.send_error("frame must be a JSON object with a string 'type'")
             return
-        frame_id = content.get("id")
+        try:
+            frame_id = frame_id_field(content)  # the handlers echo content["id"] from here on
+        except ValidationError as exc:
+            await self.send_error(exc.messages[0])
+            return
         handler = {
             "ping": self.frame_ping,
             "subscribe": self.frame_subscribe,
@@ -107,7 +191,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             "read": self.frame_read,
         }.get(content["type"])
         if handler is None:
-            await self.send_error(f"unknown frame type {content['type']!r}", frame_id=frame_id)
+            await self.send_error(f"unknown frame type {content['type'][:40]!r}", frame_id=frame_id)
             return
         try:
             await handler(content)
@@ -155,7 +239,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         workspace = await self._workspace(content)
         after = int_field(content, "after_seq", default=0)
         if workspace.pk not in self.subscriptions:
-            await self.channel_layer.group_add(workspace_group(workspace.pk), self.channel_name)
+            await self._group("add", workspace_group(workspace.pk))
         sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id)})
         sub.update(workspace=workspace, seq=after, roster=workspace.roster_version)
         await self._send_from_database(sub)
@@ -183,18 +267,24 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 return
 
     async def _send_posts(self, sub: dict, posts: list[dict]) -> None:
-        await self.send_json({"type": "posts", "workspace": sub["id"], "posts": posts})
+        # The periodic check and an event's gap fill may both have read these: send each post once, in
+        # order (the sequence moves before the await, so the other sees it).
+        posts = [post for post in posts if post["seq"] > sub["seq"]]
+        if not posts:
+            return
         sub["seq"] = posts[-1]["seq"]
+        await self.send_json({"type": "posts", "workspace": sub["id"], "posts": posts})
 
     async def frame_unsubscribe(self, content):
         public_id = str(uuid_field(content, "workspace"))
         for pk, sub in list(self.subscriptions.items()):
             if sub["id"] == public_id:
                 del self.subscriptions[pk]
-                await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+                await self._group("discard", workspace_group(pk))
         await self.send_json({"type": "unsubscribed", "id": content.get("id"), "workspace": public_id})
 
     async def frame_post_create(self, content):
+        await self._active()
         workspace = await self._subscribed_workspace(content)
         envelope = PostEnvelope.parse(content.get("post"))
         # On the one thread database calls share (channels' default). Measured twice: the thread pool
@@ -211,10 +301,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self._write(services.read_position_update, professional=self.user, workspace=workspace, seq=seq)
 
     async def _write(self, service, **kwargs):
-        """Run a service on the database thread; send the events it committed from here."""
+        """Run a service on the database thread; send the events it committed from here (a failed send is
+        logged: the change has committed, and sockets catch up from the database)."""
         result, committed = await database_sync_to_async(events.call_collecting_events)(service, **kwargs)
         for group, message in committed:
-            await self.channel_layer.group_send(group, message)
+            await events.publish(self.channel_layer, group, message)
         return result
 
     # --- events from the channel layer ---
@@ -250,12 +341,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             except Http404:
                 await self._drop(pk)
                 return
+        if post["seq"] <= sub["seq"]:
+            return  # the periodic check sent it meanwhile
         sub["seq"] = post["seq"]
         await self.send_json({"type": "post.created", "workspace": sub["id"], "post": post})
 
     async def _drop(self, pk: int):
         sub = self.subscriptions.pop(pk, None)
-        await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+        await self._group("discard", workspace_group(pk))
         if sub is not None:
             await self.send_json({"type": "membership.ended", "workspace": sub["id"], "reason": "not a member"})
 
@@ -285,5 +378,5 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for pk, sub in list(self.subscriptions.items()):
             if sub["id"] == event["workspace"]:
                 del self.subscriptions[pk]
-                await self.channel_layer.group_discard(workspace_group(pk), self.channel_name)
+                await self._group("discard", workspace_group(pk))
         await self.send_json(event)

@@ -9,6 +9,7 @@ same name with underscores (`session_revoked`).
 from __future__ import annotations
 
 import json
+import logging
 from contextvars import ContextVar
 from typing import Any
 
@@ -16,6 +17,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 SESSION_REVOKED = "session.revoked"
 POST_CREATED = "post.created"
@@ -59,7 +62,20 @@ def deliver(group: str, message: dict[str, Any]) -> None:
         return
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(publish)(layer, group, message)
+
+
+async def publish(layer, group: str, message: dict[str, Any]) -> bool:
+    """Send an event; a failure (Redis down) is logged, never raised. The change it announces has
+    committed already: a post is stored, a session has ended. Open sockets catch up from the database on
+    their next check (consumers.LiveConsumer._watch), so nothing is lost, only late."""
+    try:
+        await layer.group_send(group, message)
+    except Exception:  # the layer's errors are not one class (redis-py's, OSError, timeouts)
+        logger.warning("could not publish a %s event to %s; sockets will catch up from the database",
+                       message.get("type"), group, exc_info=True)
+        return False
+    return True
 
 
 def call_collecting_events(fn, /, **kwargs) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:

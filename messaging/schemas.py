@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,12 @@ from tacclient import crypto
 SEALED_EPOCH_KEY_BYTES = 48 + len(crypto.LABEL_EPOCH_WRAP) + 16 + 4 + 32
 MAX_CIPHERTEXT_BYTES = 256 * 1024
 MAX_MEMBERS = 2000
+# A frame id is echoed in the answer: a short string or an integer a JavaScript number holds exactly.
+MAX_FRAME_ID_CHARS = 128
+MAX_SAFE_INTEGER = 2**53 - 1
+# PostgreSQL refuses NUL in text, and UTF-8 cannot encode a lone surrogate (from a "\ud800" JSON escape):
+# both raised deep in the database driver. Other control characters are no part of any name or address.
+CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def require_dict(value: Any, what: str = "body") -> dict:
@@ -55,6 +62,26 @@ def int_field(payload: dict, name: str, *, minimum: int = 0, maximum: int = 2**6
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationError(f"{name} must be an integer from {minimum} to {maximum}")
     return value
+
+
+def plain_text(value: str, name: str, *, max_length: int) -> str:
+    """Text a person typed, safe to give the database: bounded, with no control characters or lone
+    surrogates."""
+    if len(value) > max_length:
+        raise ValidationError(f"{name} is longer than {max_length} characters")
+    if CONTROL_OR_SURROGATE.search(value):
+        raise ValidationError(f"{name} must not contain control characters")
+    return value
+
+
+def frame_id_field(content: dict) -> str | int | None:
+    """The `id` of a websocket frame, which its answer echoes."""
+    value = content.get("id")
+    if value is None or (isinstance(value, str) and len(value) <= MAX_FRAME_ID_CHARS) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SAFE_INTEGER):
+        return value
+    raise ValidationError(f"id must be a string of at most {MAX_FRAME_ID_CHARS} characters or an integer of at "
+                          f"most 2**53 - 1 (or absent)")
 
 
 @dataclass(frozen=True)

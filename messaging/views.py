@@ -8,7 +8,8 @@ import functools
 import json
 import uuid
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_http_methods
 
@@ -16,7 +17,16 @@ from accounts.models import Professional
 
 from . import selectors, services
 from .models import Membership, Post, Workspace
-from .schemas import EpochBundle, PostEnvelope, b64, int_field, require_dict, uuid_field, wrap_list
+from .schemas import (
+    EpochBundle,
+    PostEnvelope,
+    b64,
+    int_field,
+    plain_text,
+    require_dict,
+    uuid_field,
+    wrap_list,
+)
 
 
 def error(status: int, code: str, reason: str) -> JsonResponse:
@@ -31,7 +41,9 @@ def api(view):
         if request.method == "POST":
             try:
                 request.json = json.loads(request.body or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            # ValueError covers JSONDecodeError, UnicodeDecodeError and a number of more digits than
+            # Python converts (4,300).
+            except ValueError:
                 return error(400, "invalid", "the body is not valid JSON")
             except RecursionError:  # "[[[[..." nested deeper than the parser's stack: junk, not a 500
                 return error(400, "invalid", "the body is nested too deeply")
@@ -73,6 +85,19 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """handler400 (Django's answer to a SuspiciousOperation): under /api/ and /accounts/api/ the JSON
+    error shape, with the limit when the body was too large; elsewhere Django's page."""
+    if request.path.startswith(("/api/", "/accounts/api/")):
+        if isinstance(exception, RequestDataTooBig):
+            return error(413, "too_large", f"the request body is larger than the limit of "
+                                           f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
+        return error(400, "invalid", "the request was refused as malformed")
+    from django.views.defaults import bad_request as page
+
+    return page(request, exception)
 
 
 # One answer for "no such workspace", "not a workspace id" and "not yours": an outsider learns nothing.
@@ -249,8 +274,7 @@ def my_state(request):
 def read_position(request, workspace_id):
     workspace = member_workspace(request, workspace_id)
     seq = int_field(require_dict(request.json), "seq")
-    services.read_position_update(professional=request.user, workspace=workspace, seq=seq)
-    return JsonResponse({"seq": seq})
+    return JsonResponse({"seq": services.read_position_update(professional=request.user, workspace=workspace, seq=seq)})
 
 
 @api
@@ -265,7 +289,9 @@ def status(request, workspace_id):
 @api
 @require_http_methods(["GET"])
 def directory(request):
-    return JsonResponse({"professionals": selectors.directory_search(query=request.GET.get("q", ""))})
+    # Trimmed first (what a paste brings along); an address is at most 254 characters.
+    query = plain_text(request.GET.get("q", "").strip(), "q", max_length=254)
+    return JsonResponse({"professionals": selectors.directory_search(query=query)})
 
 
 @api

@@ -1,5 +1,6 @@
-"""HTTP goes to Django; websockets go through, in order: Origin validation against ALLOWED_HOSTS, the
-session and user from the cookie, a check that the session passed 2FA, then messaging's routes.
+"""First the client address (X-Forwarded-For believed only from TAC_TRUSTED_PROXIES: proxy.py). Then HTTP
+goes to Django; websockets go through, in order: Origin validation against ALLOWED_HOSTS, the session and
+user from the cookie, a check that the session passed 2FA, then messaging's routes.
 
 The module is the ASGI application for any server (daphne in deploy/, uvicorn or hypercorn work too)."""
 
@@ -15,12 +16,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from accounts.ws import VerifiedSessionMiddlewareStack  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+from teamaroundchild.proxy import TrustedProxyMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            VerifiedSessionMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                VerifiedSessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

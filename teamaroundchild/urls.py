@@ -16,3 +16,5 @@ urlpatterns = [
 
 # Unknown URLs under /api/ answer in the API's JSON error shape (messaging/views.py).
 handler404 = "messaging.views.not_found"
+# So do bodies over DATA_UPLOAD_MAX_MEMORY_SIZE, under /api/ and /accounts/api/.
+handler400 = "messaging.views.bad_request"

@@ -51,6 +51,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on what a signed-in person sees and on every accounts or API answer, and a
+    # Permissions-Policy on every page. After WhiteNoise, so static files are left alone; before the rest,
+    # so it sees every answer they give.
+    "teamaroundchild.middleware.PrivateResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -148,6 +152,9 @@ TAC_REVERIFY_SECONDS = env.int("TAC_REVERIFY_SECONDS", default=10 * 60)
 # once this long has passed since the last check. Every way a session ends also sends session.revoked,
 # which closes its sockets at once; this is the backstop should that event be lost.
 TAC_SOCKET_RECHECK_SECONDS = env.float("TAC_SOCKET_RECHECK_SECONDS", default=5.0)
+# The largest websocket frame read (UTF-8 bytes): the largest post frame is about 350 KB. Below daphne's
+# own 1 MiB, so a larger frame gets an error naming this limit before the close, not a bare close.
+TAC_SOCKET_MAX_FRAME_BYTES = env.int("TAC_SOCKET_MAX_FRAME_BYTES", default=512 * 1024)
 TAC_INVITATION_TTL = timedelta(hours=env.int("TAC_INVITATION_TTL_HOURS", default=72))
 # Argon2id cost for new passwords: about 64 MiB and 3 passes, as PRODUCT.md asks. Stored per account,
 # so it can be raised later without locking anyone out.
@@ -158,16 +165,34 @@ OTP_TOTP_ISSUER = "Team Around the Child"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 
-# Brute force: five failures lock the account, and five from one address lock the address, for 15
-# minutes. A locked sign-in is answered with a clear message (accounts/views.py), not a bare 403.
+# Brute force: five failures lock the account (from every address) for 15 minutes, answered with a
+# clear page (accounts/views.py), not a bare 403. Never the address: a council's or a hospital's staff
+# share one NAT address, and one person's wrong passwords must not lock out the rest. An address that
+# fails at many accounts (spraying one password across them) is slowed down instead: once it has failed
+# at TAC_SIGN_IN_ADDRESS_ACCOUNTS different accounts within the cool-off, it gets one password checked
+# per TAC_SIGN_IN_ADDRESS_DELAY_SECONDS, so a colleague is at worst delayed (accounts/throttle.py).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# django-axes warns (axes.W006) whenever the address is not a lockout parameter, saying rotating browsers
+# or cookies would get round the limit. Not with "username" alone: an account's failures are summed over
+# every address and browser (tests/accounts/test_lockout.py), and the address has its own throttle.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_USERNAME_FORM_FIELD = "email"
+# django-axes keeps the POST data of every failed attempt, a locked account's correct one included: the
+# auth key is what the server takes as the password, so it is masked like one.
+AXES_PASSWORD_FORM_FIELD = "auth_key"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+# The address the audit trail records, which teamaroundchild/proxy.py has already taken from nginx's
+# header when (and only when) nginx is the peer. Never a header read here.
+AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
 AXES_VERBOSE = False
+TAC_SIGN_IN_ADDRESS_ACCOUNTS = env.int("TAC_SIGN_IN_ADDRESS_ACCOUNTS", default=10)
+TAC_SIGN_IN_ADDRESS_DELAY_SECONDS = env.int("TAC_SIGN_IN_ADDRESS_DELAY_SECONDS", default=30)
+# Peers whose X-Forwarded-For names the client (addresses or networks): the nginx in front of daphne.
+TAC_TRUSTED_PROXIES = env.list("TAC_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -181,6 +206,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# WhiteNoise offers every static file to every origin (Access-Control-Allow-Origin: *) unless told not to;
+# nothing here is meant for other sites' scripts.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 WHITENOISE_MIMETYPES = {".mjs": "text/javascript"}
 # Pins written at deployment and served as static files beside the scripts, never as API answers: the
 # custodian key clients seal every epoch to (messaging/custodian.py). `manage.py custodian_key_create`
@@ -209,6 +237,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 X_FRAME_OPTIONS = "DENY"
+# No page needs a camera, microphone, location, payment or device API; a script that got in could not
+# ask for one either. Only features Chromium knows, so the header logs no console warnings.
+PERMISSIONS_POLICY = [
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "geolocation", "gyroscope",
+    "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment", "picture-in-picture",
+    "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -313,8 +313,10 @@ def test_it_answers_numbers_out_of_range_with_400_never_500(http, pair):
     """A signed time or a due date a database or a JavaScript number cannot hold is a clear 400."""
     workspace, lead_client, gp_client = pair
     lead_http, posts = http(lead_client.persona), ws_path(workspace, "/posts")
-    refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"}, client_time_ms=2**63 - 1)),
-            400, "invalid", "header: the post header's time is out of range")
+    for client_time_ms in (2**63 - 1, 2**63, 2**64 - 1):
+        refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"},
+                                                        client_time_ms=client_time_ms)),
+                400, "invalid", "header: the post header's time is out of range")
     refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"}, prev=(2**63 - 1, bytes(32)))),
             400, "invalid", "header: the post header's previous sequence number is out of range")
     keys = lead_client.keys(workspace)
@@ -523,6 +525,44 @@ def test_it_moves_the_read_position_but_never_past_the_last_post(http, pair):
     assert Membership.objects.get(workspace=workspace, professional=gp_client.user).last_read_seq == 1
 
 
+def last_read(workspace, persona) -> int:
+    return Membership.objects.get(workspace=workspace, professional=persona.user).last_read_seq
+
+
+@pytest.mark.parametrize("seq", [2**31, 2**32 + 3, 2**53, 2**63 - 1])
+def test_it_caps_a_huge_read_position_at_the_last_post_and_never_moves_it_back(http, pair, seq):
+    """2**31 overflowed a 32-bit parameter (IntegrityError, a 500); 2**32 + 3 wrapped to 3 and moved the
+    read position backwards. Any integer the column holds is taken and capped at the newest post."""
+    workspace, lead_client, gp_client = pair
+    for text in ("two", "three", "four", "five"):
+        lead_client.post(workspace, "update", {"text": text})
+    gp_http = http(gp_client.persona)
+    assert ok(send(gp_http, ws_path(workspace, "/read"), {"seq": 4})) == {"seq": 4}
+    assert ok(send(gp_http, ws_path(workspace, "/read"), {"seq": seq})) == {"seq": 5}
+    assert last_read(workspace, gp_client.persona) == 5
+    assert ok(send(gp_http, ws_path(workspace, "/read"), {"seq": 3})) == {"seq": 5}  # never backwards
+    assert last_read(workspace, gp_client.persona) == 5
+
+
+@pytest.mark.parametrize("seq", [2**63, 2**64 + 3, 10**30])
+def test_it_refuses_a_read_position_beyond_what_the_column_holds(http, pair, seq):
+    workspace, _, gp_client = pair
+    refused(send(http(gp_client.persona), ws_path(workspace, "/read"), {"seq": seq}), 400, "invalid",
+            f"seq must be an integer from 0 to {2**63 - 1}")
+    assert last_read(workspace, gp_client.persona) == 1
+
+
+def test_it_refuses_a_read_position_from_an_invited_professional_with_403(http, lead, gp, custodian):
+    """As the websocket does: only an active member has a read position to move."""
+    lead_client = Client(lead, custodian)
+    workspace = lead_client.create_workspace()
+    lead_client.invite(workspace, gp.user)
+    refused(send(http(gp), ws_path(workspace, "/read"), {"seq": 1}), 403, "forbidden")
+    services.membership_respond(professional=gp.user, workspace=workspace, accept=True)
+    refused(send(http(gp), ws_path(workspace, "/read"), {"seq": 1}), 403, "forbidden")
+    assert last_read(workspace, gp) == 0
+
+
 # --- directory, custodian, me ---------------------------------------------------------------------------
 
 
@@ -542,6 +582,25 @@ def test_it_searches_the_directory_by_name_and_agency(http, lead, gp, outsider, 
     [card] = ok(get(session, "/directory?q=Priya"))["professionals"]
     assert card["agency"] == "Riverside Medical Practice" and card["box_public"] and card["fingerprint"]
     assert "email" not in card
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("ab%00cd", "q must not contain control characters"),  # NUL reached PostgreSQL: a 500 before
+    ("%00%00", "q must not contain control characters"),
+    ("Pri%0Aya", "q must not contain control characters"),
+    ("Pri%09ya", "q must not contain control characters"),
+    ("a" * 255, "q is longer than 254 characters"),
+])
+def test_it_answers_a_directory_search_it_cannot_run_with_400(http, gp, lead, query, reason):
+    refused(get(http(lead), f"/directory?q={query}"), 400, "invalid", reason)
+
+
+def test_it_searches_the_directory_for_text_that_is_merely_unusual(http, gp, lead):
+    session = http(lead)
+    for query in ("%ED%A0%80%ED%A0%80", "%F0%9F%98%80%20GP", "Pri%C2%A0ya", "%25%25", "%5C%5C", "a" * 254):
+        assert ok(get(session, f"/directory?q={query}"))["professionals"] == []
+    for query in ("%20Priya%20", "Priya%0A", "%09Priya%C2%A0"):  # what a paste brings along is trimmed
+        assert [p["name"] for p in ok(get(session, f"/directory?q={query}"))["professionals"]] == ["Dr Priya GP"]
 
 
 def test_it_publishes_the_custodian_key(http, lead, custodian):
@@ -619,6 +678,7 @@ def test_it_tells_me_who_i_am(http, gp, custodian):
 GARBAGE = [
     b"", b"not json", b"{", b"\xff\xfe\x00", b"[]", b"null", b"1", b'"text"', b"true", b"NaN", b"[" * 100_000,
     b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
+    b'{"seq": ' + b"9" * 5000 + b"}",  # more digits than Python converts (a ValueError, a 500 before)
 ]
 B64_NOISE = "!!!not base64!!!"
 
@@ -778,6 +838,24 @@ def test_it_answers_a_wrong_method_without_running_the_view(http, pair):
                               (session.put(f"{API}/workspaces", "{}", content_type="application/json"), "GET, POST")]:
         assert response.status_code == 405 and response["Allow"] == allowed
         assert response.json()["error"] == "method_not_allowed" and allowed in response.json()["reason"]
+
+
+@pytest.mark.parametrize("path", ["/workspaces", f"/workspaces/{ANY_WS}/posts", "/me/state"])
+def test_it_answers_a_body_over_the_size_limit_in_json(http, lead, settings, path):
+    """Django's RequestDataTooBig was its HTML 400 page; an API client gets the JSON shape and the limit."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"blob": "A" * 2000}
+    refused(send(http(lead), path, body), 413, "too_large",
+            "the request body is larger than the limit of 1000 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
+    # As a form too, which the CSRF check reads before any view runs.
+    response = http(lead).post(f"{API}{path}", {"x": "A" * 2000})
+    refused(response, 413, "too_large", "DATA_UPLOAD_MAX_MEMORY_SIZE")
+
+
+def test_it_keeps_django_s_page_for_a_body_over_the_limit_outside_the_api(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post("/accounts/password-reset/", {"email": "A" * 2000})
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
 
 
 def test_it_answers_an_unknown_api_path_in_json(http, lead):

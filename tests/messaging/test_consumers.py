@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.services import professional_offboard, sessions_end_all, two_factor_reset
-from messaging.consumers import CLOSE_NOT_ENTITLED
+from messaging.consumers import CLOSE_FRAME_TOO_LARGE, CLOSE_NOT_ENTITLED
 from teamaroundchild.asgi import application
 from tests.conftest import sign_in
 
@@ -192,6 +192,73 @@ async def test_it_refuses_binary_frames_with_an_error(lead):
         assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 3}
 
 
+async def test_it_refuses_a_frame_over_the_size_limit_with_an_error_naming_it_then_closes(lead, settings):
+    settings.TAC_SOCKET_MAX_FRAME_BYTES = 1000
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "ping", "id": 0, "pad": "x" * 900})  # under the limit
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 0}
+        await communicator.send_json_to({"type": "ping", "id": 1, "pad": "é" * 600})  # 1,200 bytes of UTF-8
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "error", "code": "too_large", "id": None,
+            "reason": "frame is larger than the limit of 1000 bytes (TAC_SOCKET_MAX_FRAME_BYTES); it was not read"}
+        assert await communicator.receive_output(timeout=TIMEOUT) == {
+            "type": "websocket.close", "code": CLOSE_FRAME_TOO_LARGE}
+    # Other sockets are unaffected; a new one from the same session works.
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "ping", "id": 2})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 2}
+
+
+async def test_it_takes_frames_up_to_the_default_limit_that_a_largest_post_needs(lead):
+    """The largest post frame (256 KiB of ciphertext, in base64, and a header) fits under the default."""
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "ping", "id": 3, "pad": "A" * (4 * 256 * 1024 // 3 + 2000)})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 3}
+
+
+ID_LIMIT = "id must be a string of at most 128 characters or an integer of at most 2**53 - 1 (or absent)"
+
+
+@pytest.mark.parametrize("frame_id", [
+    {"a": 1}, [1, 2], 1.5, True, False, "x" * 129, 2**53, -(2**53), 10**300,
+], ids=["object", "list", "float", "true", "false", "long string", "2**53", "-2**53", "10**300"])
+async def test_it_refuses_a_frame_id_that_is_not_a_short_string_or_an_integer(lead, frame_id):
+    """An id is echoed in the answer: only a short string or a safe integer, never arbitrary JSON."""
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        for frame_type in ("ping", "subscribe", "unsubscribe", "post.create", "read", "no.such.type"):
+            await communicator.send_json_to({"type": frame_type, "id": frame_id})
+            assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+                "type": "error", "code": "invalid", "id": None, "reason": ID_LIMIT}
+        await communicator.send_json_to({"type": "ping", "id": "still-here"})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": "still-here"}
+
+
+@pytest.mark.parametrize("frame_id", ["", "x" * 128, "\u0000\ud800", 0, -5, 2**53 - 1, -(2**53 - 1), None])
+async def test_it_echoes_a_short_string_or_a_safe_integer_id(lead, frame_id):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "ping", "id": frame_id})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": frame_id}
+
+
+async def test_it_names_an_unknown_frame_type_in_a_bounded_reason(lead):
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        await communicator.send_json_to({"type": "x" * 10_000, "id": "t"})
+        answer = await communicator.receive_json_from(timeout=TIMEOUT)
+        assert answer["id"] == "t" and answer["reason"].startswith("unknown frame type 'xxx")
+        assert len(answer["reason"]) < 100
+
+
 # --- access ends while the socket is open ---------------------------------------------------------------
 
 
@@ -286,9 +353,7 @@ async def test_it_checks_the_session_again_once_the_recheck_interval_has_passed(
             lambda: Professional.objects.filter(pk=manager.user.pk).update(is_active=False)
         )()
         await communicator.send_json_to({"type": "ping", "id": 1})
-        assert await communicator.receive_output(timeout=TIMEOUT) == {
-            "type": "websocket.close", "code": CLOSE_NOT_ENTITLED
-        }
+        await assert_revoked(communicator, "your session has ended")
 
 
 def _change_password(client, persona, new_password: str):

@@ -436,3 +436,83 @@ async def test_it_answers_a_bad_frame_with_an_error_and_stays_open(pair, gp, out
         assert answer["id"] == (None if isinstance(frame, str) else "f")
         await still_open(communicator)
     assert await db(lambda: Post.objects.filter(workspace=other).count()) == 0
+
+
+# --- numbers out of range -------------------------------------------------------------------------------
+
+
+def _read_position(workspace, persona) -> int:
+    return Membership.objects.get(workspace=workspace, professional=persona.user).last_read_seq
+
+
+@pytest.mark.parametrize("seq", [2**31, 2**32 + 3, 2**63 - 1])
+async def test_it_caps_a_huge_read_frame_at_the_last_post_and_never_moves_it_back(pair, gp, seq):
+    """2**31 raised an IntegrityError inside the frame (a 1011 close); 2**32 + 3 wrapped to 3."""
+    workspace, lead_client, _ = pair
+    for text in ("two", "three", "four", "five"):
+        await db(lead_client.post, workspace, "update", {"text": text})
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        ws = str(workspace.public_id)
+        await communicator.send_json_to({"type": "read", "workspace": ws, "seq": 4})
+        await communicator.send_json_to({"type": "read", "workspace": ws, "seq": seq})
+        await still_open(communicator)  # a read has no answer unless it fails
+        assert await db(_read_position, workspace, gp) == 5
+        await communicator.send_json_to({"type": "read", "workspace": ws, "seq": 3})
+        await still_open(communicator)
+        assert await db(_read_position, workspace, gp) == 5
+
+
+@pytest.mark.parametrize("seq", [2**63, 2**64 + 3])
+async def test_it_refuses_a_read_frame_beyond_what_the_column_holds(pair, gp, seq):
+    workspace, _, _ = pair
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        await communicator.send_json_to({"type": "read", "id": "r", "workspace": str(workspace.public_id),
+                                         "seq": seq})
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "error", "code": "invalid", "id": "r", "reason": f"seq must be an integer from 0 to {2**63 - 1}"}
+        await still_open(communicator)
+    assert await db(_read_position, workspace, gp) == 1
+
+
+async def test_it_refuses_a_read_frame_from_an_invited_professional(lead, gp, custodian):
+    lead_client = await db(Client, lead, custodian)
+    workspace = await db(lead_client.create_workspace)
+    await db(lead_client.invite, workspace, gp.user)
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        await communicator.send_json_to({"type": "read", "id": "r", "workspace": str(workspace.public_id), "seq": 1})
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["code"] == "forbidden"
+        await still_open(communicator)
+    assert await db(_read_position, workspace, gp) == 0
+
+
+HEADER_NUMBERS = [
+    ("time 2**63", {"client_time_ms": 2**63}, "header: the post header's time is out of range"),
+    ("time 2**64 - 1", {"client_time_ms": 2**64 - 1}, "header: the post header's time is out of range"),
+    ("prev_seq 2**63", {"prev_seq": 2**63, "prev_hash": bytes([1]) * 32},
+     "header: the post header's previous sequence number is out of range"),
+    ("due day 2**32 - 1", {"kind": "action", "due_day": 2**32 - 1, "status": "open"},
+     "the action's due date is after the year 9999"),
+]
+
+
+@pytest.mark.parametrize(("case", "fields", "reason"), HEADER_NUMBERS, ids=[c[0] for c in HEADER_NUMBERS])
+async def test_it_answers_a_post_frame_with_header_numbers_out_of_range_with_an_error(pair, gp, case, fields,
+                                                                                      reason):
+    """The websocket twin of test_api's numbers out of range: an error frame, never a 1011 close."""
+    from tests.messaging.test_services import sealed_with_header
+
+    workspace, _, gp_client = pair
+    fields = {"kind": "update", **fields}
+    if fields["kind"] == "action":
+        fields["owner_id"] = gp_client.user.public_id
+    payload = await db(sealed_with_header, gp_client, workspace, fields.pop("kind"), {"text": "far away"}, **fields)
+    async with socket(await session_id(gp)) as communicator:
+        await connected(communicator, gp)
+        await communicator.send_json_to(post_frame(workspace, payload, "n"))
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {
+            "type": "error", "code": "invalid", "id": "n", "reason": reason}
+        await still_open(communicator)
+    assert await db(lambda: Post.objects.filter(workspace=workspace).count()) == 1

@@ -90,9 +90,10 @@ def sealed_with_header(client: Client, workspace: Workspace, kind: str, body: di
     """A post whose header fields are set directly, past what seal_post allows (a due day after 9999)."""
     workspace.refresh_from_db()
     keys = client.keys(workspace)
+    header_fields.setdefault("client_time_ms", now_ms())
     header = crypto.PostHeader(workspace_id=workspace.public_id, epoch=keys.current_epoch, post_id=uuid.uuid4(),
                                author_id=client.user.public_id, author_fingerprint=client.identity.fingerprint(),
-                               client_time_ms=now_ms(), kind=kind, **header_fields)
+                               kind=kind, **header_fields)
     sealed = crypto.post_seal(client.identity, header, json.dumps(body).encode(), keys.epoch_keys[keys.current_epoch])
     return dict(zip(("header", "nonce", "ciphertext", "signature"), (base64.b64encode(v).decode() for v in sealed),
                     strict=True))
@@ -199,10 +200,11 @@ def test_it_refuses_every_service_to_someone_who_is_not_a_member(team, who, serv
 
 
 @pytest.mark.parametrize("who", NOT_MEMBERS)
-def test_it_ignores_a_read_position_from_someone_who_is_not_a_member(team, who):
+def test_it_refuses_a_read_position_from_someone_who_is_not_an_active_member(team, who):
     actor = team.client(who)
     before = list(Membership.objects.values_list("pk", "last_read_seq").order_by("pk"))
-    services.read_position_update(professional=actor.user, workspace=team.workspace, seq=1)
+    with pytest.raises(PermissionDenied, match="only an active member of the workspace has a read position"):
+        services.read_position_update(professional=actor.user, workspace=team.workspace, seq=1)
     assert list(Membership.objects.values_list("pk", "last_read_seq").order_by("pk")) == before
 
 
