@@ -25,4 +25,6 @@ urlpatterns = [
     path("agency/staff/<int:pk>/reset-two-factor/", views.agency_reset_2fa, name="agency_reset_2fa"),
     path("api/v1/prelogin", views.prelogin, name="api_prelogin"),
     path("api/v1/me/keys", views.api_my_keys, name="api_my_keys"),
+    path("api/v1/session", views.api_session_status, name="api_session_status"),
+    path("api/v1/session/keep-alive", views.api_session_keep_alive, name="api_session_keep_alive"),
 ]

@@ -4,6 +4,7 @@ these views only ever see the auth key, salts and sealed boxes."""
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import json
 
@@ -19,6 +20,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode, urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_POST
@@ -59,12 +61,18 @@ def json_error(reason: str, status: int = 400, error: str = "invalid") -> JsonRe
     return JsonResponse({"error": error, "reason": reason}, status=status)
 
 
-def error_context(form, error: str | None = None, error_field: str = "token") -> dict:
-    """GOV.UK error summary entries [(field id, message)] and the message for the one-field forms."""
-    entries = [(name, errors[0]) for name, errors in form.errors.items()]
+def error_context(form, error: str | None = None, error_field: str = "token", ids: dict | None = None) -> dict:
+    """GOV.UK error summary entries [(field id, message)], each field's first message by id (to show at
+    the field) and the message for the one-field forms. `ids` maps a form field's name to the id of the
+    control the person fills in, where they differ (sign-in's auth_key comes from #password)."""
+    ids = ids or {}
+    entries = [(ids.get(name, name), errors[0]) for name, errors in form.errors.items()]
     if error:
         entries.append((error_field, error))
-    return {"form_errors": entries, "field_error": entries[0][1] if entries else None}
+    field_errors = {}
+    for field, message in entries:
+        field_errors.setdefault(field, message)
+    return {"form_errors": entries, "field_errors": field_errors, "field_error": entries[0][1] if entries else None}
 
 
 def validation_reason(exc: ValidationError) -> str:
@@ -72,6 +80,9 @@ def validation_reason(exc: ValidationError) -> str:
 
 
 # --- sign-in -------------------------------------------------------------------------------------------
+
+# The auth key is derived from the password field, which has no name: its errors belong to #password.
+SIGN_IN_IDS = {"auth_key": "password"}
 
 
 def lockout_response(request, original_response=None, credentials=None, *args, **kwargs):
@@ -117,7 +128,7 @@ def sign_in(request):
         if wait:
             error = f"Too many failed sign-ins from your network. Wait {wait} seconds and try again."
             response = render(request, "accounts/sign_in.html",
-                              {"form": form, "next": request.GET.get("next", ""), **error_context(form, error, "email")},
+                              {"form": form, "next": request.GET.get("next", ""), **error_context(form, error, "email", SIGN_IN_IDS)},
                               status=429)
             response["Retry-After"] = str(wait)
             return response
@@ -134,7 +145,7 @@ def sign_in(request):
     return render(
         request,
         "accounts/sign_in.html",
-        {"form": form, "next": request.GET.get("next", ""), **error_context(form, error, "email")},
+        {"form": form, "next": request.GET.get("next", ""), **error_context(form, error, "email", SIGN_IN_IDS)},
         status=400 if (request.method == "POST" and (error or form.errors)) else 200,
     )
 
@@ -485,3 +496,56 @@ def agency_reset_2fa(request, pk: int):
         messages.success(request, f"{professional.full_name} will set up two-factor authentication at next sign-in.")
         return redirect("accounts:agency")
     return render(request, "accounts/agency_reset_2fa.html", {"professional": professional})
+
+
+# --- idle sign-out (WCAG 2.2.1) ------------------------------------------------------------------------
+# frontend/static/tac/idle.js warns before the session's idle limit and offers to stay signed in.
+
+
+def session_seconds_left(session) -> float:
+    """How long the stored session has left before it expires while idle. The stored expiry is what counts:
+    another tab, or a websocket frame (access.session_touch), may have restarted the clock since this
+    request's copy was read. Stores that keep no expiry row (cache, signed cookies) answer the full limit."""
+    model_class = getattr(session, "get_model_class", None)
+    if model_class is None:
+        return float(session.get_expiry_age())
+    expire_date = model_class().objects.filter(session_key=session.session_key).values_list("expire_date", flat=True).first()
+    if expire_date is None:
+        return 0.0
+    return max(0.0, round((expire_date - timezone.now()).total_seconds(), 3))
+
+
+def leaves_session_unsaved(view):
+    """SESSION_SAVE_EVERY_REQUEST saves the session after every answer, and saving restarts its idle clock:
+    an answer about that clock must not restart it. Django's SessionMiddleware leaves alone a response
+    whose request has no session attribute (tests/accounts/test_session_status.py checks it still does)."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        del request.session
+        return response
+
+    return wrapped
+
+
+def session_answer(request, seconds_left: float) -> JsonResponse:
+    response = JsonResponse({"seconds_left": seconds_left, "idle_seconds": request.session.get_expiry_age()})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@leaves_session_unsaved
+@require_GET
+def api_session_status(request):
+    """How long this session has left, without restarting its idle clock. An ended session never gets
+    here: Require2FAMiddleware answers 401."""
+    return session_answer(request, session_seconds_left(request.session))
+
+
+@require_POST
+def api_session_keep_alive(request):
+    """'Stay signed in': restart the session's idle clock, as any request does. Not audited: it changes no
+    record, only when an idle session ends, as every page view and socket frame does (accounts/README.md)."""
+    request.session.modified = True  # saved, so extended, even without SESSION_SAVE_EVERY_REQUEST
+    return session_answer(request, float(request.session.get_expiry_age()))

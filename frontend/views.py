@@ -7,6 +7,7 @@ from django.shortcuts import render
 from accounts.access import public
 from messaging import selectors
 from messaging.models import Membership, Workspace
+from messaging.schemas import MAX_TEXT_CHARS
 from tacclient.client import CONCERN_CATEGORIES
 
 
@@ -19,7 +20,7 @@ def home(request):
 
 
 def workspace_new(request):
-    return render(request, "frontend/workspace_new.html")
+    return render(request, "frontend/workspace_new.html", {"max_text": MAX_TEXT_CHARS})
 
 
 def workspace_page(request, workspace_id):
@@ -32,7 +33,8 @@ def workspace_page(request, workspace_id):
         workspace=workspace, professional=request.user, state=Membership.State.ACTIVE
     ).exists():
         raise Http404("No such workspace, or you are not a member")
-    return render(request, "frontend/workspace.html", {"workspace": workspace, "categories": CONCERN_CATEGORIES.items()})
+    return render(request, "frontend/workspace.html", {"workspace": workspace, "categories": CONCERN_CATEGORIES.items(),
+                                                         "max_text": MAX_TEXT_CHARS})
 
 
 @public

@@ -48,6 +48,8 @@ EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction"}
 CHANGEABLE_KINDS = {"concern", "action", "update", "decision", "details"}
 MAX_STATE_BYTES = 256 * 1024
 MAX_DUE_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
+# A new action is due from today to this many years ahead (docs/protocol.md, "Limits").
+MAX_DUE_YEARS = 2
 
 __all__ = ["Conflict", "custodian_key_current"]  # re-exported: callers catch services.Conflict
 
@@ -66,6 +68,28 @@ def _check_clock(ms: int, what: str) -> dt.datetime:
     if abs(ms - _now_ms()) > CLOCK_SKEW.total_seconds() * 1000:
         raise skewed
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+def _due_date(due_day: int, client_time: dt.datetime) -> dt.date:
+    """A new action's due date, from today to two years ahead (in the site's time zone). "Today" is the
+    server's or the day the post was signed on, whichever is earlier: a clock a few minutes behind
+    around midnight still names yesterday."""
+    if due_day > MAX_DUE_DAY:
+        raise ValidationError("the action's due date is after the year 9999")
+    due = dt.date(1970, 1, 1) + dt.timedelta(days=due_day)
+    today = min(timezone.localdate(), timezone.localdate(client_time))
+    if due < today:
+        raise ValidationError(f"the action's due date ({due.isoformat()}) is in the past: choose today or later")
+    if due > _years_after(today, MAX_DUE_YEARS):
+        raise ValidationError(f"the action's due date ({due.isoformat()}) is more than {MAX_DUE_YEARS} years ahead")
+    return due
+
+
+def _years_after(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def _next_reference() -> str:
@@ -684,9 +708,7 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
             raise ValidationError("an action needs an owner who is a member of the workspace")
         if h.status not in ("", "open"):
             raise ValidationError("a new action is open")
-        if h.due_day > MAX_DUE_DAY:
-            raise ValidationError("the action's due date is after the year 9999")
-        due_date = (dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day)) if h.due_day else None
+        due_date = _due_date(h.due_day, client_time) if h.due_day else None
     elif h.owner_id != crypto.ZERO_ID or h.due_day:
         raise ValidationError("only actions have an owner and a due date")
     if h.kind in EVENT_KINDS and target is None:

@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Professional
@@ -67,30 +68,54 @@ def api(view):
     return wrapped
 
 
+# Paths whose clients read JSON: an error there keeps the API's shape, never an HTML page.
+API_PREFIXES = ("/api/", "/accounts/api/")
+
+
 def csrf_failure(request, reason: str = ""):
-    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error shape with what to send; pages get
-    Django's page."""
-    if request.path.startswith("/api/"):
+    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error shape with what to send; pages get the
+    service's "This page has expired" page. It is rendered with the request, so a signed-in person sees
+    the navigation again, and its sign-out form carries a fresh token (the usual cause is a page left open
+    across a sign-in or sign-out in another tab)."""
+    if request.path.startswith(API_PREFIXES):
         return error(403, "csrf_failed", f"CSRF check failed ({reason}): send the csrftoken cookie's value "
                                          "in an X-CSRFToken header with every POST")
-    from django.views.csrf import csrf_failure as page
-
-    return page(request, reason=reason)
+    return render(request, "403_csrf.html", status=403)
 
 
 def not_found(request, exception=None):
-    """handler404: under /api/ the JSON error shape; elsewhere Django's page."""
-    if request.path.startswith("/api/"):
+    """handler404: under /api/ and /accounts/api/ the JSON error shape; elsewhere 404.html."""
+    if request.path.startswith(API_PREFIXES):
         return error(404, "not_found", f"no API endpoint at {request.path} (docs/protocol.md lists them)")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 
 
+def forbidden(request, exception=None):
+    """handler403, for a PermissionDenied that no api() view caught: JSON under the API; elsewhere
+    403.html."""
+    if request.path.startswith(API_PREFIXES):
+        return error(403, "forbidden", "you may not do that")
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def server_error(request):
+    """handler500: JSON under the API; elsewhere 500.html, rendered without the request's context (as
+    Django's own handler does) so that the page cannot fail for the reason the view did."""
+    if request.path.startswith(API_PREFIXES):
+        return error(500, "server_error", "the server failed to answer; try again later")
+    from django.views.defaults import server_error as page
+
+    return page(request)
+
+
 def bad_request(request, exception=None):
     """handler400 (Django's answer to a SuspiciousOperation): under /api/ and /accounts/api/ the JSON
     error shape, with the limit when the body was too large; elsewhere Django's page."""
-    if request.path.startswith(("/api/", "/accounts/api/")):
+    if request.path.startswith(API_PREFIXES):
         if isinstance(exception, RequestDataTooBig):
             return error(413, "too_large", f"the request body is larger than the limit of "
                                            f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")

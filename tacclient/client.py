@@ -41,6 +41,7 @@ from . import crypto
 from .memory import Memory
 from .record import Entry, Record
 from .workspace import (
+    MAX_TEXT_CHARS,
     CustodianPin,
     MemberKey,
     TrustError,
@@ -819,6 +820,9 @@ class TacClient:
     def post(self, workspace, kind: str, body: dict, **fields) -> PostReceipt:
         """Seal and send a post. A network error (the answer may have been lost) is retried with the same
         sealed bytes, which the server stores once; a new epoch since the keys were cached is re-sealed."""
+        too_long = [k for k, v in body.items() if isinstance(v, str) and len(v) > MAX_TEXT_CHARS]
+        if too_long:  # only clients can see inside a body (docs/protocol.md, "Limits")
+            raise ValueError(f"{', '.join(too_long)} must be {MAX_TEXT_CHARS:,} characters or fewer")
         ws_id = self.workspace_id(workspace)
         envelope = self.seal(ws_id, kind, body, **fields)
         resealed = False

@@ -31,6 +31,8 @@ from . import crypto
 
 EPOCH_MAX_POSTS = 500
 EPOCH_MAX_AGE_MS = 30 * 24 * 3600 * 1000
+# Free text in a body, which only clients can see (docs/protocol.md, "Limits"; workspace.js the same).
+MAX_TEXT_CHARS = 20_000
 CLOCK_SKEW_MS = 10 * 60 * 1000
 
 

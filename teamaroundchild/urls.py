@@ -14,7 +14,10 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
-# Unknown URLs under /api/ answer in the API's JSON error shape (messaging/views.py).
+# Errors under /api/ and /accounts/api/ answer in the API's JSON error shape (messaging/views.py);
+# elsewhere the service's pages, frontend/templates/404.html, 403.html and 500.html.
 handler404 = "messaging.views.not_found"
+handler403 = "messaging.views.forbidden"
+handler500 = "messaging.views.server_error"
 # So do bodies over DATA_UPLOAD_MAX_MEMORY_SIZE, under /api/ and /accounts/api/.
 handler400 = "messaging.views.bad_request"

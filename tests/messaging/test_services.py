@@ -1017,9 +1017,44 @@ def test_it_refuses_a_due_date_after_the_year_9999(pair, due_day):
                                  owner_id=gp_client.user.public_id, due_day=due_day, status="open")
     with pytest.raises(ValidationError, match="the action's due date is after the year 9999"):
         submit(lead_client.persona, workspace, payload)
-    last = sealed_with_header(lead_client, workspace, "action", {"title": "New Year's Eve 9999"},
-                              owner_id=gp_client.user.public_id, due_day=services.MAX_DUE_DAY, status="open")
-    assert submit(lead_client.persona, workspace, last).post.due_date == dt.date(9999, 12, 31)
+
+
+def _due_day(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days
+
+
+def test_it_takes_a_new_actions_due_date_from_today_to_two_years_ahead(pair):
+    """Issue 9: 2020-01-01 and 9999-12-31 were accepted at creation."""
+    workspace, lead_client, gp_client = pair
+    today = timezone.localdate()
+    limit = services._years_after(today, 2)
+
+    def action(day: dt.date):
+        payload = sealed_with_header(lead_client, workspace, "action", {"title": f"Due {day}"},
+                                     owner_id=gp_client.user.public_id, due_day=_due_day(day), status="open")
+        return submit(lead_client.persona, workspace, payload)
+
+    for day, reason in ((today - dt.timedelta(days=1), "is in the past: choose today or later"),
+                        (dt.date(2020, 1, 1), "is in the past"),
+                        (limit + dt.timedelta(days=1), "is more than 2 years ahead"),
+                        (dt.date(9999, 12, 31), "is more than 2 years ahead")):
+        with pytest.raises(ValidationError, match=reason):
+            action(day)
+    assert action(today).post.due_date == today
+    assert action(limit).post.due_date == limit
+    assert Post.objects.filter(workspace=workspace, kind="action").count() == 2
+
+
+def test_it_counts_the_due_date_from_the_day_the_action_was_signed_just_before_midnight(pair, monkeypatch):
+    workspace, lead_client, gp_client = pair
+    signed = timezone.now()
+    monkeypatch.setattr(timezone, "localdate", lambda value=None: (
+        timezone.localtime(value).date() if value is not None else (timezone.localtime(signed) + dt.timedelta(days=1)).date()))
+    yesterday_by_the_server = timezone.localtime(signed).date()
+    payload = sealed_with_header(lead_client, workspace, "action", {"title": "Today, by my clock"},
+                                 owner_id=gp_client.user.public_id, due_day=_due_day(yesterday_by_the_server),
+                                 status="open", client_time_ms=int(signed.timestamp() * 1000))
+    assert submit(lead_client.persona, workspace, payload).post.due_date == yesterday_by_the_server
 
 
 def test_it_wants_a_rag_on_a_concern_and_only_there(pair):

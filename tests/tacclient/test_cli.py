@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 
 import pytest
 
 from messaging.models import Post
+from tacclient import cli
 from tacclient.cli import main, render_thread
 
 from .conftest import totp_reusable
@@ -46,7 +48,7 @@ def workspace(connect, lead, gp, custodian):
     return lead_client, created["reference"]
 
 
-def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp, tmp_path):
+def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp, tmp_path, monkeypatch):
     lead_client, reference = workspace
     code, out, _ = tac(gp, "workspaces")
     assert code == 0 and reference in out and "invited" in out
@@ -58,13 +60,15 @@ def test_it_accepts_posts_and_shows_the_thread(tac, workspace, lead, gp, tmp_pat
     code, out, _ = tac(gp, "concern", reference, "--category", "neglect", "--rag", "red",
                        "--detail", "Missed two appointments")
     assert (code, out) == (0, "Concern posted as #3.\n")
-    due = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    due = dt.date.today().isoformat()  # the earliest the server takes; overdue once "today" is later
     code, out, _ = tac(lead, "action", reference, "--title", "Home visit", "--owner", gp.user.email,
                        "--due", due, "--detail", "Check the flat")
     assert (code, out) == (0, f"Action posted as #4, due {due}.\n")
     assert tac(gp, "update", reference, "Seen in clinic")[:2] == (0, "Update posted as #5.\n")
     lead_client.acknowledge(reference, Post.objects.get(seq=3, workspace__reference=reference).post_id)
 
+    later = functools.partial(cli.render_thread, today=dt.date.today() + dt.timedelta(days=2))
+    monkeypatch.setattr(cli, "render_thread", later)
     code, out, _ = tac(lead, "show", reference)
     assert code == 0
     assert out.splitlines()[0] == f"{reference} · open · RAG RED (from the signed posts) · lead Sam Lead"
@@ -114,7 +118,8 @@ def test_it_refuses_an_unknown_workspace_reference_with_exit_code_2(tac, lead):
 
 def test_it_refuses_an_owner_who_is_not_a_member_with_exit_code_2(tac, workspace, lead, outsider):
     _lead, reference = workspace
-    code, _, err = tac(lead, "action", reference, "--title", "t", "--owner", outsider.user.email, "--due", "2030-01-01")
+    code, _, err = tac(lead, "action", reference, "--title", "t", "--owner", outsider.user.email,
+                         "--due", (dt.date.today() + dt.timedelta(days=30)).isoformat())
     assert code == 2
     assert err == f"tac: --owner: {outsider.user.full_name} is not an active member of {reference}\n"
 

@@ -260,7 +260,8 @@ def test_it_rekeys_a_member_after_a_password_reset_once_a_colleague_confirms_the
 def test_it_refuses_an_action_for_someone_outside_the_workspace(team, outsider):
     lead_client, _gp, ws_id = team
     with pytest.raises(TacError, match="is not an active member"):
-        lead_client.action(ws_id, "Visit", owner=str(outsider.user.public_id), due="2030-01-01")
+        lead_client.action(ws_id, "Visit", owner=str(outsider.user.public_id),
+                           due=(dt.date.today() + dt.timedelta(days=30)).isoformat())
 
 
 def test_it_refuses_an_invalid_nhs_number(connect, lead, custodian):
@@ -364,3 +365,10 @@ def test_it_remembers_the_newest_post_and_stops_on_a_record_rolled_back(team, co
     assert again.record(ws_id).problems == [
         f"Your devices saw posts up to #{newest.seq} here, but the server now shows only up to #{newest.seq - 1}: "
         f"posts have been withheld or deleted. Posting is stopped."]
+
+
+def test_it_refuses_free_text_over_the_limit_before_sending(team):
+    lead_client, _gp, ws_id = team
+    with pytest.raises(ValueError, match="text must be 20,000 characters or fewer"):
+        lead_client.update(ws_id, "x" * 20_001)
+    assert lead_client.update(ws_id, "x" * 20_000).seq

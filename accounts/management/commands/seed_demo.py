@@ -17,9 +17,11 @@ import secrets
 import uuid
 from pathlib import Path
 
+import time_machine
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Agency, Professional
@@ -139,7 +141,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"Demo workspace {spec['slug']} skipped: the stored password of {email} does not "
                                   f"open its keys")
                 continue
-            with transaction.atomic():
+            # A thread with a past: the workspace was opened some days ago, and its posts were made then, so
+            # an action the server only takes with a due date from today on can be overdue now.
+            opened = timezone.now() - dt.timedelta(days=spec.get("opened_days_ago", 0))
+            with transaction.atomic(), time_machine.travel(opened, tick=True):
                 made.append((demo_workspace(workspace_id, spec, identities), True))
         if made:
             self.stdout.write("\nDemo workspaces (content end-to-end encrypted; sign in as sam.lead@demo.tac to read):")
@@ -244,7 +249,7 @@ def _leo_thread(post, ids):
                              "collected late and hungry."}, rag="amber")
     post(midwife, "acknowledgement", {}, target=red.post_id)
     post(lead, "action", {"title": "Joint home visit with the midwife", "detail": "Check home conditions and "
-                          "talk to mum about the missed appointments."}, owner=ids[midwife], due=_days(-3), status="open")
+                          "talk to mum about the missed appointments."}, owner=ids[midwife], due=_days(3), status="open")
     done = post(lead, "action", {"title": "Free school meals and breakfast club referral", "detail": ""},
                 owner=ids[school], due=_days(7), status="open")
     post(school, "action_status", {"note": "Referral made; Leo starts breakfast club on Monday."},
@@ -273,6 +278,7 @@ DEMO_WORKSPACES = [
                     "family": "Mother Kerry Marsh; a baby sister is due in March",
                     "notes": "Demo data: not a real child."},
         "thread": _leo_thread,
+        "opened_days_ago": 6,  # the home visit was due three days later: three days overdue today
     },
     {
         "slug": "demo-workspace-ava",

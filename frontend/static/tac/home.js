@@ -1,22 +1,26 @@
 // Home: answer invitations, and show each workspace's child name and highest concern as this device
 // verified them. The server's own summary (its current RAG) is shown only as the server's, and a
 // difference is flagged: the server can change that column, not the signed posts.
-import { postJSON, showErrors } from './api.js';
+import { clearErrors, postJSON, showErrors } from './api.js';
 import { fetchPosts, loadWorkspace, openPost } from './session.js';
 
 const RAG_ORDER = { '': 0, green: 1, amber: 2, red: 3 };
 const RAG_LABEL = { '': 'None', green: 'Green', amber: 'Amber', red: 'Red' };
 
 for (const item of document.querySelectorAll('[data-tac-invitation]')) {
+  // An answer refused is shown at the invitation: the summary links to the button that was pressed.
+  item.dataset.tacErrorGroup = '';
   for (const button of item.querySelectorAll('[data-tac-respond]')) {
+    if (!button.id) button.id = `${button.dataset.tacRespond}-${item.dataset.tacInvitation}`;
     button.addEventListener('click', async () => {
       button.disabled = true;
+      clearErrors();
       try {
         await postJSON(`/api/v1/workspaces/${item.dataset.tacInvitation}/membership/${button.dataset.tacRespond}`, {});
         window.location.reload();
       } catch (error) {
         button.disabled = false;
-        showErrors([{ field: 'main-content', message: error.message }]);
+        showErrors([{ field: button.id, message: error.message }]);
       }
     });
   }

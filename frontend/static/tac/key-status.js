@@ -1,9 +1,12 @@
 // Shows whether this tab holds the unlocked identity keys, with the professional's safety number, and
-// offers to unlock them with the password when it does not (a tab opened fresh).
+// offers to unlock them with the password when it does not (a tab opened fresh, or a second tab of the
+// same session: the wrapping key lives in one tab's sessionStorage). Pages with [data-tac-key-status]
+// get it by themselves; the workspace page waits on keysUnlocked() before it reads anything.
 import * as c from './crypto.js';
 import { unlock, unlockWithPassword } from './keystore.js';
 
-const box = document.querySelector('[data-tac-key-status]');
+let box = document.querySelector('[data-tac-key-status]');
+let onUnlocked = () => {};
 
 function showUnlocked(identity) {
   const fp = c.fingerprint(identity.signPublic, identity.boxPublic);
@@ -18,6 +21,7 @@ function showUnlocked(identity) {
   p.append(digits);
   box.append(p);
   box.dataset.state = 'unlocked';
+  onUnlocked(identity);
 }
 
 function showLocked(reason) {
@@ -54,10 +58,19 @@ function showLocked(reason) {
   });
 }
 
-if (box) {
+function check() {
   unlock().then(({ identity }) => showUnlocked(identity)).catch((error) => {
     showLocked(error.message === 'locked'
       ? 'Enter your password to unlock your encryption keys in this tab'
       : `Your keys could not be unlocked (${error.message}). Enter your password to try again`);
   });
 }
+
+// Resolves with the identity once this tab's keys are unlocked, asking for the password in `where` first
+// if they are not.
+export function keysUnlocked(where) {
+  box = where;
+  return new Promise((resolve) => { onUnlocked = resolve; check(); });
+}
+
+if (box) check();

@@ -1,7 +1,9 @@
 // The one websocket of a page: reconnects with back-off, resubscribes from the last sequence it saw (so
 // it receives exactly what it missed, in order), and re-sends unanswered posts with the same id (the
-// server stores a post once, however often it arrives).
+// server stores a post once, however often it arrives). When the session ends (signed out in another tab,
+// everywhere, or for inactivity) it stops for good and fails what is pending with the reason.
 const NOT_ENTITLED = 4403;
+export const SIGNED_OUT = 'You have been signed out. Sign in again to carry on.';
 
 export class Live extends EventTarget {
   constructor() {
@@ -24,16 +26,26 @@ export class Live extends EventTarget {
     });
     this.socket.addEventListener('message', (event) => this.receive(JSON.parse(event.data)));
     this.socket.addEventListener('close', (event) => {
+      if (this.closedForGood) return;
       this.emit('status', { connected: false, code: event.code });
       if (event.code === NOT_ENTITLED) {
-        this.closedForGood = true;
-        for (const p of this.pending.values()) p.reject(new Error('Your session has ended. Sign in again.'));
-        this.pending.clear();
+        this.end(this.endReason || SIGNED_OUT);
         return;
       }
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 15000);
     });
+  }
+
+  // The session is over: no reconnecting, and every post still waiting fails with `reason`.
+  end(reason = SIGNED_OUT) {
+    if (this.closedForGood) return;
+    this.closedForGood = true;
+    this.endReason = reason;
+    for (const p of this.pending.values()) p.reject(new Error(reason));
+    this.pending.clear();
+    if (this.socket.readyState <= WebSocket.OPEN) this.socket.close();
+    this.emit('status', { connected: false, ended: true, reason });
   }
 
   send(frame) {
@@ -54,6 +66,7 @@ export class Live extends EventTarget {
     const id = post.post_id;
     const frame = { type: 'post.create', id, workspace, post };
     return new Promise((resolve, reject) => {
+      if (this.closedForGood) { reject(new Error(this.endReason || SIGNED_OUT)); return; }
       this.pending.set(id, { frame, resolve, reject });
       this.send(frame);
     });
@@ -80,6 +93,7 @@ export class Live extends EventTarget {
       } else p.resolve(frame);
       return;
     }
+    if (frame.type === 'session.revoked') this.endReason = SIGNED_OUT;
     this.emit(frame.type, frame);
   }
 

@@ -1,7 +1,7 @@
 // Sign-in: the password is turned into an auth key and a wrapping key here; only the auth key is sent.
 // The password input has no name attribute, so even a failure of this script cannot post it.
 import * as c from './crypto.js';
-import { postJSON, setBusy, showErrors } from './api.js';
+import { clearErrors, postJSON, setBusy, showErrors } from './api.js';
 import { forget, rememberWrapKey } from './keystore.js';
 
 const form = document.querySelector('form[data-tac-sign-in]');
@@ -19,6 +19,7 @@ form.addEventListener('submit', async (event) => {
   if (!email.value.trim()) problems.push({ field: 'email', message: 'Enter your email address' });
   if (!password.value) problems.push({ field: 'password', message: 'Enter your password' });
   if (problems.length) { showErrors(problems); return; }
+  clearErrors();
   setBusy(button, true, 'Signing in…');
   try {
     await c.ready();

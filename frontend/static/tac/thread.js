@@ -3,13 +3,15 @@
 // verified manifest, keys are trusted only as manifests and confirmations allow, the thread is assembled
 // by record.js (chain, causal order, who may change what). Anything that fails is shown as a warning,
 // never used silently. Words are rendered with textContent, never as HTML.
+import { CharacterCount } from '/static/vendor/govuk-frontend/govuk-frontend.min.js';
 import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
-import { Live } from './live.js';
+import { keysUnlocked } from './key-status.js';
+import { Live, SIGNED_OUT } from './live.js';
 import { Record } from './record.js';
-import { c, custodianPin, fetchPosts, loadWorkspace } from './session.js';
+import { c, custodianPin, fetchPosts, identity, loadWorkspace } from './session.js';
 import {
-  TrustError, dayToIso, epochBundle, historyEpochs, invitation, invitationValid, keyConfirmation, memberKey, planEpochMembers, remember,
-  rotationDue, sealPost,
+  MAX_DUE_YEARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TrustError, dayToIso, epochBundle, historyEpochs, invitation, invitationValid,
+  keyConfirmation, memberKey, planEpochMembers, remember, rotationDue, sealPost,
 } from './workspace.js';
 
 const root = document.querySelector('[data-tac-workspace]');
@@ -38,10 +40,66 @@ function el(tag, { className, text, attrs } = {}, children = []) {
   return node;
 }
 
-function button(label, onClick, extra = 'govuk-button--secondary') {
-  const b = el('button', { className: `govuk-button ${extra}`, text: label, attrs: { type: 'button' } });
+// A button; `hidden` finishes its name for screen readers ("Reply" + " to concern #3 from Priya Shah"),
+// `extra` 'link' draws it as a link (secondary actions, so a post's actions fit at 320 px).
+function button(label, onClick, extra = 'govuk-button--secondary', hidden = '') {
+  const b = el('button', { className: extra === 'link' ? 'tac-link-button govuk-link tac-post__link' : `govuk-button ${extra}`, text: label, attrs: { type: 'button' } });
+  if (hidden) b.append(el('span', { className: 'govuk-visually-hidden', text: ` ${hidden}` }));
+  b.dataset.tacControl = `${label} ${hidden}`;
   b.addEventListener('click', onClick);
   return b;
+}
+
+// The name a post goes by in buttons, labels and announcements: "concern #3 from Priya Shah".
+function postName(entry) {
+  const kind = (KIND_LABEL[entry.kind] || entry.kind).toLowerCase();
+  return `${kind} #${entry.seq} from ${entry.opened ? who(entry.opened.header.authorId).name : 'an unverified author'}`;
+}
+
+function announce(text) {
+  const region = $('[data-tac-announce]');
+  region.textContent = '';
+  // A fresh node each time, so the same words twice are announced twice.
+  window.setTimeout(() => { region.replaceChildren(el('p', { text })); }, 50);
+}
+
+function focusPost(postId) {
+  const article = document.querySelector(`[data-tac-post="${postId}"] article`);
+  if (article) article.focus();
+}
+
+// Ask before an act that cannot be taken back, with what follows (GOV.UK's warning text): `anchor` is the
+// button that asked; the panel goes after it and takes focus; Cancel gives it back.
+function confirmPanel(anchor, { warning, confirmLabel, onConfirm }) {
+  const existing = anchor.parentElement.querySelector('[data-tac-confirm]');
+  if (existing) existing.remove();
+  const text = el('strong', { className: 'govuk-warning-text__text', attrs: { tabindex: '-1' } }, [el('span', { className: 'govuk-visually-hidden', text: 'Warning' }), ` ${warning}`]);
+  const yes = el('button', { className: 'govuk-button govuk-button--warning', text: confirmLabel, attrs: { type: 'button' } });
+  const no = el('button', { className: 'tac-link-button govuk-link', text: 'Cancel', attrs: { type: 'button' } });
+  const panel = el('div', { attrs: { 'data-tac-confirm': '' } }, [
+    el('div', { className: 'govuk-warning-text' }, [el('span', { className: 'govuk-warning-text__icon', text: '!', attrs: { 'aria-hidden': 'true' } }), text]),
+    el('div', { className: 'govuk-button-group' }, [yes, no]),
+  ]);
+  no.addEventListener('click', () => { panel.remove(); anchor.focus(); });
+  yes.addEventListener('click', () => {
+    setBusy(yes, true, 'Working…');
+    act(onConfirm).finally(() => { if (panel.isConnected) panel.remove(); });
+  });
+  anchor.after(panel);
+  text.focus();
+}
+
+const dayIso = (date) => `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+function dueWindow() {
+  const today = new Date();
+  const last = new Date(today);
+  last.setFullYear(today.getFullYear() + MAX_DUE_YEARS);
+  if (last.getDate() !== today.getDate()) last.setDate(0); // 29 February
+  return { min: dayIso(today), max: dayIso(last) };
+}
+
+function tooLong(text, what) {
+  return text.length > MAX_TEXT_CHARS ? `${what} must be ${MAX_TEXT_CHARS.toLocaleString('en-GB')} characters or fewer` : null;
 }
 
 function fail(error, field = 'post-text') {
@@ -283,8 +341,15 @@ function renderTeam() {
       item.append(el('p', { className: 'govuk-body-s', text: card.state === 'missing' ? 'The server no longer shows this member.' : `${card.state === 'left' ? 'Left' : 'Removed'}: the keys are renewed without them.` }));
     }
     if (isLead() && m.publicId !== ME && card.state === 'active' && myStatus() === 'ok') {
-      item.append(button(`Remove ${card.name}`, () => act(() => rotate({ remove: m.publicId })), 'govuk-button--warning'),
-        button(`Make ${card.name} the lead`, () => act(() => rotate({ newLead: m.publicId }))));
+      const remove = button(`Remove ${card.name}`, () => confirmPanel(remove, {
+        warning: `${card.name} will no longer see this workspace. The keys are renewed without them, so they cannot read anything posted from now on; what they wrote stays in the record.`,
+        confirmLabel: `Yes, remove ${card.name}`, onConfirm: () => rotate({ remove: m.publicId }),
+      }), 'govuk-button--warning');
+      const makeLead = button(`Make ${card.name} the lead`, () => confirmPanel(makeLead, {
+        warning: `${card.name} becomes the lead professional: they admit and remove members from now on, and you stay as a member. The keys are renewed.`,
+        confirmLabel: `Yes, make ${card.name} the lead`, onConfirm: () => rotate({ newLead: m.publicId }),
+      }));
+      item.append(remove, makeLead);
       if ((card.first_epoch || 1) > 1 && !card.history_shared) {
         const details = el('details', { className: 'govuk-details' }, [
           el('summary', { className: 'govuk-details__summary' }, [el('span', { className: 'govuk-details__summary-text', text: `Share the earlier record with ${card.name}` })]),
@@ -361,9 +426,10 @@ function renderWarnings() {
   $('[data-tac-stopped]').hidden = !(state.stopped.length > 0);
 }
 
-async function act(fn) {
+async function act(fn, after = null) {
   clearErrors();
-  try { await fn(); } catch (error) { fail(error); }
+  try { await fn(); } catch (error) { fail(error); return; }
+  if (after) after();
 }
 
 $('form[data-tac-invite]').addEventListener('submit', async (event) => {
@@ -372,7 +438,11 @@ $('form[data-tac-invite]').addEventListener('submit', async (event) => {
   results.replaceChildren();
   const q = $('#invite-search').value.trim();
   if (q.length < 2) { showErrors([{ field: 'invite-search', message: 'Enter at least 2 letters of a name or agency' }]); return; }
-  const { professionals } = await getJSON(`/api/v1/directory?q=${encodeURIComponent(q)}`);
+  clearErrors();
+  let professionals;
+  try {
+    ({ professionals } = await getJSON(`/api/v1/directory?q=${encodeURIComponent(q)}`));
+  } catch (error) { fail(error, 'invite-search'); return; }
   const current = new Set(state.detail.members.filter((m) => ['active', 'invited', 'accepted'].includes(m.state)).map((m) => m.id));
   if (!professionals.length) results.append(el('li', { className: 'govuk-body-s', text: 'Nobody found' }));
   for (const p of professionals) {
@@ -381,16 +451,23 @@ $('form[data-tac-invite]').addEventListener('submit', async (event) => {
     else li.append(button(`Invite ${p.name}`, () => act(async () => {
       const member = memberKey(p, 'member');
       await postJSON(`/api/v1/workspaces/${WS}/members`, invitation(state.me, WS, member, 'member', state.keys.currentEpoch));
-      results.replaceChildren(el('li', { className: 'govuk-body-s', text: `${p.name} is invited. When they accept, compare their safety number with them and admit them.` }));
+      const done = el('li', { className: 'govuk-body-s', text: `${p.name} is invited. When they accept, compare their safety number with them and admit them.`, attrs: { tabindex: '-1', 'data-tac-invited': p.id } });
+      results.replaceChildren(done);
+      done.focus();
       await rebuild();
+      if (done.isConnected && !document.activeElement?.closest('[data-tac-invite-results]')) done.focus();
     })));
     results.append(li);
   }
 });
 
-$('[data-tac-leave]').addEventListener('click', () => act(async () => {
-  await postJSON(`/api/v1/workspaces/${WS}/membership/leave`, {});
-  window.location.assign('/');
+$('[data-tac-leave]').addEventListener('click', (event) => confirmPanel(event.currentTarget, {
+  warning: 'You will no longer see this workspace: your access ends now, and the keys are renewed without you. What you posted stays in the record. Only the lead professional can invite you back.',
+  confirmLabel: 'Yes, leave this workspace',
+  onConfirm: async () => {
+    await postJSON(`/api/v1/workspaces/${WS}/membership/leave`, {});
+    window.location.assign('/');
+  },
 }));
 
 // --- the thread -------------------------------------------------------------------------------------
@@ -455,7 +532,19 @@ function renderPost(entry) {
     node.dataset.tacPost = entry.postId;
     $('[data-tac-thread]').append(node);
   }
+  // Someone else's change re-renders this post: keep focus on the control the person was using, or, if it
+  // is gone (Acknowledge, once acknowledged), on the post itself.
+  const focused = node.contains(document.activeElement) && document.activeElement.closest('[data-buttons]') ? document.activeElement.dataset.tacControl : null;
   node.dataset.seq = entry.seq;
+  $('[data-heading]', node).textContent = entry.opened ? `${KIND_LABEL[entry.kind] || entry.kind} #${entry.seq} from ${who(entry.opened.header.authorId).name}${entry.opened.header.rag ? `, ${entry.opened.header.rag}` : ''}` : `Refused post #${entry.seq}`;
+  renderControls(entry, node);
+  if (focused) {
+    const again = [...node.querySelectorAll('[data-buttons] [data-tac-control]')].find((b) => b.dataset.tacControl === focused);
+    (again || $('article', node)).focus();
+  }
+}
+
+function renderControls(entry, node) {
   const problem = $('[data-problem]', node);
   const notes = $('[data-notes]', node);
   notes.replaceChildren(...entry.notes.map((n) => el('li', { className: 'tac-post__problem', text: `Warning: ${n}` })));
@@ -512,50 +601,85 @@ function renderPost(entry) {
     : (entry.opened.keyTrust === 'mine' ? `Signed with ${author.name}'s new key, which you confirmed.` : '');
   problem.classList.toggle('tac-post__problem', false);
   $('[data-events]', node).replaceChildren(...entry.events.map((e) => el('li', { text: eventLine(e) })));
-  if (entry.kind === 'details' || entry.kind === 'history_shared' || entry.retractedBy || state.stopped.length || myStatus() !== 'ok') return;
-  if (h.authorId !== ME && !entry.acks.has(ME)) {
-    buttons.append(button('Acknowledge', () => act(() => send('acknowledgement', {}, { targetId: entry.postId }))));
+  const parentLine = $('[data-parent]', node);
+  const parent = h.parentId ? state.record.get(h.parentId) : null;
+  parentLine.hidden = !parent;
+  if (parent) {
+    parentLine.replaceChildren('In reply to ', el('a', { className: 'govuk-link', text: postName(parent), attrs: { href: `#${document.querySelector(`[data-tac-post="${parent.postId}"]`)?.id || `post-${parent.postId}`}` } }));
   }
-  buttons.append(button('Reply', () => {
+  if (entry.kind === 'details' || entry.kind === 'history_shared' || entry.retractedBy || state.stopped.length || myStatus() !== 'ok') return;
+  const name = postName(entry);
+  const after = (what) => () => { focusPost(entry.postId); announce(`${what} ${name}.`); };
+  if (h.authorId !== ME && !entry.acks.has(ME)) {
+    buttons.append(button('Acknowledge', () => act(() => send('acknowledgement', {}, { targetId: entry.postId }), after('You acknowledged')), 'govuk-button--secondary', name));
+  }
+  if (entry.kind === 'action' && (h.ownerId === ME || isLead()) && ['open', 'reopened'].includes(entry.status)) {
+    buttons.append(button('Mark done', () => inline(node, `Completion note for ${name}: what was done`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'done' }),
+      { required: 'Enter a completion note: say what was done', done: after('You marked done') }), 'govuk-button--secondary', name));
+  }
+  const links = el('p', { className: 'govuk-body-s tac-post__links' });
+  links.append(button('Reply', () => {
     $('[data-tac-reply-to]').value = entry.postId;
+    $('[data-tac-replying-to]').textContent = name;
     $('[data-tac-replying]').hidden = false;
     $('#post-text').focus();
-  }));
+  }, 'link', `to ${name}`));
   if (entry.kind === 'action' && (h.ownerId === ME || isLead())) {
     if (['open', 'reopened'].includes(entry.status)) {
-      buttons.append(button('Mark done', () => inline(node, 'Completion note', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'done' }))));
-      buttons.append(button('Cancel action', () => inline(node, 'Why is it cancelled?', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'cancelled' }))));
+      links.append(button('Cancel action', () => inline(node, `Why is ${name} cancelled?`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'cancelled' }),
+        { required: 'Say why the action is cancelled', done: after('You cancelled') }), 'link', name));
     } else {
-      buttons.append(button('Reopen', () => inline(node, 'Why reopen it?', (note) => send('action_status', { note }, { targetId: entry.postId, status: 'reopened' }))));
+      links.append(button('Reopen', () => inline(node, `Why reopen ${name}?`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'reopened' }),
+        { required: 'Say why the action is reopened', done: after('You reopened') }), 'link', name));
     }
   }
   if (h.authorId === ME) {
-    buttons.append(button('Edit', () => inline(node, 'New text', (text) => {
+    links.append(button('Edit', () => inline(node, `New text for ${name}`, (text) => {
       const edited = { ...entry.body };
       if (entry.kind === 'concern' || entry.kind === 'action') edited.detail = text; else edited.text = text;
       return send('edit', edited, { targetId: entry.postId });
-    }, mainText(entry))));
-    buttons.append(button('Retract', () => inline(node, 'Reason for retracting (the record is kept)', (reason) => send('retraction', { reason }, { targetId: entry.postId }))));
+    }, { initial: mainText(entry), done: after('You edited') }), 'link', name));
+    links.append(button('Retract', () => inline(node, `Reason for retracting ${name} (the record is kept)`, (reason) => send('retraction', { reason }, { targetId: entry.postId }),
+      { required: 'Say why you are retracting it', done: after('You retracted') }), 'link', name));
   }
+  buttons.append(links);
 }
 
+// A small form under a post (a completion note, a reason, new text), with the GOV.UK character count and
+// a Cancel that gives focus back to the button that opened it.
 let inlineCount = 0;
-function inline(node, label, onSubmit, initial = '') {
+function inline(node, label, onSubmit, { initial = '', required = null, done = () => {} } = {}) {
+  const opener = document.activeElement;
   const existing = $('form.tac-inline', node);
   if (existing) existing.remove();
   inlineCount += 1;
   const id = `inline-${inlineCount}`;
-  const textarea = el('textarea', { className: 'govuk-textarea', attrs: { id, rows: '2' } });
+  const textarea = el('textarea', { className: 'govuk-textarea govuk-js-character-count', attrs: { id, rows: '2', 'aria-describedby': `${id}-info` } });
   textarea.value = initial;
-  const form = el('form', { className: 'tac-inline', attrs: { novalidate: '' } }, [
-    el('div', { className: 'govuk-form-group' }, [el('label', { className: 'govuk-label', text: label, attrs: { for: id } }), textarea]),
-    el('button', { className: 'govuk-button', text: 'Save', attrs: { type: 'submit' } }),
+  const cancel = el('button', { className: 'tac-link-button govuk-link', text: 'Cancel', attrs: { type: 'button' } });
+  const save = el('button', { className: 'govuk-button', text: 'Save', attrs: { type: 'submit' } });
+  const group = el('div', { className: 'govuk-form-group govuk-character-count', attrs: { 'data-module': 'govuk-character-count', 'data-maxlength': String(MAX_TEXT_CHARS) } }, [
+    el('label', { className: 'govuk-label', text: label, attrs: { for: id } }), textarea,
+    el('div', { className: 'govuk-hint govuk-character-count__message', text: `You can enter up to ${MAX_TEXT_CHARS} characters`, attrs: { id: `${id}-info` } }),
   ]);
+  const form = el('form', { className: 'tac-inline', attrs: { novalidate: '' } }, [group, el('div', { className: 'govuk-button-group' }, [save, cancel])]);
+  cancel.addEventListener('click', () => {
+    form.remove();
+    clearErrors();
+    const back = opener && opener.isConnected ? opener : [...node.querySelectorAll('[data-tac-control]')].find((b) => b.dataset.tacControl === opener?.dataset?.tacControl);
+    (back || $('article', node)).focus();
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    try { await onSubmit(textarea.value.trim()); form.remove(); } catch (error) { fail(error, id); }
+    clearErrors();
+    const text = textarea.value.trim();
+    const problem = (required && !text ? required : null) || tooLong(text, 'The text');
+    if (problem) { fail(new Error(problem), id); return; }
+    setBusy(save, true, 'Saving…');
+    try { await onSubmit(text); form.remove(); done(); } catch (error) { fail(error, id); } finally { setBusy(save, false); }
   });
   $('article', node).append(form);
+  new CharacterCount(group);
   textarea.focus();
 }
 
@@ -568,9 +692,73 @@ async function receive(payload) {
   const changed = state.record.add(payload);
   for (const entry of changed) renderPost(entry);
   if (changed.some((e) => e.opened && e.kind === 'details')) renderDetails();
+  const arrived = changed.find((e) => e.seq === payload.seq);
+  if (arrived && arrived.opened && arrived.opened.header.authorId !== ME) noticeNew(arrived);
   await rememberWhatWasSeen();
   renderWarnings();
+  markReadSoon(payload.seq);
 }
+
+// A post from someone else: said briefly to screen readers (author, kind, rating), and, if it landed below
+// what is on screen, counted in a "N new posts" link that jumps to the first of them.
+const unseen = [];
+const seenObserver = new IntersectionObserver((items) => {
+  for (const item of items) {
+    if (!item.isIntersecting) continue;
+    seenObserver.unobserve(item.target);
+    const i = unseen.indexOf(item.target);
+    if (i >= 0) unseen.splice(i, 1);
+  }
+  renderNewPosts();
+});
+
+function noticeNew(entry) {
+  const h = entry.opened.header;
+  const author = who(h.authorId);
+  if (['acknowledgement', 'action_status', 'edit', 'retraction'].includes(entry.kind)) {
+    const target = state.record.get(h.targetId);
+    announce(`${eventLine(entry).replace(/ \(.*\)$/, '')}${target ? `: ${postName(target)}` : ''}.`);
+    return;
+  }
+  announce(`New ${(KIND_LABEL[entry.kind] || entry.kind).toLowerCase()} from ${author.name}${author.agency ? `, ${author.agency}` : ''}${h.rag ? `, rated ${h.rag}` : ''}.`);
+  const node = document.querySelector(`[data-tac-post="${entry.postId}"]`);
+  if (node && node.getBoundingClientRect().top > window.innerHeight) {
+    unseen.push(node);
+    seenObserver.observe(node);
+    renderNewPosts();
+  }
+}
+
+function renderNewPosts() {
+  const bar = $('[data-tac-new-posts-bar]');
+  bar.hidden = unseen.length === 0;
+  if (!unseen.length) return;
+  const link = $('[data-tac-new-posts]');
+  link.textContent = unseen.length === 1 ? '1 new post' : `${unseen.length} new posts`;
+  link.href = `#${unseen[0].id}`;
+}
+
+$('[data-tac-new-posts]').addEventListener('click', (event) => {
+  event.preventDefault();
+  const first = unseen[0];
+  if (!first) return;
+  first.scrollIntoView({ block: 'start' });
+  $('article', first).focus({ preventScroll: true });
+});
+
+// Posts shown live count as read: the read position follows them (once a second at most), while the page
+// is in view.
+let readTimer = null;
+let readUpTo = 0;
+function markReadSoon(seq) {
+  readUpTo = Math.max(readUpTo, seq);
+  if (readTimer || document.visibilityState !== 'visible') return;
+  readTimer = window.setTimeout(() => {
+    readTimer = null;
+    postJSON(`/api/v1/workspaces/${WS}/read`, { seq: readUpTo }).catch(() => {});
+  }, 1000);
+}
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible' && readUpTo) markReadSoon(readUpTo); });
 
 async function send(kind, body, fields = {}) {
   clearErrors();
@@ -602,6 +790,8 @@ composer.addEventListener('submit', async (event) => {
   const text = $('#post-text').value.trim();
   const parentId = $('[data-tac-reply-to]').value || undefined;
   let body; let fields = { parentId };
+  const long = tooLong(text, kind === 'concern' ? 'The concern' : 'The text');
+  if (long) { showErrors([{ field: 'post-text', message: long }]); return; }
   if (kind === 'concern') {
     if (!text) { showErrors([{ field: 'post-text', message: 'Describe the concern' }]); return; }
     body = { category: $('#concern-category').value, detail: text };
@@ -609,6 +799,13 @@ composer.addEventListener('submit', async (event) => {
   } else if (kind === 'action') {
     const title = $('#action-title').value.trim();
     if (!title) { showErrors([{ field: 'action-title', message: 'Say what needs doing' }]); return; }
+    if (title.length > MAX_TITLE_CHARS) { showErrors([{ field: 'action-title', message: `What needs doing must be ${MAX_TITLE_CHARS} characters or fewer` }]); return; }
+    const due = $('#action-due').value;
+    const { min, max } = dueWindow();
+    if (due && (due < min || due > max)) {
+      showErrors([{ field: 'action-due', message: `The due date must be today or later, and no more than ${MAX_DUE_YEARS} years ahead` }]);
+      return;
+    }
     body = { title, detail: text };
     fields = { ...fields, ownerId: $('#action-owner').value, due: $('#action-due').value || '', status: 'open' };
   } else {
@@ -617,12 +814,20 @@ composer.addEventListener('submit', async (event) => {
   }
   const submit = $('[data-tac-post-button]');
   setBusy(submit, true, 'Posting…');
+  $('[data-tac-posted]').hidden = true;
   try {
-    await send(kind, body, fields);
+    const accepted = await send(kind, body, fields);
     composer.reset();
     $('[data-tac-reply-to]').value = '';
     $('[data-tac-replying]').hidden = true;
     showKind();
+    // Say it was sent, where focus goes next, with a way to the post.
+    const posted = $('[data-tac-posted]');
+    const kindWord = (KIND_LABEL[kind] || kind).toLowerCase();
+    posted.replaceChildren(`Your ${kindWord} was posted as #${accepted.seq}. `,
+      el('a', { className: 'govuk-link', text: 'Go to it in the thread', attrs: { href: `#post-${accepted.post_id}` } }));
+    posted.hidden = false;
+    posted.focus();
   } catch (error) {
     fail(error);
   } finally {
@@ -642,6 +847,8 @@ function stopForGood(error) {
   const box = $('[data-tac-warnings]');
   box.hidden = false;
   $('[data-tac-warning-text]').replaceChildren(el('span', { className: 'tac-warning-line', text: `This workspace's record could not be verified, so nothing from it is shown: ${error.message}` }));
+  state.record = null;
+  renderConnection();
 }
 
 let rebuilding = null;
@@ -652,9 +859,35 @@ function rebuildSoon() {
   return rebuilding;
 }
 
+// "Live" only while the socket is open and the record has been read; after the session ends, say so.
+function renderConnection() {
+  const line = $('[data-tac-connection]');
+  if (live.closedForGood) {
+    const next = encodeURIComponent(window.location.pathname);
+    line.replaceChildren(`${live.endReason || SIGNED_OUT} `, el('a', { className: 'govuk-link', text: 'Sign in again', attrs: { href: `/accounts/sign-in/?next=${next}` } }));
+    line.classList.add('govuk-!-font-weight-bold');
+    composer.hidden = true;
+    return;
+  }
+  if (state.locked) line.textContent = 'Not live: unlock your encryption keys to read this workspace.';
+  else if (state.loadFailed) line.textContent = 'Not live: this workspace could not be read.';
+  else if (state.stopped.length && !state.record) line.textContent = 'Not live: this workspace\'s record could not be verified.';
+  else if (!state.record) line.textContent = live.connected ? 'Connected, reading the record…' : 'Connecting…';
+  else line.textContent = live.connected ? 'Live: new posts appear here as they are made.' : 'Reconnecting…';
+}
+
 live.addEventListener('status', ({ detail }) => {
-  $('[data-tac-connection]').textContent = detail.connected ? 'Live: new posts appear here as they are made.'
-    : (live.closedForGood ? 'Your session has ended. Sign in again.' : 'Reconnecting…');
+  live.connected = detail.connected;
+  renderConnection();
+});
+// The idle sign-out (idle.js) ends the session for every part of the page.
+// The socket may have noticed first (its own check, at the same moment): the idle timer knows why.
+document.addEventListener('tac:session-ended', (event) => {
+  const inactive = event.detail && event.detail.reason === 'inactive';
+  const reason = inactive ? 'You have been signed out because you were inactive. Sign in again to carry on.' : SIGNED_OUT;
+  if (live.closedForGood) {
+    if (inactive) { live.endReason = reason; renderConnection(); }
+  } else live.end(reason);
 });
 live.addEventListener('post', ({ detail }) => {
   if (detail.workspace === WS) receive(detail.post).catch((error) => (error instanceof TrustError ? stopForGood(error) : fail(error)));
@@ -669,8 +902,26 @@ live.addEventListener('membership.ended', ({ detail }) => {
 });
 
 (async () => {
+  // A tab without this session's keys (a second tab, opened fresh) asks for the password here, in place.
+  try {
+    await identity();
+  } catch (error) {
+    if (error.message !== 'locked') throw error;
+    const box = $('[data-tac-unlock]');
+    box.hidden = false;
+    state.locked = true;
+    renderConnection();
+    await keysUnlocked(box);
+    state.locked = false;
+    box.hidden = true;
+  }
   await rebuildSoon();
+  renderConnection();
   if (!state.record) return;
   live.subscribe(WS, state.record.entries.length ? state.record.entries[state.record.entries.length - 1].seq : 0);
   if (state.detail.last_seq) postJSON(`/api/v1/workspaces/${WS}/read`, { seq: state.detail.last_seq }).catch(() => {});
-})().catch((error) => fail(error, 'main-content'));
+})().catch((error) => {
+  state.loadFailed = !state.record;
+  renderConnection();
+  fail(error, 'main-content');
+});

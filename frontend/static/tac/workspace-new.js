@@ -4,7 +4,7 @@
 import * as c from './crypto.js';
 import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
 import { custodianPin, identity } from './session.js';
-import { epochBundle, memberKey, nhsNumberValid, sealPost } from './workspace.js';
+import { MAX_TEXT_CHARS, MAX_TITLE_CHARS, epochBundle, memberKey, nhsNumberValid, sealPost } from './workspace.js';
 
 const form = document.querySelector('form[data-tac-new-workspace]');
 const value = (id) => form.querySelector(`#${id}`).value.trim();
@@ -18,6 +18,10 @@ form.addEventListener('submit', async (event) => {
   if (!value('child-name')) problems.push({ field: 'child-name', message: "Enter the child's name" });
   if (value('child-nhs') && !nhsNumberValid(value('child-nhs'))) {
     problems.push({ field: 'child-nhs', message: 'Enter a valid NHS number: 10 digits, with a correct check digit' });
+  }
+  if (value('child-name').length > MAX_TITLE_CHARS) problems.push({ field: 'child-name', message: `The child's name must be ${MAX_TITLE_CHARS} characters or fewer` });
+  for (const [id, what] of [['child-address', 'The address'], ['child-family', 'Family and household'], ['child-notes', 'Notes']]) {
+    if (value(id).length > MAX_TEXT_CHARS) problems.push({ field: id, message: `${what} must be ${MAX_TEXT_CHARS.toLocaleString('en-GB')} characters or fewer` });
   }
   if (problems.length) { showErrors(problems); return; }
   const button = form.querySelector('button[type=submit]');
@@ -50,7 +54,8 @@ form.addEventListener('submit', async (event) => {
     try {
       await postJSON(`/api/v1/workspaces/${pending.workspaceId}/posts`, pending.details);
     } catch (error) {
-      throw new Error(`Workspace ${pending.reference} is open, but the child's details were not saved (${error.message}). Press the button again to send them.`);
+      const why = error.message.replace(/([^.])$/, '$1.');
+      throw new Error(`Workspace ${pending.reference} is open, but the child's details were not saved. ${why} Press the button again to send them.`);
     }
     window.location.assign(`/workspaces/${pending.workspaceId}/`);
   } catch (error) {

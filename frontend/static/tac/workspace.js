@@ -13,6 +13,11 @@ const te = new TextEncoder();
 export const EPOCH_MAX_POSTS = 500;
 export const EPOCH_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 export const CLOCK_SKEW_MS = 10 * 60 * 1000;
+// What only a client can check, since the server sees ciphertext (docs/protocol.md, "Limits"): free text
+// in a post, and an action's title. The due date's window the server checks too.
+export const MAX_TEXT_CHARS = 20000;
+export const MAX_TITLE_CHARS = 200;
+export const MAX_DUE_YEARS = 2;
 
 function b64d(text) {
   if (typeof text !== 'string') throw new TrustError('a binary value from the server is not a string');
