@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from messaging import services
 from messaging.models import Post
 from tests.browser.journeys import sign_in
 from tests.browser.test_accessibility import AXE, DESKTOP, NARROW, Auditor
-from tests.messaging.factories import Client
+from tests.messaging.factories import Client, join
 
 pytestmark = pytest.mark.browser
 
@@ -39,9 +38,7 @@ def check_contrast(page: Page, selector: str) -> None:
 def team(lead, gp, custodian, capture_events):
     lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
     workspace = lead_client.create_workspace({"name": "Robin Example"})
-    lead_client.invite(workspace, gp.user)
-    services.membership_respond(professional=gp.user, workspace=workspace, accept=True)
-    lead_client.rotate(workspace)
+    join(lead_client, workspace, gp_client)
     gp_client.post(workspace, "update", {"text": "This one will be altered"})
     return workspace
 

@@ -11,11 +11,10 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from messaging import services
 from messaging.models import Membership, Post
 from tests.browser.journeys import sign_in, sign_out
 from tests.browser.test_accessibility import NARROW, Auditor
-from tests.messaging.factories import Client
+from tests.messaging.factories import Client, join
 
 pytestmark = pytest.mark.browser
 
@@ -26,9 +25,7 @@ SIGNED_OUT = "You have been signed out. Sign in again to carry on."
 def team(lead, gp, custodian, capture_events):
     lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
     workspace = lead_client.create_workspace({"name": "Robin Example"})
-    lead_client.invite(workspace, gp.user)
-    services.membership_respond(professional=gp.user, workspace=workspace, accept=True)
-    lead_client.rotate(workspace)
+    join(lead_client, workspace, gp_client)
     concern = gp_client.post(workspace, "concern", {"category": "neglect", "detail": "Missed two appointments"},
                              rag="red").post
     return workspace, lead_client, gp_client, concern
