@@ -231,6 +231,33 @@ class Post(models.Model):
         return f"{self.workspace_id}#{self.seq} {self.kind}"
 
 
+class ActionSummary(models.Model):
+    """Where each action stands now, from its metadata (owner, due date, status: all in signed headers the
+    server reads), kept in the same transaction as the post that moves it (services.post_create), so
+    that nothing asking "what is overdue" reads the posts. The posts stay the record; this row is a
+    summary of them that tacclient/actions.py's rule keeps, and the readers check for themselves."""
+
+    action = models.OneToOneField(Post, on_delete=models.PROTECT, primary_key=True, related_name="summary")
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="action_summaries")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="action_summaries")
+    status = models.CharField(max_length=16)
+    due_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    retracted = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()
+    last_change_seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["workspace", "status"]),
+                   models.Index(fields=["status", "due_date"])]
+
+    def __str__(self) -> str:
+        return f"action {self.action_id}: {self.status}"
+
+
 class KeyConfirmation(models.Model):
     """A professional's signed statement that they compared a colleague's safety number with them (in
     person or by phone) and it is this key (crypto.key_confirmation_statement). Clients wrap epoch keys

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
 
 from accounts.models import Professional
-from tacclient import crypto
+from tacclient import actions, crypto
 from teamaroundchild import sql
 
 from . import access
-from .models import ClientState, Epoch, EpochWrap, KeyConfirmation, Membership, Workspace
+from .models import ActionSummary, ClientState, Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
 from .services import (
     POST_PAYLOAD_FROM,
     POST_PAYLOAD_SQL,
@@ -143,6 +145,63 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
             for e in epochs
         ],
         "key_confirmations": key_confirmations(workspace),
+    }
+
+
+def action_list(*, workspace: Workspace) -> list[dict]:
+    """Where each action of the workspace stands (its summary row), in order, with whether it is overdue
+    today (Europe/London): metadata only, never content. Retracted actions are left out."""
+    today = timezone.localdate()
+    iso = lambda value: value.isoformat() if value else None  # noqa: E731
+    rows = (ActionSummary.objects.filter(workspace=workspace, retracted=False).order_by("action__seq")
+            .values("action__post_id", "action__seq", "owner__public_id", "status", "due_date", "accepted_at",
+                    "done_at", "confirmed_at", "updated_at"))
+    return [{"action": str(r["action__post_id"]), "seq": r["action__seq"], "owner": str(r["owner__public_id"]),
+             "status": r["status"], "due": iso(r["due_date"]),
+             "overdue": actions.overdue(r["status"], r["due_date"], today),
+             "accepted_at": iso(r["accepted_at"]), "done_at": iso(r["done_at"]),
+             "confirmed_at": iso(r["confirmed_at"]), "updated_at": iso(r["updated_at"])} for r in rows]
+
+
+# "Due soon" on My work: due within this many days.
+DUE_SOON_DAYS = 7
+
+
+def my_work(*, professional: Professional) -> dict:
+    """What is waiting for this professional, across the workspaces they are an active member of, from the
+    server's metadata only (never content): actions they own that are still to do (overdue first, then
+    by due date), actions waiting for them to accept, red and amber concerns from other agencies that
+    nobody at their agency has acknowledged, and invitations."""
+    today = timezone.localdate()
+    mine = Membership.objects.filter(professional=professional, professional__is_active=True,
+                                     state=Membership.State.ACTIVE).values("workspace_id")
+    owned = (ActionSummary.objects.filter(owner=professional, workspace_id__in=mine, retracted=False,
+                                          status__in=actions.PENDING)
+             .values("workspace__public_id", "workspace__reference", "action__post_id", "action__seq", "status",
+                     "due_date"))
+    items = [{"workspace": str(a["workspace__public_id"]), "reference": a["workspace__reference"],
+              "action": str(a["action__post_id"]), "seq": a["action__seq"], "status": a["status"],
+              "due": a["due_date"].isoformat() if a["due_date"] else None,
+              "overdue": actions.overdue(a["status"], a["due_date"], today),
+              "due_soon": bool(a["due_date"]) and today <= a["due_date"] <= today + dt.timedelta(days=DUE_SOON_DAYS)}
+             for a in owned]
+    items.sort(key=lambda a: (not a["overdue"], a["due"] is None, a["due"] or "", a["reference"], a["seq"]))
+    retracted = Post.objects.filter(kind="retraction", target=OuterRef("pk"))
+    acknowledged = Post.objects.filter(kind="acknowledgement", target=OuterRef("pk"),
+                                       author__agency_id=professional.agency_id)
+    concerns = (Post.objects.filter(workspace_id__in=mine, kind="concern", rag__in=("red", "amber"))
+                .exclude(author__agency_id=professional.agency_id)
+                .filter(~Exists(retracted), ~Exists(acknowledged))
+                .order_by("-rag", "created_at")  # red before amber, oldest first
+                .values("workspace__public_id", "workspace__reference", "post_id", "seq", "rag", "created_at"))
+    invitations = Membership.objects.filter(professional=professional, state=Membership.State.INVITED).count()
+    return {
+        "actions": [a for a in items if a["status"] != "open"],
+        "to_accept": [a for a in items if a["status"] == "open"],
+        "concerns": [{"workspace": str(c["workspace__public_id"]), "reference": c["workspace__reference"],
+                      "post": str(c["post_id"]), "seq": c["seq"], "rag": c["rag"],
+                      "created_at": c["created_at"].isoformat()} for c in concerns],
+        "invitations": invitations,
     }
 
 

@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from accounts.models import IdentityKey, Professional
 from audit.services import audit_record
-from tacclient import crypto
+from tacclient import actions, crypto
 from teamaroundchild import sql
 
 from . import access, events
 from .custodian import Conflict, custodian_key_current
 from .models import (
+    ActionSummary,
     ClientState,
     Epoch,
     EpochWrap,
@@ -709,6 +710,10 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
         if h.status not in ("", "open"):
             raise ValidationError("a new action is open")
         due_date = _due_date(h.due_day, client_time) if h.due_day else None
+    elif h.kind == "action_status" and h.status == "reassigned":
+        owner = _member_by_public_id(workspace, h.owner_id, "owner")
+        if owner is None or h.due_day:
+            raise ValidationError("a reassignment names a new owner who is a member of the workspace, and no due date")
     elif h.owner_id != crypto.ZERO_ID or h.due_day:
         raise ValidationError("only actions have an owner and a due date")
     if h.kind in EVENT_KINDS and target is None:
@@ -716,16 +721,15 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     if h.kind == "action_status":
         if target.kind != "action":
             raise ValidationError("an action status targets an action")
-        if h.status not in ("done", "reopened", "cancelled"):
-            raise ValidationError("an action status is done, reopened or cancelled")
+        if h.status not in actions.CHANGES:
+            raise ValidationError(f"an action status is one of {', '.join(actions.CHANGES)}")
     elif h.status and h.kind != "action":
         raise ValidationError("only actions and action statuses carry a status")
     if h.kind in ("edit", "retraction") and target.author_id != author.pk:
         raise PermissionDenied(f"only the author of a post can make its {h.kind}")
     if h.kind in ("edit", "retraction") and target.kind not in CHANGEABLE_KINDS:
         raise ValidationError(f"a {h.kind} targets a concern, action, update, decision or details post")
-    if h.kind == "action_status" and author.pk not in (target.owner_id, workspace.lead_id):
-        raise PermissionDenied("only the action's owner or the lead professional can change its status")
+    summary = _action_change(workspace, author, target, h.status, owner) if h.kind == "action_status" else None
     if h.kind == "acknowledgement" and target.kind not in CONTENT_KINDS:
         raise ValidationError("an acknowledgement targets a concern, action, update, decision or details post")
     if h.kind == "history_shared" and author.pk != workspace.lead_id:
@@ -754,8 +758,10 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     sql.update(Workspace, workspace.pk, changes)
     for name, value in changes.items():
         setattr(workspace, name, value)
+    _summarise_action(post, summary)
     audit_record(kind="post.created", actor=author, request=request, target=workspace,
-                 data={"seq": seq, "post": str(h.post_id), "kind": h.kind})
+                 data={"seq": seq, "post": str(h.post_id), "kind": h.kind,
+                       **({"status": h.status} if h.kind == "action_status" else {})})
     events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
                                 {"workspace_pk": workspace.pk, "roster": workspace.roster_version,
                                  "post": post_payload_from_row((
@@ -763,6 +769,47 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
                                      post.kind, post.created_at, post.header, post.nonce, post.ciphertext,
                                      post.signature))})
     return post
+
+
+def _action_change(workspace: Workspace, author: Professional, target: Post, status: str,
+                   new_owner: Professional | None) -> ActionSummary:
+    """The action's summary as `status` leaves it (tacclient/actions.py's rule, on the current lead), not
+    yet saved; PermissionDenied for someone the rule does not allow, Conflict for a change that does not
+    apply to where the action stands."""
+    summary = ActionSummary.objects.get(action=target)
+    if summary.retracted:
+        raise Conflict("the action was retracted: its status no longer changes")
+    after, refused = actions.change(actions.ActionState(summary.status, summary.owner_id), status=status,
+                                    author=author.pk, lead=workspace.lead_id,
+                                    new_owner=new_owner.pk if new_owner else None)
+    if after is None:
+        raise (PermissionDenied if refused.startswith("only ") else Conflict)(refused)
+    summary.status, summary.owner_id = after.status, after.owner
+    return summary
+
+
+def _summarise_action(post: Post, summary: ActionSummary | None) -> None:
+    """Keep the action's summary row with the post that moves it, in the same transaction."""
+    if post.kind == "action":
+        ActionSummary.objects.create(action=post, workspace_id=post.workspace_id, owner_id=post.owner_id,
+                                     status="open", due_date=post.due_date, created_at=post.created_at,
+                                     updated_at=post.created_at, last_change_seq=post.seq)
+        return
+    if post.kind == "retraction" and post.target.kind == "action":
+        ActionSummary.objects.filter(action_id=post.target_id).update(
+            retracted=True, updated_at=post.created_at, last_change_seq=post.seq)
+        return
+    if summary is None:
+        return
+    stamp = {"accepted": "accepted_at", "done": "done_at", "confirmed": "confirmed_at"}.get(post.status)
+    if stamp:
+        setattr(summary, stamp, post.created_at)
+    if post.status == "reassigned":
+        summary.accepted_at = None
+    if post.status == "reopened":
+        summary.done_at = summary.confirmed_at = None
+    summary.updated_at, summary.last_change_seq = post.created_at, post.seq
+    summary.save()
 
 
 def _check_epoch_covers_members(workspace: Workspace, epoch_pk: int) -> None:

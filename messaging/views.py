@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Professional
 
-from . import selectors, services
+from . import access, selectors, services
 from .models import Membership, Post, Workspace
 from .schemas import (
     EpochBundle,
@@ -283,6 +283,12 @@ def key_confirmations(request, workspace_id):
 
 
 @api
+@require_http_methods(["GET"])
+def my_work(request):
+    return JsonResponse(selectors.my_work(professional=request.user))
+
+
+@api
 @require_http_methods(["GET", "POST"])
 def my_state(request):
     if request.method == "GET":
@@ -292,6 +298,17 @@ def my_state(request):
                                        blob=b64(body, "blob", max_length=services.MAX_STATE_BYTES),
                                        signature=b64(body, "signature", length=64), request=request)
     return JsonResponse({"version": state.version})
+
+
+@api
+@require_http_methods(["GET"])
+def action_list(request, workspace_id):
+    """Where each action stands and whether it is overdue, from the server's metadata: for active members
+    (an invited professional sees none of the record)."""
+    workspace = member_workspace(request, workspace_id)
+    if not access.is_active_member(request.user.pk, workspace.pk):
+        raise Http404(NOT_FOUND)
+    return JsonResponse({"actions": selectors.action_list(workspace=workspace)})
 
 
 @api

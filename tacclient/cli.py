@@ -9,6 +9,9 @@ reason is printed) or its answer could not be trusted, 2 bad input.
     tac action TAC-2026-0001 --title "Home visit" --owner priya.gp@demo.tac --due 2026-03-01
     tac update TAC-2026-0001 "Seen in clinic today"
     tac accept TAC-2026-0001
+    tac action-status TAC-2026-0001 4 accepted
+    tac action-status TAC-2026-0001 4 done --note "Visited; all well"
+    tac reassign TAC-2026-0001 4 --owner morgan.manager@demo.tac
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from . import crypto
+from . import actions, crypto
 from .client import (
     CONCERN_CATEGORIES,
     DETAILS_FIELDS,
+    NOTE_REQUIRED,
     RAGS,
     TacClient,
     TacError,
@@ -39,6 +43,10 @@ from .record import Record
 from .workspace import b64d, b64e
 
 WORKSPACE_HELP = "a workspace reference (TAC-2026-0001) or id"
+SEQ_HELP = "the action's number in the thread (as `tac show` lists it: 4 or #4)"
+# How a change of an action's status reads in the thread: "Accepted by Dr Priya GP".
+STATUS_WORDS = {"accepted": "Accepted", "done": "Done", "confirmed": "Confirmed", "reopened": "Reopened",
+                "reassigned": "Reassigned", "cancelled": "Cancelled"}
 
 
 class UsageError(Exception):
@@ -60,6 +68,13 @@ def date_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def seq_arg(text: str) -> int:
+    digits = text.strip().removeprefix("#")
+    if not digits.isdigit() or int(digits) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a post number (4 or #4)")
+    return int(digits)
 
 
 def text_arg(text: str) -> str:
@@ -114,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("accept", help="accept an invitation to a workspace")
     sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
     sub.set_defaults(run=cmd_accept)
+
+    sub = commands.add_parser("action-status", help="move an action on: accepted (its owner takes it on), done, "
+                              "confirmed (the lead), reopened or cancelled")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("seq", type=seq_arg, metavar="SEQ", help=SEQ_HELP)
+    sub.add_argument("status", choices=[c for c in actions.CHANGES if c != "reassigned"], metavar="STATUS",
+                     help="one of accepted, done, confirmed, reopened, cancelled")
+    sub.add_argument("--note", default="", help="what was done (required for done), or why (required for "
+                                                "reopened and cancelled)")
+    sub.set_defaults(run=cmd_action_status)
+
+    sub = commands.add_parser("reassign", help="(the lead) give an action to another member, who must accept it")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("seq", type=seq_arg, metavar="SEQ", help=SEQ_HELP)
+    sub.add_argument("--owner", required=True, help="the new owner's email address or public id (a member)")
+    sub.add_argument("--note", default="", help="why, for the new owner")
+    sub.set_defaults(run=cmd_reassign)
 
     sub = commands.add_parser("team", help="the signed membership, with safety numbers and changed keys")
     sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
@@ -278,6 +310,53 @@ def cmd_accept(client: TacClient, args) -> int:
 
 
 @with_client
+def cmd_action_status(client: TacClient, args) -> int:
+    return change_action(client, args, args.status)
+
+
+@with_client
+def cmd_reassign(client: TacClient, args) -> int:
+    return change_action(client, args, "reassigned", owner=args.owner)
+
+
+def change_action(client: TacClient, args, status: str, *, owner: str | None = None) -> int:
+    """Check the change against the action as the signed record has it (the rule the server and every
+    reader apply, tacclient/actions.py), so a refusal says why before anything is posted; then post it."""
+    if status in NOTE_REQUIRED and not args.note.strip():
+        raise UsageError(f"--note: {NOTE_REQUIRED[status]}")
+    ws = client.workspace(resolve(client, args.workspace))
+    if not ws.active:
+        raise UsageError(f"you are not an active member of {ws.reference} yet")
+    record = client.record(ws.id)
+    if record.problems:
+        raise TrustError("; ".join(record.problems))
+    entry = record.by_seq.get(args.seq)
+    if entry is None or not entry.ok or entry.kind != "action":
+        raise UsageError(f"#{args.seq} is not an action in {ws.reference}")
+    if entry.retracted_by is not None:
+        raise UsageError(f"#{args.seq} was retracted: its status no longer changes")
+    new_owner = None
+    if owner is not None:
+        try:
+            new_owner = client.member_id(ws.id, owner)
+        except TacError as exc:
+            if exc.status in (400, 404):
+                raise UsageError(f"--owner: {exc.reason}") from exc
+            raise
+    after, why = actions.change(actions.ActionState(entry.status, entry.owner), status=status, author=client.me,
+                                lead=ws.lead_id, new_owner=new_owner)
+    if after is None:
+        raise UsageError(f"#{args.seq}: {why}")
+    receipt = client.action_status(ws.id, entry.post_id, status, args.note, owner=new_owner)
+    if status == "reassigned":
+        print(f"Action #{args.seq} reassigned to {clean(ws.name_of(new_owner))}, who must accept it: posted as "
+              f"#{receipt.seq}.")
+    else:
+        print(f"Action #{args.seq} {status}: posted as #{receipt.seq}.")
+    return 0
+
+
+@with_client
 def cmd_team(client: TacClient, args) -> int:
     ws = client.workspace(resolve(client, args.workspace))
     if not ws.active:
@@ -352,7 +431,7 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
         p, h = e.opened, e.header
         author = f"{clean(ws.name_of(h.author_id))} ({clean(ws.agency_of(h.author_id))})"
         head = f"#{e.seq} {p.signed_time.astimezone().strftime('%Y-%m-%d %H:%M')} · {author} · {h.kind}"
-        body = e.body or {}
+        body = (e.body if e.body is not None else p.body) or {}  # changes keep their own body
         extra: list[str] = []
         text: list[str] = []
         if h.kind == "concern":
@@ -360,13 +439,10 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
             extra = [h.rag.upper(), clean(CONCERN_CATEGORIES.get(category, category))]
             text = [body.get("detail", "")]
         elif h.kind == "action":
-            due = dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day) if h.due_day else None
-            overdue = e.status in ("open", "reopened") and due is not None and due < today
-            extra = [f"“{clean(body.get('title', ''))}”", f"owner {clean(ws.name_of(h.owner_id))}",
-                     f"due {due.isoformat() if due else '-'}", "OVERDUE" if overdue else e.status]
+            extra = [f"“{clean(body.get('title', ''))}”", f"owner {clean(ws.name_of(e.owner))}",
+                     f"due {e.due.isoformat() if e.due else '-'}", "OVERDUE" if e.overdue(today) else e.status]
             text = [body.get("detail", "")]
-            text += [f"{ev.header.status.capitalize()} by {ws.name_of(ev.author)}: {ev.opened.body.get('note', '')}"
-                     for ev in e.events if ev.kind == "action_status"]
+            text += [status_line(ws, ev) for ev in e.events if ev.kind == "action_status"]
         elif h.kind in ("update", "decision"):
             text = [body.get("text", "")]
         elif h.kind == "details":
@@ -382,6 +458,8 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
         elif h.kind in ("acknowledgement", "action_status", "edit", "retraction"):
             target = record.get(h.target_id)
             extra = [(f"{h.status} " if h.status else "") + f"→ #{target.seq if target else '?'}"]
+            if h.kind == "action_status" and h.status == "reassigned":
+                extra.append(f"to {clean(ws.name_of(h.owner_id))}")
             text = [body.get("note", "") or body.get("reason", "")] if h.kind != "edit" else []
         edits = [ev for ev in e.events if ev.kind == "edit"]
         if edits:
@@ -396,6 +474,16 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
             lines.append(f"    Acknowledged by {', '.join(clean(ws.name_of(a)) for a in e.acks)}")
         lines += [f"    ! {clean(n)}" for n in e.notes]
     return "\n".join(lines)
+
+
+def status_line(ws: Workspace, event) -> str:
+    """An applied change of an action's status: "Done by Dr Priya GP: Visited", "Reassigned to X by Y"."""
+    h = event.header
+    words = STATUS_WORDS.get(h.status, h.status.capitalize())
+    if h.status == "reassigned":
+        words += f" to {ws.name_of(h.owner_id)}"
+    note = str(event.opened.body.get("note", "") or "")
+    return f"{words} by {ws.name_of(h.author_id)}" + (f": {note}" if note else "")
 
 
 if __name__ == "__main__":

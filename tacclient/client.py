@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import crypto
+from . import actions, crypto
 from .memory import Memory
 from .record import Entry, Record
 from .workspace import (
@@ -86,6 +86,10 @@ WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409, "unavailab
 CURRENT_STATES = ("invited", "accepted", "active")
 # The custodian pin: a static file served with the scripts (messaging/custodian.py), never an API answer.
 PIN_PATH = "/static/tac/pins/custodian.json"
+# Changes of an action's status that must say something (docs/protocol.md, "Limits"): what was done, or why.
+NOTE_REQUIRED = {"done": "a completion note is required: say what was done",
+                 "reopened": "a reason is required: say why the action is reopened",
+                 "cancelled": "a reason is required: say why the action is cancelled"}
 
 
 class TacError(Exception):
@@ -877,6 +881,48 @@ class TacClient:
 
     def complete(self, workspace, action_id: uuid.UUID | str, note: str = "") -> PostReceipt:
         return self.post(workspace, "action_status", {"note": note}, target=uuid.UUID(str(action_id)), status="done")
+
+    # An action's life (tacclient/actions.py): who may make which change, and when, is the server's to
+    # refuse (403 the wrong person, 409 the wrong moment) and every reader's to ignore. What only a client
+    # can see is its to require: a note for done, a reason for reopening or cancelling.
+
+    def action_status(self, workspace, action_id: uuid.UUID | str, status: str, note: str = "", *,
+                      owner: uuid.UUID | str | dict | None = None) -> PostReceipt:
+        """Post a change of an action's status (one of actions.CHANGES); `owner` only for "reassigned"."""
+        if status not in actions.CHANGES:
+            raise ValueError(f"an action status is one of {', '.join(actions.CHANGES)}")
+        if status in NOTE_REQUIRED and not note.strip():
+            raise ValueError(NOTE_REQUIRED[status])
+        if (owner is None) == (status == "reassigned"):
+            raise ValueError("a reassignment, and only a reassignment, names the new owner")
+        fields = {"owner": self.member_id(workspace, owner)} if owner is not None else {}
+        return self.post(workspace, "action_status", {"note": note}, target=uuid.UUID(str(action_id)), status=status,
+                         **fields)
+
+    def accept_action(self, workspace, action_id: uuid.UUID | str, note: str = "") -> PostReceipt:
+        """The owner takes the action on."""
+        return self.action_status(workspace, action_id, "accepted", note)
+
+    def complete_action(self, workspace, action_id: uuid.UUID | str, note: str) -> PostReceipt:
+        """The owner (or the lead) says it is done, and what was done."""
+        return self.action_status(workspace, action_id, "done", note)
+
+    def confirm_action(self, workspace, action_id: uuid.UUID | str, note: str = "") -> PostReceipt:
+        """The lead confirms a done action: it is finished."""
+        return self.action_status(workspace, action_id, "confirmed", note)
+
+    def reopen_action(self, workspace, action_id: uuid.UUID | str, reason: str) -> PostReceipt:
+        """The owner or the lead reopens a done or cancelled action, saying why."""
+        return self.action_status(workspace, action_id, "reopened", reason)
+
+    def reassign_action(self, workspace, action_id: uuid.UUID | str, new_owner: uuid.UUID | str | dict,
+                        note: str = "") -> PostReceipt:
+        """The lead gives the action to another member (card, email address or public id), who accepts it."""
+        return self.action_status(workspace, action_id, "reassigned", note, owner=new_owner)
+
+    def cancel_action(self, workspace, action_id: uuid.UUID | str, reason: str) -> PostReceipt:
+        """The owner or the lead cancels an action, saying why."""
+        return self.action_status(workspace, action_id, "cancelled", reason)
 
     def _person_id(self, who: uuid.UUID | str | dict | None) -> uuid.UUID | None:
         """A professional's public id from a card, an email address (through the directory) or an id."""

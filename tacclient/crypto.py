@@ -433,7 +433,7 @@ KIND_CODES = {
     "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13, "history_shared": 14,
 }
 RAG_CODES = {"": 0, "green": 1, "amber": 2, "red": 3}
-STATUS_CODES = {"": 0, "open": 1, "done": 2, "reopened": 3, "cancelled": 4}
+STATUS_CODES = {"": 0, "open": 1, "done": 2, "reopened": 3, "cancelled": 4, "accepted": 5, "confirmed": 6, "reassigned": 7}
 HEADER_VERSION = 2
 HEADER_BYTES = len(LABEL_POST_HEADER) + 1 + 16 + 4 + 16 + 16 + 32 + 8 + 3 + 16 * 3 + 4 + 8 + 32
 # A signed time must fit a JavaScript number exactly (2**53), which also keeps it a valid date.

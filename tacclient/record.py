@@ -10,16 +10,21 @@ reorder them; each post's signed header names the newest post its author had see
   - a replay: the same post id again under a new number (shown once);
   - a rollback: fewer posts, or another post at the newest number, than this professional's devices saw.
 
-Changes of state are applied in signed causal order (a post after the one it follows, then by signed
-time), and only by whoever may make them: an edit or retraction by the post's author, an action's status
-by its owner or the lead of the time, an acknowledgement by the member who signed it."""
+Changes of state are applied in signed causal order: a post after the one it follows (and so after all
+that one follows), and otherwise in the server's order. An honest server's order is causal already, so a
+reader judges each change where the server judged it, even one whose author had not read the newest
+posts; a server that numbers a post before the one it follows does not move it. They are applied only by
+whoever may make them: an edit or retraction by the post's author, an action's status
+as tacclient/actions.py's rule allows it at that point (the owner then, the lead the epoch's manifest
+names), an acknowledgement by the member who signed it. What the rule refuses is ignored and said."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from . import crypto
+from . import actions, crypto
 from .workspace import OpenedPost, TrustError, WorkspaceKeys, b64d, b64e, open_post
 
 CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
@@ -38,13 +43,22 @@ class Entry:
     epoch: int | None = None
     notes: list[str] = field(default_factory=list)
     depth: int = 0
+    # The causal order's key (see causal_key): the highest number among this post and those it follows.
+    rank: int = 0
     # For concerns, actions, updates, decisions and details: what later posts did to it.
     status: str = ""
     status_by: uuid.UUID | None = None
+    owner: uuid.UUID | None = None  # an action's owner now: the signed one until a reassignment
     acks: dict[uuid.UUID, int] = field(default_factory=dict)
-    events: list[Entry] = field(default_factory=list)
+    events: list[Entry] = field(default_factory=list)  # the changes applied, in signed causal order
     body: dict | None = None  # the current body: the last edit's, else the post's own
     retracted_by: Entry | None = None
+    # For an action_status post: why the rule refused it where it stands in causal order (not applied).
+    ignored: str | None = None
+    # Every change that reached this post, applied or not, and the notes _resolve wrote (rewritten each
+    # time it runs, since a post arriving late can move a change to another point in the order).
+    received: list[Entry] = field(default_factory=list, repr=False)
+    resolved_notes: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -62,9 +76,23 @@ class Entry:
     def author(self) -> uuid.UUID | None:
         return self.opened.header.author_id if self.opened else None
 
+    @property
+    def due(self) -> dt.date | None:
+        h = self.header
+        return dt.date(1970, 1, 1) + dt.timedelta(days=h.due_day) if h is not None and h.due_day else None
+
+    def overdue(self, today: dt.date) -> bool:
+        return self.kind == "action" and self.retracted_by is None and actions.overdue(self.status, self.due, today)
+
     def causal_key(self) -> tuple:
         h = self.opened.header
-        return (self.depth, h.client_time_ms, self.seq)
+        # Parents sort first (a parent's rank is at most its child's, and its depth less); for an honest
+        # server, whose posts follow earlier numbers, rank is the post's own number: the server's order.
+        return (self.rank, self.depth, h.client_time_ms, self.seq)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        self.resolved_notes.append(text)
 
 
 def _raw_hash(payload: dict) -> bytes | None:
@@ -168,6 +196,7 @@ class Record:
             self.problems.append(text)
 
     def _store(self, entry: Entry, *, link: bool) -> None:
+        entry.rank = entry.seq
         self.entries.append(entry)
         self.by_seq.setdefault(entry.seq, entry)
         if entry.post_id not in self.by_id or (entry.ok and not self.by_id[entry.post_id].ok):
@@ -176,16 +205,19 @@ class Record:
             return
         self.by_hash[entry.hash] = entry
         parent = self.by_hash.get(entry.opened.header.prev_hash)
-        entry.depth = parent.depth + 1 if parent is not None and parent is not entry else 0
+        linked = parent is not None and parent is not entry
+        entry.depth = parent.depth + 1 if linked else 0
+        entry.rank = max(entry.seq, parent.rank) if linked else entry.seq
         self.children.setdefault(entry.opened.header.prev_hash, []).append(entry)
-        # Posts that arrived before the one they follow (the server reordered them): fix their depth.
+        # Posts that arrived before the one they follow (the server reordered them): fix their place.
         stack = [entry]
         moved: set[str] = set()
         while stack:
             node = stack.pop()
             for child in self.children.get(node.hash, []):
-                if child is not node and child.depth <= node.depth:
-                    child.depth = node.depth + 1
+                if child is not node and (child.depth <= node.depth or child.rank < node.rank):
+                    child.depth = max(child.depth, node.depth + 1)
+                    child.rank = max(child.rank, node.rank)
                     moved.add(child.post_id)
                     stack.append(child)
         for post_id in moved:
@@ -239,7 +271,9 @@ class Record:
         if h.kind in CONTENT_KINDS:
             entry.body = entry.opened.body
             if h.kind == "action":
-                entry.status = h.status or "open"
+                entry.status, entry.owner = "open", h.owner_id
+                if h.status not in ("", "open"):
+                    entry.notes.append(f"It was signed as {h.status}, but a new action is open: it is shown as open")
             return
         target = self.by_id.get(str(h.target_id))
         if target is None or not target.ok:
@@ -255,43 +289,77 @@ class Record:
             target.notes.append(f"{change} signed by {who}, who did not write this post, was ignored")
             entry.notes.append(f"Ignored: only the author of #{target.seq} may make its {h.kind}")
             return
-        if h.kind == "action_status":
-            if target.kind != "action":
-                entry.notes.append("A status change for a post that is not an action was ignored")
-                return
-            lead = self.keys.lead(h.epoch) if h.epoch in self.keys.manifests else None
-            if author not in (target.header.owner_id, lead):
-                target.notes.append(f"A status change signed by {who}, who neither owns this action nor leads the "
-                                    f"workspace, was ignored")
-                entry.notes.append(f"Ignored: only the owner of #{target.seq} or the lead professional may change its "
-                                   f"status")
-                return
+        if h.kind == "action_status" and target.kind != "action":
+            entry.notes.append("A status change for a post that is not an action was ignored")
+            return
         if h.kind == "acknowledgement" and author in target.acks:
             return  # acknowledged already: one line per member
-        target.events.append(entry)
+        # A status change is judged in _resolve: whether the rule allows it depends on where it stands in
+        # causal order, which a post that arrives later can still change.
+        target.received.append(entry)
         self._resolve(target)
 
     def _resolve(self, target: Entry) -> None:
-        """Recompute a post's state from its events in signed causal order."""
-        ordered = sorted(target.events, key=Entry.causal_key)
-        target.events = ordered
+        """Recompute a post's state from what reached it, in signed causal order: an action's status and
+        owner by tacclient/actions.py's rule, change after change."""
+        ordered = sorted(target.received, key=Entry.causal_key)
+        target.received = ordered
+        for e in (target, *ordered):
+            for note in e.resolved_notes:
+                e.notes.remove(note)
+            e.resolved_notes = []
+        target.events = []
         target.body = target.opened.body
         target.retracted_by = None
         target.acks = {}
+        state = None
         if target.kind == "action":
-            target.status, target.status_by = target.opened.header.status or "open", None
+            state = actions.ActionState("open", target.opened.header.owner_id)
+            target.status_by = None
         for e in ordered:
             h = e.opened.header
-            if h.kind == "edit":
+            if h.kind == "action_status":
+                after, why = self._status_change(target, state, e)
+                e.ignored = why or None
+                if after is None:
+                    continue
+                state, target.status_by = after, h.author_id
+            elif h.kind == "edit":
                 target.body = e.opened.body
             elif h.kind == "retraction":
                 target.retracted_by = e
             elif h.kind == "acknowledgement":
-                target.acks.setdefault(h.author_id, e.seq)
-            elif h.kind == "action_status":
-                target.status, target.status_by = h.status, h.author_id
-        if target.status_by is None and target.kind == "action":
-            target.status = target.opened.header.status or "open"
+                if h.author_id in target.acks:
+                    continue
+                target.acks[h.author_id] = e.seq
+            target.events.append(e)
+        if state is not None:
+            target.status, target.owner = state.status, state.owner
+
+    def _status_change(self, target: Entry, state: actions.ActionState,
+                       e: Entry) -> tuple[actions.ActionState | None, str]:
+        """The action's state after status change `e`, or (None, why), with the notes that say so."""
+        h = e.opened.header
+        lead = self.keys.lead(h.epoch) if h.epoch in self.keys.manifests else None
+        new_owner = None if h.owner_id == crypto.ZERO_ID else h.owner_id
+        if target.retracted_by is not None:
+            after, why = None, "the action was retracted: its status no longer changes"
+        elif h.status == "reassigned" and new_owner is not None and new_owner not in self.keys.members(h.epoch):
+            after, why = None, "a reassignment names a member of the workspace"
+        else:
+            after, why = actions.change(state, status=h.status, author=h.author_id, lead=lead, new_owner=new_owner)
+        if after is not None:
+            return after, ""
+        who = self._name(h.author_id)
+        if actions.RULES.get(h.status, (None, None))[1] == (actions.OWNER, actions.LEAD) \
+                and h.author_id not in (state.owner, lead):
+            target._note(f"A status change signed by {who}, who neither owns this action nor leads the workspace, "
+                         f"was ignored")
+            e._note(f"Ignored: only the owner of #{target.seq} or the lead professional may change its status")
+        else:
+            target._note(f"A change to {h.status or 'no status'} signed by {who} (#{e.seq}) was ignored: {why}")
+            e._note(f"Ignored: {why}")
+        return None, why
 
     def _name(self, public_id: uuid.UUID) -> str:
         return self.name_of(public_id)

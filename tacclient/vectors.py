@@ -127,6 +127,18 @@ def workspace_vectors() -> dict:
                   "blob": b64(state_blob), "signature": b64(state_signature)},
         "padding": [{"data": b64(data), "block": block, "padded": b64(crypto.pad(data, block))}
                     for data, block in [(b"", 256), (b"abc", 256), (bytes(256), 256), (b"x" * 300, 16384)]],
+        # Every action status, in an action_status header (a reassignment names the new owner): the status
+        # byte is the same on both sides.
+        "status_headers": [
+            {"status": status, "owner_id": str(owner), "header": b64(crypto.PostHeader(
+                workspace_id=workspace_id, epoch=7, post_id=uuid.UUID(f"0badc0de-0000-4000-8000-0000000001{n:02d}"),
+                author_id=author_id, author_fingerprint=author.fingerprint(), client_time_ms=1_790_000_200_000 + n,
+                kind="action_status", target_id=header.post_id, owner_id=owner, status=status, prev_seq=42,
+                prev_hash=bytes([5] * 32)).to_bytes())}
+            for n, status in enumerate(crypto.STATUS_CODES)
+            if status not in ("", "open")
+            for owner in [author_id if status == "reassigned" else crypto.ZERO_ID]
+        ],
         "post": {
             "post_id": str(header.post_id), "client_time_ms": header.client_time_ms, "kind": header.kind,
             "parent_id": str(header.parent_id), "target_id": str(header.target_id), "rag": header.rag,

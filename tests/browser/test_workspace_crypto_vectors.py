@@ -55,10 +55,15 @@ async (w) => {
     dueDay: p.due_day, status: p.status, prevSeq: p.prev_seq, prevHash: b(p.prev_hash),
   }, new TextEncoder().encode(p.body), epochKey, b(p.nonce));
   const parsed = c.postHeaderParse(b(p.header));
+  const statusHeaders = w.status_headers.map((v) => {
+    const back = c.postHeaderParse(b(v.header));
+    const again = c.postHeaderBytes({ ...back, authorFingerprint: c.fingerprint(author.signPublic, author.boxPublic) });
+    return { status: back.status, ownerId: back.ownerId, same: c.toB64(again) === v.header };
+  });
   // A fresh wrap and post for Python to open.
   const freshKey = c.epochKeyNew();
   return {
-    epochKey: c.toB64(epochKey), wrongEpoch,
+    epochKey: c.toB64(epochKey), wrongEpoch, statusHeaders,
     custodianId: c.toB64(custodianId),
     custodianPublic: [c.toB64(custodian.boxPublic), c.toB64(custodian.signPublic)],
     commitment: c.toB64(commitment), manifestCommitment: c.toB64(parsedManifest.keyCommitment),
@@ -110,6 +115,8 @@ def test_it_makes_the_same_workspace_bytes_as_python(page):
     assert got["manifestSignature"] == w["manifest"]["signature"]
     assert (got["header"], got["ciphertext"], got["signature"]) == (p["header"], p["ciphertext"], p["signature"])
     assert got["postHash"] == p["post_hash"]
+    assert got["statusHeaders"] == [{"status": v["status"], "ownerId": v["owner_id"], "same": True}
+                                    for v in w["status_headers"]]
     assert got["verifies"] is True
     assert got["opened"] == p["body"]
     assert got["parsed"] == {

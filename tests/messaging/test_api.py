@@ -285,7 +285,7 @@ def test_it_answers_refused_posts_with_409_400_and_403(http, pair):
     lead_action = lead_client.post(workspace, "action", {"title": "Visit"}, owner=lead_client.user.public_id).post
     refused(send(gp_http, posts, gp_client.seal(workspace, "action_status", {"note": "x"}, target=lead_action.post_id,
                                                 status="done")), 403, "forbidden",
-            "only the action's owner or the lead professional can change its status")
+            "only its owner or the lead professional can make an action done")
     seq, post_hash = newest(workspace)
     refused(send(gp_http, posts, gp_client.seal(workspace, "update", {"text": "x"}, prev=(seq + 1, post_hash))), 400,
             "invalid", f"the post says it follows #{seq + 1}, which is not a post of this workspace")

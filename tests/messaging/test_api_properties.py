@@ -93,6 +93,7 @@ QUERY_VALUES = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_
 QUERIES = st.lists(st.tuples(QUERY_NAMES.map(lambda n: quote(n, safe="")), QUERY_VALUES), max_size=3).map(
     lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in pairs) if pairs else "")
 PATHS = ["/me", "/me/state", "/directory", "/custodian", "/workspaces", "/workspaces/{ws}", "/workspaces/{ws}/posts",
+         "/workspaces/{ws}/actions",
          *(f"/workspaces/{{ws}}{endpoint}" for endpoint in POST_ENDPOINTS[2:]), "/workspaces/{ws}/membership/{x}",
          "/{x}", "/workspaces/{ws}/{x}"]
 

@@ -1102,7 +1102,7 @@ def test_it_moves_an_action_through_done_reopened_and_cancelled(pair):
     with pytest.raises(ValidationError, match="a action_status must target a post"):
         post(gp_client, workspace, "action_status", status="done")
     for status in ("", "open"):
-        with pytest.raises(ValidationError, match="an action status is done, reopened or cancelled"):
+        with pytest.raises(ValidationError, match="an action status is one of accepted, done, confirmed"):
             post(gp_client, workspace, "action_status", target=action.post_id, status=status)
     with pytest.raises(ValidationError, match="the target post is not in this workspace"):
         post(gp_client, workspace, "action_status", target=uuid.uuid4(), status="done")
@@ -1119,7 +1119,7 @@ def test_it_lets_only_the_owner_or_the_lead_change_an_actions_status(trio):
     # Neither the owner nor the lead: another member, and the action's author, are refused.
     lead_action = post(lead_client, workspace, "action", owner=gp_client.user.public_id).post
     for who, target in ((gp_client, action), (manager_client, lead_action)):
-        with pytest.raises(PermissionDenied, match="only the action's owner or the lead professional can change"):
+        with pytest.raises(PermissionDenied, match="only its owner or the lead professional can make an action done"):
             post(who, workspace, "action_status", target=target.post_id, status="done")
     assert post(manager_client, workspace, "action_status", target=action.post_id, status="done").created  # owner
     assert post(lead_client, workspace, "action_status", target=action.post_id, status="reopened").created  # lead

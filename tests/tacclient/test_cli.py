@@ -175,3 +175,46 @@ def test_it_shows_edits_and_retractions_as_the_author_made_them(connect, lead, c
     text = render_thread(client.workspace(ws_id), client.record(ws_id))
     assert "update · edited in #3\n    second words" in text and "first words" not in text
     assert "concern · AMBER · Housing · RETRACTED: posted in the wrong workspace\n    Damp" in text
+
+
+def test_it_moves_an_action_through_its_life_and_shows_who_did_what(tac, workspace, lead, gp, outsider):
+    lead_client, reference = workspace
+    tac(gp, "accept", reference)
+    lead_client.rotate(reference, admit=[gp.user.public_id])
+    due = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    assert tac(lead, "action", reference, "--title", "Home visit", "--owner", gp.user.email, "--due", due)[:2] == (
+        0, f"Action posted as #3, due {due}.\n")
+
+    assert tac(gp, "action-status", reference, "#3", "accepted")[:2] == (0, "Action #3 accepted: posted as #4.\n")
+    code, out, _ = tac(lead, "show", reference)
+    assert f"action · “Home visit” · owner Dr Priya GP · due {due} · accepted" in out
+    assert "    Accepted by Dr Priya GP\n" in out
+    code, _, err = tac(gp, "action-status", reference, "3", "done")
+    assert (code, err) == (2, "tac: --note: a completion note is required: say what was done\n")
+    assert tac(gp, "action-status", reference, "3", "done", "--note", "Visited")[:2] == (
+        0, "Action #3 done: posted as #5.\n")
+    code, _, err = tac(gp, "action-status", reference, "3", "confirmed")
+    assert (code, err) == (2, "tac: #3: only the lead professional can make an action confirmed\n")
+    assert tac(lead, "action-status", reference, "3", "confirmed")[:2] == (0, "Action #3 confirmed: posted as #6.\n")
+    code, _, err = tac(lead, "action-status", reference, "3", "cancelled", "--note", "Too late")
+    assert (code, err) == (2, "tac: #3: an action that is confirmed cannot be cancelled\n")
+    code, _, err = tac(lead, "action-status", reference, "2", "accepted")
+    assert (code, err) == (2, f"tac: #2 is not an action in {reference}\n")
+    code, _, err = tac(lead, "action-status", reference, "3", "finished")
+    assert code == 2 and "invalid choice: 'finished'" in err
+
+    assert tac(lead, "action", reference, "--title", "Call school", "--owner", lead.user.email, "--due", due)[0] == 0
+    code, _, err = tac(lead, "reassign", reference, "7", "--owner", outsider.user.email)
+    assert (code, err) == (2, f"tac: --owner: {outsider.user.full_name} is not an active member of {reference}\n")
+    code, _, err = tac(gp, "reassign", reference, "7", "--owner", gp.user.email)
+    assert (code, err) == (2, "tac: #7: only the lead professional can make an action reassigned\n")
+    assert tac(lead, "reassign", reference, "7", "--owner", gp.user.email, "--note", "You see them Monday")[:2] == (
+        0, "Action #7 reassigned to Dr Priya GP, who must accept it: posted as #8.\n")
+
+    code, out, _ = tac(gp, "show", reference)
+    assert code == 0
+    assert (f"action · “Home visit” · owner Dr Priya GP · due {due} · confirmed\n"
+            "    Accepted by Dr Priya GP\n    Done by Dr Priya GP: Visited\n    Confirmed by Sam Lead\n") in out
+    assert (f"action · “Call school” · owner Dr Priya GP · due {due} · open\n"
+            "    Reassigned to Dr Priya GP by Sam Lead: You see them Monday\n") in out
+    assert "action_status · reassigned → #7 · to Dr Priya GP\n    You see them Monday" in out

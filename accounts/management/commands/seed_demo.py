@@ -248,12 +248,16 @@ def _leo_thread(post, ids):
     post(school, "concern", {"category": "school_attendance", "detail": "Nursery attendance 71% this half term; often "
                              "collected late and hungry."}, rag="amber")
     post(midwife, "acknowledgement", {}, target=red.post_id)
-    post(lead, "action", {"title": "Joint home visit with the midwife", "detail": "Check home conditions and "
-                          "talk to mum about the missed appointments."}, owner=ids[midwife], due=_days(3), status="open")
+    visit = post(lead, "action", {"title": "Joint home visit with the midwife", "detail": "Check home conditions "
+                                  "and talk to mum about the missed appointments."}, owner=ids[midwife], due=_days(3),
+                 status="open")
+    post(midwife, "action_status", {"note": "I will arrange it with the health visitor."}, target=visit.post_id,
+         status="accepted")
     done = post(lead, "action", {"title": "Free school meals and breakfast club referral", "detail": ""},
                 owner=ids[school], due=_days(7), status="open")
     post(school, "action_status", {"note": "Referral made; Leo starts breakfast club on Monday."},
          target=done.post_id, status="done")
+    post(lead, "action_status", {"note": "Confirmed with the school office."}, target=done.post_id, status="confirmed")
     post(lead, "update", {"text": "Spoke to mum by phone: she is struggling since her partner left. She agreed to "
                           "an Early Help assessment."})
     post(lead, "decision", {"text": "TAC meeting 1: Early Help plan agreed; review in six weeks."})

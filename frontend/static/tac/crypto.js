@@ -365,7 +365,9 @@ export const KIND_CODES = {
   history_shared: 14,
 };
 export const RAG_CODES = { '': 0, green: 1, amber: 2, red: 3 };
-export const STATUS_CODES = { '': 0, open: 1, done: 2, reopened: 3, cancelled: 4 };
+export const STATUS_CODES = {
+  '': 0, open: 1, done: 2, reopened: 3, cancelled: 4, accepted: 5, confirmed: 6, reassigned: 7,
+};
 const invert = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [v, k]));
 const KINDS = invert(KIND_CODES);
 const RAGS = invert(RAG_CODES);

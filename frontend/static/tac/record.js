@@ -2,7 +2,8 @@
 // (docs/crypto.md, "The post chain" and "Who may change what"). The server orders and numbers posts and
 // may delete, replay, renumber or reorder them; each signed header names the newest post its author had
 // seen, so gaps, changes, reordering and replays are found, and state is applied in signed causal order
-// by whoever may make each change.
+// by whoever may make each change (an action's status by actions.js's rule, the twin of tacclient/actions.py).
+import { RULES, change as actionChange } from './actions.js';
 import * as c from './crypto.js';
 import { TrustError, openPost } from './workspace.js';
 
@@ -16,7 +17,9 @@ function rawEpoch(payload) {
   try { return c.postHeaderParse(c.fromB64(payload.header)).epoch; } catch { return null; }
 }
 
-const causalOrder = (a, b) => (a.depth - b.depth) || (a.opened.header.clientTimeMs - b.opened.header.clientTimeMs) || (a.seq - b.seq);
+// Parents sort first (a parent's rank is at most its child's, and its depth less); for an honest server,
+// whose posts follow earlier numbers, rank is the post's own number: the server's order.
+const causalOrder = (a, b) => (a.rank - b.rank) || (a.depth - b.depth) || (a.opened.header.clientTimeMs - b.opened.header.clientTimeMs) || (a.seq - b.seq);
 
 export class Record {
   constructor(keys, { reference = null, nameOf = (id) => id } = {}) {
@@ -47,7 +50,12 @@ export class Record {
     const seq = Number.isSafeInteger(payload.seq) && payload.seq > 0 ? payload.seq : 0;
     const entry = {
       seq, postId: String(payload.post_id || ''), payload, opened: null, refused: null, hash: rawHash(payload), epoch: rawEpoch(payload),
-      notes: [], depth: 0, status: '', statusBy: null, acks: new Map(), events: [], body: null, retractedBy: null,
+      notes: [], depth: 0, rank: 0, status: '', statusBy: null, owner: null, acks: new Map(), events: [], body: null, retractedBy: null,
+      // For an action_status post: why the rule refused it where it stands in causal order (not applied).
+      ignored: null,
+      // Every change that reached this post, applied or not, and the notes resolve() wrote (rewritten each
+      // time it runs, since a post arriving late can move a change to another point in the order).
+      received: [], resolvedNotes: [],
       get kind() { return this.opened ? this.opened.header.kind : String(payload.kind || ''); },
       get author() { return this.opened ? this.opened.header.authorId : null; },
       get header() { return this.opened ? this.opened.header : null; },
@@ -100,6 +108,7 @@ export class Record {
   problem(text) { if (!this.problems.includes(text)) this.problems.push(text); }
 
   store(entry, link) {
+    entry.rank = entry.seq;
     this.entries.push(entry);
     if (!this.bySeq.has(entry.seq)) this.bySeq.set(entry.seq, entry);
     const known = this.byId.get(entry.postId);
@@ -110,17 +119,20 @@ export class Record {
     this.byHash.set(key(entry.hash), entry);
     const prev = key(entry.opened.header.prevHash);
     const parent = this.byHash.get(prev);
-    entry.depth = parent && parent !== entry ? parent.depth + 1 : 0;
+    const linked = Boolean(parent) && parent !== entry;
+    entry.depth = linked ? parent.depth + 1 : 0;
+    entry.rank = linked ? Math.max(entry.seq, parent.rank) : entry.seq;
     if (!this.children.has(prev)) this.children.set(prev, []);
     this.children.get(prev).push(entry);
-    // Posts that arrived before the one they follow (the server reordered them): fix their depth.
+    // Posts that arrived before the one they follow (the server reordered them): fix their place.
     const stack = [entry];
     const moved = new Set();
     while (stack.length) {
       const node = stack.pop();
       for (const child of this.children.get(key(node.hash)) || []) {
-        if (child !== node && child.depth <= node.depth) {
-          child.depth = node.depth + 1;
+        if (child !== node && (child.depth <= node.depth || child.rank < node.rank)) {
+          child.depth = Math.max(child.depth, node.depth + 1);
+          child.rank = Math.max(child.rank, node.rank);
           moved.add(child);
           stack.push(child);
         }
@@ -181,7 +193,11 @@ export class Record {
     const h = entry.opened.header;
     if (CONTENT_KINDS.has(h.kind)) {
       entry.body = entry.opened.body;
-      if (h.kind === 'action') entry.status = h.status || 'open';
+      if (h.kind === 'action') {
+        entry.status = 'open';
+        entry.owner = h.ownerId;
+        if (!['', 'open'].includes(h.status)) entry.notes.push(`It was signed as ${h.status}, but a new action is open: it is shown as open`);
+      }
       return null;
     }
     const target = this.byId.get(h.targetId);
@@ -193,34 +209,70 @@ export class Record {
       entry.notes.push(`Ignored: only the author of #${target.seq} may make its ${h.kind}`);
       return target;
     }
-    if (h.kind === 'action_status') {
-      if (target.kind !== 'action') { entry.notes.push('A status change for a post that is not an action was ignored'); return null; }
-      const lead = this.keys.manifests.has(h.epoch) ? this.keys.lead(h.epoch) : null;
-      if (h.authorId !== target.opened.header.ownerId && h.authorId !== lead) {
-        target.notes.push(`A status change signed by ${who}, who neither owns this action nor leads the workspace, was ignored`);
-        entry.notes.push(`Ignored: only the owner of #${target.seq} or the lead professional may change its status`);
-        return target;
-      }
-    }
+    if (h.kind === 'action_status' && target.kind !== 'action') { entry.notes.push('A status change for a post that is not an action was ignored'); return null; }
     if (h.kind === 'acknowledgement' && target.acks.has(h.authorId)) return null; // one line per member
-    target.events.push(entry);
+    // A status change is judged in resolve(): whether the rule allows it depends on where it stands in
+    // causal order, which a post that arrives later can still change.
+    target.received.push(entry);
     this.resolve(target);
     return target;
   }
 
-  // Recompute a post's state from its events in signed causal order.
+  // Recompute a post's state from what reached it, in signed causal order: an action's status and owner
+  // by actions.js's rule, change after change.
   resolve(target) {
-    target.events.sort(causalOrder);
+    target.received.sort(causalOrder);
+    for (const e of [target, ...target.received]) {
+      for (const n of e.resolvedNotes) { const i = e.notes.indexOf(n); if (i >= 0) e.notes.splice(i, 1); }
+      e.resolvedNotes = [];
+    }
+    target.events = [];
     target.body = target.opened.body;
     target.retractedBy = null;
     target.acks = new Map();
-    if (target.kind === 'action') { target.status = target.opened.header.status || 'open'; target.statusBy = null; }
-    for (const e of target.events) {
+    let now = null;
+    if (target.kind === 'action') { now = { status: 'open', owner: target.opened.header.ownerId }; target.statusBy = null; }
+    for (const e of target.received) {
       const h = e.opened.header;
-      if (h.kind === 'edit') target.body = e.opened.body;
+      if (h.kind === 'action_status') {
+        const { after, refused } = this.statusChange(target, now, e);
+        e.ignored = refused || null;
+        if (!after) continue;
+        now = after;
+        target.statusBy = h.authorId;
+      } else if (h.kind === 'edit') target.body = e.opened.body;
       else if (h.kind === 'retraction') target.retractedBy = e;
-      else if (h.kind === 'acknowledgement') { if (!target.acks.has(h.authorId)) target.acks.set(h.authorId, e); }
-      else if (h.kind === 'action_status') { target.status = h.status; target.statusBy = h.authorId; }
+      else if (h.kind === 'acknowledgement') {
+        if (target.acks.has(h.authorId)) continue;
+        target.acks.set(h.authorId, e);
+      }
+      target.events.push(e);
     }
+    if (now) { target.status = now.status; target.owner = now.owner; }
+  }
+
+  // The action's state after status change `e` ({after} or {after: null, refused}), with the notes that
+  // say so: the owner is the one at that point, the lead the one its epoch's manifest names.
+  statusChange(target, now, e) {
+    const h = e.opened.header;
+    const lead = this.keys.manifests.has(h.epoch) ? this.keys.lead(h.epoch) : null;
+    const newOwner = h.ownerId === c.ZERO_ID ? null : h.ownerId;
+    let result;
+    if (target.retractedBy) result = { after: null, refused: 'the action was retracted: its status no longer changes' };
+    else if (h.status === 'reassigned' && newOwner !== null && !this.keys.members(h.epoch).has(newOwner)) {
+      result = { after: null, refused: 'a reassignment names a member of the workspace' };
+    } else result = actionChange(now, { status: h.status, author: h.authorId, lead, newOwner });
+    if (result.after) return { after: result.after, refused: '' };
+    const who = this.nameOf(h.authorId);
+    const note = (entry, text) => { entry.notes.push(text); entry.resolvedNotes.push(text); };
+    const rule = Object.hasOwn(RULES, h.status) ? RULES[h.status] : null;
+    if (rule && rule[1].join(',') === 'owner,lead' && h.authorId !== now.owner && h.authorId !== lead) {
+      note(target, `A status change signed by ${who}, who neither owns this action nor leads the workspace, was ignored`);
+      note(e, `Ignored: only the owner of #${target.seq} or the lead professional may change its status`);
+    } else {
+      note(target, `A change to ${h.status || 'no status'} signed by ${who} (#${e.seq}) was ignored: ${result.refused}`);
+      note(e, `Ignored: ${result.refused}`);
+    }
+    return { after: null, refused: result.refused };
   }
 }

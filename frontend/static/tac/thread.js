@@ -4,7 +4,9 @@
 // by record.js (chain, causal order, who may change what). Anything that fails is shown as a warning,
 // never used silently. Words are rendered with textContent, never as HTML.
 import { CharacterCount } from '/static/vendor/govuk-frontend/govuk-frontend.min.js';
+import { change as actionChange, overdue as isOverdue } from './actions.js';
 import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
+import { el } from './dom.js';
 import { keysUnlocked } from './key-status.js';
 import { Live, SIGNED_OUT } from './live.js';
 import { Record } from './record.js';
@@ -30,15 +32,6 @@ const state = {
   detail: null, keys: null, me: null, store: null, record: null, members: new Map(), warnings: [], stopped: [], lastError: null,
 };
 const live = new Live();
-
-function el(tag, { className, text, attrs } = {}, children = []) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
 
 // A button; `hidden` finishes its name for screen readers ("Reply" + " to concern #3 from Priya Shah"),
 // `extra` 'link' draws it as a link (secondary actions, so a post's actions fit at 320 px).
@@ -491,14 +484,38 @@ function mainText(entry) {
   return b.text || '';
 }
 
-const DONE_WORDS = { done: 'Marked done', reopened: 'Reopened', cancelled: 'Cancelled' };
+const DONE_WORDS = { accepted: 'Accepted', done: 'Marked done', confirmed: 'Confirmed', reopened: 'Reopened', cancelled: 'Cancelled' };
+
+function statusLine(e) {
+  const h = e.opened.header;
+  const by = who(h.authorId).name;
+  const note = e.opened.body.note ? `: ${e.opened.body.note}` : '';
+  if (h.status === 'reassigned') return `Reassigned to ${who(h.ownerId).name} by ${by}${note}`;
+  return `${DONE_WORDS[h.status] || h.status} by ${by}${note}`;
+}
+
+// Where an action stands, in words: whose move it is next.
+function actionState(entry) {
+  const owner = who(entry.owner).name;
+  return {
+    open: `Waiting for ${owner} to accept`, accepted: `Accepted by ${owner}`, done: 'Done — waiting for the lead to confirm',
+    confirmed: 'Confirmed', reopened: `Reopened — back with ${owner}`, cancelled: 'Cancelled',
+  }[entry.status] || entry.status;
+}
+
+// What the rule (actions.js) lets this person do to the action now, as the current epoch's lead sees it
+// (a reassignment is asked about for some member other than the owner: the form offers only those).
+function mayChange(entry, status) {
+  const newOwner = status === 'reassigned' ? (entry.owner === ME ? `${ME}-other` : ME) : null;
+  return Boolean(actionChange({ status: entry.status, owner: entry.owner }, { status, author: ME, lead: lead(), newOwner }).after);
+}
 
 function eventLine(e) {
   const h = e.opened.header;
   const author = who(h.authorId);
   const at = when(h.clientTimeMs);
   if (h.kind === 'acknowledgement') return `Read and accepted by ${author.name}, ${author.agency} (${at})`;
-  if (h.kind === 'action_status') return `${DONE_WORDS[h.status] || h.status} by ${author.name}${e.opened.body.note ? `: ${e.opened.body.note}` : ''} (${at})`;
+  if (h.kind === 'action_status') return `${statusLine(e)} (${at})`;
   if (h.kind === 'edit') return `Edited by ${author.name} (#${e.seq}, ${at}; the earlier version is kept)`;
   if (h.kind === 'retraction') return `Retracted by ${author.name}: ${e.opened.body.reason || 'no reason given'} (${at})`;
   return '';
@@ -512,6 +529,9 @@ function renderPost(entry) {
   if (isVisibleEvent(entry)) {
     // Shown on its target; its own problems too.
     const target = state.record.get(entry.opened.header.targetId);
+    // A status change shown on its own while it was ignored, which the causal order now applies.
+    const alone = document.getElementById(`post-${entry.postId}`);
+    if (alone && Number(alone.dataset.seq) === entry.seq) alone.remove();
     if (entry.notes.length && target) { target.notes.push(...entry.notes.map((n) => `#${entry.seq}: ${n}`)); entry.notes = []; renderPost(target); }
     return;
   }
@@ -591,9 +611,12 @@ function renderControls(entry, node) {
   meta.hidden = entry.kind !== 'action';
   if (entry.kind === 'action') {
     const due = dayToIso(h.dueDay);
-    const overdue = due && ['open', 'reopened'].includes(entry.status) && due < new Date().toISOString().slice(0, 10);
-    meta.textContent = `Owner: ${who(h.ownerId).name}${due ? ` · Due ${due}${overdue ? ' (overdue)' : ''}` : ''} · Status: ${entry.status}`;
+    const overdue = !entry.retractedBy && isOverdue(entry.status, due, dayIso(new Date()));
+    meta.replaceChildren(`Owner: ${who(entry.owner).name}${due ? ` · Due ${due}${overdue ? ' (overdue)' : ''}` : ''} · Status: ${entry.status}`, el('br'),
+      el('strong', { text: actionState(entry), attrs: { 'data-tac-action-state': '' } }),
+      ...(overdue ? [' ', el('strong', { className: 'govuk-tag govuk-tag--red', text: 'Overdue' })] : []));
     meta.dataset.status = entry.status;
+    meta.dataset.overdue = overdue ? 'true' : 'false';
   }
   problem.hidden = entry.opened.keyTrust === 'manifest';
   problem.textContent = entry.opened.keyTrust === 'confirmed'
@@ -613,9 +636,17 @@ function renderControls(entry, node) {
   if (h.authorId !== ME && !entry.acks.has(ME)) {
     buttons.append(button('Acknowledge', () => act(() => send('acknowledgement', {}, { targetId: entry.postId }), after('You acknowledged')), 'govuk-button--secondary', name));
   }
-  if (entry.kind === 'action' && (h.ownerId === ME || isLead()) && ['open', 'reopened'].includes(entry.status)) {
-    buttons.append(button('Mark done', () => inline(node, `Completion note for ${name}: what was done`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'done' }),
-      { required: 'Enter a completion note: say what was done', done: after('You marked done') }), 'govuk-button--secondary', name));
+  const may = (status) => entry.kind === 'action' && mayChange(entry, status);
+  const status = (to, note = '') => send('action_status', { note }, { targetId: entry.postId, status: to });
+  // One button for the next step (Accept, else Mark done; Confirm done); the other changes are links.
+  if (may('accepted')) {
+    buttons.append(button('Accept', () => act(() => status('accepted'), after('You accepted')), 'govuk-button--secondary', name));
+  }
+  const markDone = () => inline(node, `Completion note for ${name}: what was done`, (note) => status('done', note),
+    { required: 'Enter a completion note: say what was done', done: after('You marked done') });
+  if (may('done') && !may('accepted')) buttons.append(button('Mark done', markDone, 'govuk-button--secondary', name));
+  if (may('confirmed')) {
+    buttons.append(button('Confirm done', () => act(() => status('confirmed'), after('You confirmed')), 'govuk-button--secondary', name));
   }
   const links = el('p', { className: 'govuk-body-s tac-post__links' });
   links.append(button('Reply', () => {
@@ -624,14 +655,17 @@ function renderControls(entry, node) {
     $('[data-tac-replying]').hidden = false;
     $('#post-text').focus();
   }, 'link', `to ${name}`));
-  if (entry.kind === 'action' && (h.ownerId === ME || isLead())) {
-    if (['open', 'reopened'].includes(entry.status)) {
-      links.append(button('Cancel action', () => inline(node, `Why is ${name} cancelled?`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'cancelled' }),
-        { required: 'Say why the action is cancelled', done: after('You cancelled') }), 'link', name));
-    } else {
-      links.append(button('Reopen', () => inline(node, `Why reopen ${name}?`, (note) => send('action_status', { note }, { targetId: entry.postId, status: 'reopened' }),
-        { required: 'Say why the action is reopened', done: after('You reopened') }), 'link', name));
-    }
+  if (may('done') && may('accepted')) links.append(button('Mark done', markDone, 'link', name));
+  if (may('reassigned')) {
+    links.append(button('Reassign', () => reassignForm(node, entry, name, after('You reassigned')), 'link', name));
+  }
+  if (may('cancelled')) {
+    links.append(button('Cancel action', () => inline(node, `Why is ${name} cancelled?`, (note) => status('cancelled', note),
+      { required: 'Say why the action is cancelled', done: after('You cancelled') }), 'link', name));
+  }
+  if (may('reopened')) {
+    links.append(button('Reopen', () => inline(node, `Why reopen ${name}?`, (note) => status('reopened', note),
+      { required: 'Say why the action is reopened', done: after('You reopened') }), 'link', name));
   }
   if (h.authorId === ME) {
     links.append(button('Edit', () => inline(node, `New text for ${name}`, (text) => {
@@ -645,6 +679,21 @@ function renderControls(entry, node) {
   buttons.append(links);
 }
 
+// The frame of a small form under a post: its field group, a submit button, and a Cancel that gives focus
+// back to the control that opened it (or, if a re-render replaced that, its twin, or the post).
+function formUnderPost(node, opener, group, saveLabel, attrs = {}) {
+  const cancel = el('button', { className: 'tac-link-button govuk-link', text: 'Cancel', attrs: { type: 'button' } });
+  const save = el('button', { className: 'govuk-button', text: saveLabel, attrs: { type: 'submit' } });
+  const form = el('form', { className: 'tac-inline', attrs: { novalidate: '', ...attrs } }, [group, el('div', { className: 'govuk-button-group' }, [save, cancel])]);
+  cancel.addEventListener('click', () => {
+    form.remove();
+    clearErrors();
+    const back = opener && opener.isConnected ? opener : [...node.querySelectorAll('[data-tac-control]')].find((b) => b.dataset.tacControl === opener?.dataset?.tacControl);
+    (back || $('article', node)).focus();
+  });
+  return { form, save };
+}
+
 // A small form under a post (a completion note, a reason, new text), with the GOV.UK character count and
 // a Cancel that gives focus back to the button that opened it.
 let inlineCount = 0;
@@ -656,19 +705,11 @@ function inline(node, label, onSubmit, { initial = '', required = null, done = (
   const id = `inline-${inlineCount}`;
   const textarea = el('textarea', { className: 'govuk-textarea govuk-js-character-count', attrs: { id, rows: '2', 'aria-describedby': `${id}-info` } });
   textarea.value = initial;
-  const cancel = el('button', { className: 'tac-link-button govuk-link', text: 'Cancel', attrs: { type: 'button' } });
-  const save = el('button', { className: 'govuk-button', text: 'Save', attrs: { type: 'submit' } });
   const group = el('div', { className: 'govuk-form-group govuk-character-count', attrs: { 'data-module': 'govuk-character-count', 'data-maxlength': String(MAX_TEXT_CHARS) } }, [
     el('label', { className: 'govuk-label', text: label, attrs: { for: id } }), textarea,
     el('div', { className: 'govuk-hint govuk-character-count__message', text: `You can enter up to ${MAX_TEXT_CHARS} characters`, attrs: { id: `${id}-info` } }),
   ]);
-  const form = el('form', { className: 'tac-inline', attrs: { novalidate: '' } }, [group, el('div', { className: 'govuk-button-group' }, [save, cancel])]);
-  cancel.addEventListener('click', () => {
-    form.remove();
-    clearErrors();
-    const back = opener && opener.isConnected ? opener : [...node.querySelectorAll('[data-tac-control]')].find((b) => b.dataset.tacControl === opener?.dataset?.tacControl);
-    (back || $('article', node)).focus();
-  });
+  const { form, save } = formUnderPost(node, opener, group, 'Save');
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors();
@@ -683,6 +724,36 @@ function inline(node, label, onSubmit, { initial = '', required = null, done = (
   textarea.focus();
 }
 
+// The lead hands an action to another active member (who then accepts it): a GOV.UK select under the
+// post, built like inline() with a Cancel that gives focus back.
+function reassignForm(node, entry, name, done) {
+  const opener = document.activeElement;
+  const existing = $('form.tac-inline', node);
+  if (existing) existing.remove();
+  inlineCount += 1;
+  const id = `inline-${inlineCount}`;
+  const choices = state.keys.current.members.filter((m) => m.publicId !== entry.owner && state.members.get(m.publicId)?.state === 'active');
+  const select = el('select', { className: 'govuk-select', attrs: { id, name: id } }, [
+    el('option', { text: 'Choose a member', attrs: { value: '' } }),
+    ...choices.map((m) => el('option', { text: m.publicId === ME ? `${who(m.publicId).name} (me)` : `${who(m.publicId).name}, ${who(m.publicId).agency}`, attrs: { value: m.publicId } })),
+  ]);
+  const group = el('div', { className: 'govuk-form-group' }, [el('label', { className: 'govuk-label', text: `Who should ${name} go to?`, attrs: { for: id } }), select]);
+  const { form, save } = formUnderPost(node, opener, group, 'Reassign', { 'data-tac-reassign': '' });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors();
+    if (!select.value) { fail(new Error('Choose who the action goes to'), id); return; }
+    setBusy(save, true, 'Saving…');
+    try {
+      await send('action_status', { note: '' }, { targetId: entry.postId, status: 'reassigned', ownerId: select.value });
+      form.remove();
+      done();
+    } catch (error) { fail(error, id); } finally { setBusy(save, false); }
+  });
+  $('article', node).append(form);
+  select.focus();
+}
+
 // A post from the live socket, in order after what the page has. A post from an epoch this page has not
 // verified means the keys moved: assemble the thread again from the verified record.
 async function receive(payload) {
@@ -690,7 +761,9 @@ async function receive(payload) {
   if (state.record.bySeq.has(payload.seq) && state.record.bySeq.get(payload.seq).postId === payload.post_id) return;
   if (!state.keys.manifests.has(payload.epoch) || !state.keys.epochKeys.has(payload.epoch)) { await rebuild(); return; }
   const changed = state.record.add(payload);
-  for (const entry of changed) renderPost(entry);
+  // An action's status posts are applied or ignored again by the rule whenever one arrives: show each anew.
+  const statusPosts = changed.flatMap((e) => e.received.filter((r) => r.kind === 'action_status' && !changed.includes(r)));
+  for (const entry of [...changed, ...statusPosts]) renderPost(entry);
   if (changed.some((e) => e.opened && e.kind === 'details')) renderDetails();
   const arrived = changed.find((e) => e.seq === payload.seq);
   if (arrived && arrived.opened && arrived.opened.header.authorId !== ME) noticeNew(arrived);
