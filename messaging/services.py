@@ -779,11 +779,12 @@ def _action_change(workspace: Workspace, author: Professional, target: Post, sta
     summary = ActionSummary.objects.get(action=target)
     if summary.retracted:
         raise Conflict("the action was retracted: its status no longer changes")
-    after, refused = actions.change(actions.ActionState(summary.status, summary.owner_id), status=status,
-                                    author=author.pk, lead=workspace.lead_id,
+    before = actions.ActionState(summary.status, summary.owner_id)
+    after, refused = actions.change(before, status=status, author=author.pk, lead=workspace.lead_id,
                                     new_owner=new_owner.pk if new_owner else None)
     if after is None:
-        raise (PermissionDenied if refused.startswith("only ") else Conflict)(refused)
+        may = actions.may(before, status, author.pk, workspace.lead_id)
+        raise (Conflict if may else PermissionDenied)(refused)
     summary.status, summary.owner_id = after.status, after.owner
     return summary
 
@@ -806,8 +807,8 @@ def _summarise_action(post: Post, summary: ActionSummary | None) -> None:
         setattr(summary, stamp, post.created_at)
     if post.status == "reassigned":
         summary.accepted_at = None
-    if post.status == "reopened":
-        summary.done_at = summary.confirmed_at = None
+    if post.status == "reopened":  # from done or cancelled: never confirmed, which is final
+        summary.done_at = None
     summary.updated_at, summary.last_change_seq = post.created_at, post.seq
     summary.save()
 

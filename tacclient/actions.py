@@ -47,16 +47,19 @@ class ActionState:
     owner: object  # a public id (clients) or a primary key (the server): compared, never interpreted
 
 
+def may(state: ActionState, status: str, author, lead) -> bool:
+    """Whether `author` is someone who may post `status` on this action at all (whatever its state)."""
+    who = RULES[status][1]
+    return (OWNER in who and author == state.owner) or (LEAD in who and author == lead)
+
+
 def change(state: ActionState, *, status: str, author, lead, new_owner=None) -> tuple[ActionState | None, str]:
     """The action's state after `author` posts `status`, or (None, why it is refused)."""
     rule = RULES.get(status)
     if rule is None:
         return None, f"an action status is one of {', '.join(CHANGES)}"
     sources, who = rule
-    roles = {OWNER} if author == state.owner else set()
-    if author == lead:
-        roles.add(LEAD)
-    if not roles & set(who):
+    if not may(state, status, author, lead):
         return None, f"only {WHO[who]} can make an action {status}"
     if state.status not in sources:
         return None, f"an action that is {state.status} cannot be {status}"

@@ -351,8 +351,8 @@ class Record:
         if after is not None:
             return after, ""
         who = self._name(h.author_id)
-        if actions.RULES.get(h.status, (None, None))[1] == (actions.OWNER, actions.LEAD) \
-                and h.author_id not in (state.owner, lead):
+        if h.status in actions.RULES and actions.RULES[h.status][1] == (actions.OWNER, actions.LEAD) \
+                and not actions.may(state, h.status, h.author_id, lead):
             target._note(f"A status change signed by {who}, who neither owns this action nor leads the workspace, "
                          f"was ignored")
             e._note(f"Ignored: only the owner of #{target.seq} or the lead professional may change its status")

@@ -19,8 +19,9 @@ def summarise_existing_actions(apps, schema_editor):
                 summary.retracted = True
             elif change.kind == "action_status":
                 summary.status = change.status
-                if change.status == "done":
-                    summary.done_at = change.created_at
+                # As services._summarise_action keeps it: done until reopened.
+                summary.done_at = change.created_at if change.status == "done" else (
+                    None if change.status == "reopened" else summary.done_at)
             else:
                 continue
             summary.updated_at, summary.last_change_seq = change.created_at, change.seq

@@ -31,6 +31,7 @@ def test_it_keeps_my_work_current_live(new_page, lead, gp, team):
     work = gp_home.locator("[data-tac-my-work]")
     expect(work.locator("[data-tac-work-count='to_accept']")).to_have_text("Actions waiting for you to accept (1)")
     expect(work).not_to_contain_text("Book the medical")
+    expect(gp_home.locator("[data-tac-my-work-source]")).to_contain_text("From the server's records")
     audit("home with my work")
 
     lead_page = new_page()

@@ -173,3 +173,26 @@ def test_it_lists_actions_to_active_members_only(team, outsider, custodian):
     lead_client.invite(workspace, invited_lead.user)
     assert sign_in(HttpClient(), outsider).get(path).status_code == 404
     assert HttpClient().get(path).status_code == 401
+
+
+def test_the_migration_summarises_actions_stored_before_summaries(team):
+    import importlib
+
+    from django.apps import apps
+
+    backfill = importlib.import_module("messaging.migrations.0004_action_summary").summarise_existing_actions
+    workspace, lead_client, gp_client, _ = team
+    done = lead_client.post(workspace, "action", {"title": "Visit"}, owner=gp_client.user.public_id).post
+    change(gp_client, workspace, done, "done")
+    reopened = lead_client.post(workspace, "action", {"title": "Call"}, owner=gp_client.user.public_id).post
+    change(gp_client, workspace, reopened, "done")
+    change(lead_client, workspace, reopened, "reopened")
+    gone = lead_client.post(workspace, "action", {"title": "Twice"}, owner=gp_client.user.public_id).post
+    lead_client.post(workspace, "retraction", {"reason": "posted twice"}, target=gone.post_id)
+    kept = {a.pk: (a.status, a.owner_id, a.due_date, a.retracted, a.done_at is not None, a.last_change_seq)
+            for a in ActionSummary.objects.all()}
+    ActionSummary.objects.all().delete()
+
+    backfill(apps, None)
+    assert {a.pk: (a.status, a.owner_id, a.due_date, a.retracted, a.done_at is not None, a.last_change_seq)
+            for a in ActionSummary.objects.all()} == kept
