@@ -22,8 +22,10 @@ install: $(VENV)/.installed
 run: install .env
 	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(PY) manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(PY) manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
-	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 teamaroundchild.asgi:application
+	@echo "Serving on http://127.0.0.1:8000, with a background worker (Ctrl-C stops both)"
+	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(PY) manage.py tac_worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  DJANGO_SETTINGS_MODULE=teamaroundchild.settings.dev $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 teamaroundchild.asgi:application
 
 # Debian's Chromium for the Playwright tests (Playwright's own browser download cannot reach the network).
 browser:

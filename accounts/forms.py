@@ -27,7 +27,8 @@ class InvitationForm(forms.Form):
     full_name = forms.CharField(max_length=200, error_messages={"required": "Enter their full name"})
     email = forms.EmailField(error_messages={"required": "Enter their work email address"})
     job_title = forms.CharField(max_length=200, error_messages={"required": "Enter their job title"})
-    role = forms.ChoiceField(choices=Professional.Role.choices, initial=Professional.Role.PRACTITIONER)
+    role = forms.ChoiceField(choices=[(r.value, r.label) for r in (Professional.Role.PRACTITIONER, Professional.Role.MANAGER)],
+                             initial=Professional.Role.PRACTITIONER)
     is_agency_admin = forms.BooleanField(required=False, label="Can invite and offboard staff of this agency")
 
 

@@ -45,6 +45,8 @@ class Professional(AbstractBaseUser, PermissionsMixin):
     class Role(models.TextChoices):
         PRACTITIONER = "practitioner", "Practitioner"
         MANAGER = "manager", "Manager"
+        # A safeguarding partnership's oversight lead: the managers' dashboards over every agency.
+        PARTNERSHIP = "partnership", "Safeguarding partnership"
 
     # A stable public identifier: bound into the identity key signature and the wrapped private keys.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -403,6 +403,10 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The roles an agency administrator may give their own staff.
+AGENCY_ROLES = (Professional.Role.PRACTITIONER, Professional.Role.MANAGER)
+
+
 def invitation_create(
     *,
     admin: Professional,
@@ -417,6 +421,10 @@ def invitation_create(
     """Invite a professional to the admin's own agency. Returns the invitation and its one-time token;
     the token is emailed (after commit) and stored only as a hash."""
     email = email.strip().lower()
+    if role not in AGENCY_ROLES:
+        # The partnership role sees every agency's dashboards: a site administrator grants it
+        # (`manage.py tac_user --role partnership`), never one agency's admin.
+        raise ValidationError("Choose practitioner or manager")
     if Professional.objects.filter(email__iexact=email).exists():
         raise ValidationError("An account with this email address already exists")
     token = secrets.token_urlsafe(32)

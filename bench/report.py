@@ -53,8 +53,25 @@ def _integrity(r: dict, got: str, want: str) -> str:
     return f"{r['lost']}/{r['duplicated']}/{r['reordered']} ({r[got]:,}/{r[want]:,})"
 
 
+def _w6_row(r: dict) -> str:
+    """W6 (bench/w6.py) in the same columns: no server and no integrity column; the client is the Django
+    process running the page's queries, the server the PostgreSQL backend answering them."""
+    if r["workload"] == "W6 floor":
+        return (f"| W6 floor | in-process, PostgreSQL | `{r['what']}`, {r['phase']} the dashboard runs | "
+                f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']}, p99 {r['p99_ms']} ({r['runs']:,} runs) | – | – | – |")
+    who = (f"{r['viewers']} managers ({', '.join(r['agencies'])})" if r["viewer"] == "manager"
+           else "a partnership lead (every workspace)")
+    return (f"| W6 | in-process, PostgreSQL | dashboard page's queries for {who}, filters: {r['filters']}; "
+            f"{r['workspaces']:,} workspaces, {r['posts']:,} posts, {r['actions']:,} actions | p50 {r['p50_ms']} ms, "
+            f"p95 **{r['p95_ms']}**, p99 {r['p99_ms']}, max {r['max_ms']} ({r['runs']:,} runs); "
+            f"{r['queries_per_page']} queries, {r['statements_reading_posts']} reading posts | – | "
+            f"{r['client_cpu_s']} s | {r['postgres_cpu_s']} s |")
+
+
 def markdown_row(r: dict) -> str:
     """One row of BENCHMARKS.md's results table."""
+    if r["workload"].startswith("W6"):
+        return _w6_row(r)
     w, cpu = r["workload"], f"{r['loadgen_cpu_s']} s"
     if w == "W1":
         per = r["server_cpu_s"] / r["posts"] * 1000

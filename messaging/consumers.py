@@ -374,6 +374,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     membership_accepted = _forward_personal_event
     keys_added = _forward_personal_event
 
+    async def notification_created(self, event):
+        # The recipient's own group only (notifications/services.py), and only the badge's number: what a
+        # notification is about is read from the list, never pushed.
+        await self.send_json({"type": event["type"], "unread": event["unread"]})
+
+    async def notifications_read(self, event):
+        await self.send_json({"type": event["type"], "unread": event["unread"]})
+
     async def membership_ended(self, event):
         for pk, sub in list(self.subscriptions.items()):
             if sub["id"] == event["workspace"]:

@@ -199,6 +199,7 @@ class Post(models.Model):
         EDIT = "edit", "Edit"
         RETRACTION = "retraction", "Retraction"
         HISTORY_SHARED = "history_shared", "Earlier record shared"
+        RATING_CHANGE = "rating_change", "Rating change"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="posts")
     seq = models.PositiveBigIntegerField()
@@ -249,13 +250,76 @@ class ActionSummary(models.Model):
     retracted = models.BooleanField(default=False)
     updated_at = models.DateTimeField()
     last_change_seq = models.PositiveBigIntegerField()
+    # The owner's agency, kept with the owner, so managers' dashboards count by agency without a join.
+    owner_agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT, related_name="+")
+    # The action's clock (oversight/clocks.py), from its due date: when the owner is reminded, when it is
+    # overdue (the owner and the lead are told), when the owner's managers are told. The *_sent_at
+    # columns say the clock job has done it, once.
+    remind_at = models.DateTimeField(null=True, blank=True)
+    breach_at = models.DateTimeField(null=True, blank=True)
+    escalate_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    breach_sent_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["workspace", "status"]),
-                   models.Index(fields=["status", "due_date"])]
+                   models.Index(fields=["status", "due_date"]), models.Index(fields=["owner_agency", "status"]),
+                   models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
         return f"action {self.action_id}: {self.status}"
+
+
+class ConcernSummary(models.Model):
+    """Where each concern stands now: its current rating (the concern's own, then each rating change) and
+    its response clock, kept in the same transaction as the post that moves it (services.post_create).
+
+    The clock runs from the concern (or from a rating change by anyone but the lead) until the lead of
+    the time responds: acknowledges it, replies to it, posts an action or decision on it, or changes its
+    rating. A concern the lead raised needs no answer from them. `due_at` comes from the rating's
+    timescale (oversight/clocks.py); the clock job sets `breached_at` once when it passes unanswered."""
+
+    concern = models.OneToOneField(Post, on_delete=models.PROTECT, primary_key=True, related_name="concern_summary")
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="concern_summaries")
+    author_agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT, related_name="+")
+    rag = models.CharField(max_length=8)
+    raised_at = models.DateTimeField()
+    clock_started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    # How many of this concern's clocks ran out (a rating change by anyone but the lead starts a new one).
+    breach_count = models.PositiveIntegerField(default=0)
+    retracted = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()
+    last_change_seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "rag"]), models.Index(fields=["raised_at"]),
+                   models.Index(fields=["due_at"], name="concern_clock_running",
+                                condition=Q(responded_at__isnull=True, breached_at__isnull=True, retracted=False))]
+
+    def __str__(self) -> str:
+        return f"concern {self.concern_id}: {self.rag}"
+
+
+class ConcernAcknowledgement(models.Model):
+    """The first acknowledgement of a concern by each agency, with how long it took and the concern's
+    rating then: what the managers' "time to acknowledge red concerns" reads."""
+
+    concern = models.ForeignKey(ConcernSummary, on_delete=models.PROTECT, related_name="acknowledgements")
+    agency = models.ForeignKey("accounts.Agency", on_delete=models.PROTECT, related_name="+")
+    rag = models.CharField(max_length=8)
+    acknowledged_at = models.DateTimeField()
+    seconds = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["concern", "agency"], name="one_first_ack_per_agency")]
+        indexes = [models.Index(fields=["agency", "rag", "acknowledged_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.agency_id} acknowledged {self.concern_id}"
 
 
 class KeyConfirmation(models.Model):

@@ -21,6 +21,9 @@ from django.utils import timezone
 
 from accounts.models import IdentityKey, Professional
 from audit.services import audit_record
+from notifications.models import Notification
+from notifications.services import notify
+from oversight import clocks
 from tacclient import actions, crypto
 from teamaroundchild import sql
 
@@ -29,6 +32,8 @@ from .custodian import Conflict, custodian_key_current
 from .models import (
     ActionSummary,
     ClientState,
+    ConcernAcknowledgement,
+    ConcernSummary,
     Epoch,
     EpochWrap,
     KeyConfirmation,
@@ -44,7 +49,7 @@ EPOCH_MAX_POSTS = 500
 EPOCH_MAX_AGE = dt.timedelta(days=30)
 RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
 CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
-EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction"}
+EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction", "rating_change"}
 # What edits and retractions may target: what a professional wrote, not an event about it.
 CHANGEABLE_KINDS = {"concern", "action", "update", "decision", "details"}
 MAX_STATE_BYTES = 256 * 1024
@@ -344,6 +349,8 @@ def membership_invite(*, lead: Professional, workspace: Workspace, professional:
                      data={"member": str(professional.public_id), "role": role})
         events.send_event_on_commit(events.user_group(professional.pk), events.MEMBERSHIP_INVITED,
                                     {"workspace": str(workspace.public_id), "reference": workspace.reference})
+        notify(recipients=[professional], kind=Notification.Kind.INVITATION, workspace_id=workspace.pk,
+               subject=f"membership:{membership.pk}")
     return membership
 
 
@@ -699,10 +706,10 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     due_date = None
     if h.kind in CONTENT_KINDS and target is not None:
         raise ValidationError(f"a {h.kind} does not target another post")
-    if h.kind == "concern" and not h.rag:
-        raise ValidationError("a concern needs a RAG rating")
-    if h.kind != "concern" and h.rag:
-        raise ValidationError("only concerns carry a RAG rating")
+    if h.kind in ("concern", "rating_change") and not h.rag:
+        raise ValidationError(f"a {h.kind.replace('_', ' ')} needs a RAG rating")
+    if h.kind not in ("concern", "rating_change") and h.rag:
+        raise ValidationError("only concerns and rating changes carry a RAG rating")
     if h.kind == "action":
         owner = _member_by_public_id(workspace, h.owner_id, "owner")
         if owner is None:
@@ -730,6 +737,7 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     if h.kind in ("edit", "retraction") and target.kind not in CHANGEABLE_KINDS:
         raise ValidationError(f"a {h.kind} targets a concern, action, update, decision or details post")
     summary = _action_change(workspace, author, target, h.status, owner) if h.kind == "action_status" else None
+    concern = _concern_change(workspace, author, h.kind, h.rag, target, parent)
     if h.kind == "acknowledgement" and target.kind not in CONTENT_KINDS:
         raise ValidationError("an acknowledgement targets a concern, action, update, decision or details post")
     if h.kind == "history_shared" and author.pk != workspace.lead_id:
@@ -750,15 +758,16 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     changes = {"last_seq": seq,
                # Checked above against this roster; wraps are only ever added, so it holds until the roster moves.
                "roster_keys_checked": workspace.roster_version}
+    _summarise_concern(post, workspace, author, concern)
     if h.kind == "concern":
         # The highest RAG of the concerns not retracted: a new concern can only raise it.
         changes["current_rag"] = max(workspace.current_rag, h.rag, key=lambda r: RAG_ORDER[r])
-    elif h.kind == "retraction" and target.kind == "concern":
+    elif h.kind == "rating_change" or (h.kind == "retraction" and target.kind == "concern"):
         changes["current_rag"] = _highest_rag(workspace)
     sql.update(Workspace, workspace.pk, changes)
     for name, value in changes.items():
         setattr(workspace, name, value)
-    _summarise_action(post, summary)
+    _summarise_action(post, summary, author)
     audit_record(kind="post.created", actor=author, request=request, target=workspace,
                  data={"seq": seq, "post": str(h.post_id), "kind": h.kind,
                        **({"status": h.status} if h.kind == "action_status" else {})})
@@ -789,12 +798,19 @@ def _action_change(workspace: Workspace, author: Professional, target: Post, sta
     return summary
 
 
-def _summarise_action(post: Post, summary: ActionSummary | None) -> None:
-    """Keep the action's summary row with the post that moves it, in the same transaction."""
+def _summarise_action(post: Post, summary: ActionSummary | None, author: Professional) -> None:
+    """Keep the action's summary row with the post that moves it, in the same transaction; tell a new
+    owner that an action waits for them to accept it."""
     if post.kind == "action":
+        remind_at, breach_at, escalate_at = clocks.action_clock(post.due_date)
         ActionSummary.objects.create(action=post, workspace_id=post.workspace_id, owner_id=post.owner_id,
-                                     status="open", due_date=post.due_date, created_at=post.created_at,
-                                     updated_at=post.created_at, last_change_seq=post.seq)
+                                     owner_agency_id=post.owner.agency_id, status="open", due_date=post.due_date,
+                                     created_at=post.created_at, updated_at=post.created_at,
+                                     last_change_seq=post.seq, remind_at=remind_at, breach_at=breach_at,
+                                     escalate_at=escalate_at)
+        if post.owner_id != author.pk:
+            notify(recipients=[post.owner], kind=Notification.Kind.ACTION_ASSIGNED, workspace_id=post.workspace_id,
+                   post_seq=post.seq, subject=f"{post.post_id}:{post.owner_id}")
         return
     if post.kind == "retraction" and post.target.kind == "action":
         ActionSummary.objects.filter(action_id=post.target_id).update(
@@ -807,9 +823,71 @@ def _summarise_action(post: Post, summary: ActionSummary | None) -> None:
         setattr(summary, stamp, post.created_at)
     if post.status == "reassigned":
         summary.accepted_at = None
+        summary.owner_agency_id = post.owner.agency_id
+        # The new owner's reminder and escalation are theirs to receive, to their agency's managers.
+        summary.reminded_at = summary.breach_sent_at = summary.escalated_at = None
+        notify(recipients=[post.owner], kind=Notification.Kind.ACTION_ASSIGNED, workspace_id=post.workspace_id,
+               post_seq=summary.action.seq, subject=f"{summary.action.post_id}:{post.owner_id}:{post.seq}")
     if post.status == "reopened":  # from done or cancelled: never confirmed, which is final
         summary.done_at = None
     summary.updated_at, summary.last_change_seq = post.created_at, post.seq
+    summary.save()
+
+
+def _concern_change(workspace: Workspace, author: Professional, kind: str, rag: str, target: Post | None,
+                    parent: Post | None) -> ConcernSummary | None:
+    """The summary of the concern this post answers or changes (None if none), with a rating change
+    checked: it targets a concern that is not retracted, is made by the concern's author or the lead, and
+    names a rating other than the current one."""
+    if kind in ("acknowledgement", "rating_change", "retraction") and target is not None and target.kind == "concern":
+        concern = target
+    elif kind in CONTENT_KINDS and parent is not None and parent.kind == "concern":
+        concern = parent
+    elif kind == "rating_change":
+        raise ValidationError("a rating change targets a concern")
+    else:
+        return None
+    summary = ConcernSummary.objects.get(concern=concern)
+    if kind == "rating_change":
+        if author.pk not in (concern.author_id, workspace.lead_id):
+            raise PermissionDenied("only the concern's author or the lead professional changes its rating")
+        if summary.retracted:
+            raise Conflict("the concern was retracted: its rating no longer changes")
+        if rag == summary.rag:
+            raise ValidationError(f"the concern is already rated {rag}")
+    return summary
+
+
+def _summarise_concern(post: Post, workspace: Workspace, author: Professional, summary: ConcernSummary | None) -> None:
+    """Keep the concern's summary (rating, response clock, first acknowledgement by each agency) with the
+    post that moves it, in the same transaction. Precondition: `summary` is from _concern_change."""
+    now, is_lead = post.created_at, author.pk == workspace.lead_id
+    if post.kind == "concern":
+        ConcernSummary.objects.create(
+            concern=post, workspace_id=workspace.pk, author_agency_id=author.agency_id, rag=post.rag,
+            raised_at=now, clock_started_at=now, due_at=clocks.concern_due(post.rag, now),
+            # The lead's own concern needs no answer from the lead.
+            responded_at=now if is_lead else None, updated_at=now, last_change_seq=post.seq)
+        return
+    if summary is None:
+        return
+    if post.kind == "retraction":
+        summary.retracted = True
+    elif post.kind == "rating_change" and not is_lead:
+        # Someone else re-rated it: the lead answers the new rating on its own clock.
+        summary.rag, summary.clock_started_at, summary.due_at = post.rag, now, clocks.concern_due(post.rag, now)
+        summary.responded_at = summary.breached_at = None
+    else:
+        if post.kind == "rating_change":
+            summary.rag = post.rag
+        if is_lead and summary.responded_at is None:
+            summary.responded_at = now
+    if post.kind == "acknowledgement":
+        seconds = max(0, int((now - summary.raised_at).total_seconds()))
+        ConcernAcknowledgement.objects.bulk_create(
+            [ConcernAcknowledgement(concern=summary, agency_id=author.agency_id, rag=summary.rag, acknowledged_at=now,
+                                    seconds=seconds)], ignore_conflicts=True)
+    summary.updated_at, summary.last_change_seq = now, post.seq
     summary.save()
 
 
@@ -844,9 +922,8 @@ def _member_by_public_id(workspace: Workspace, public_id: uuid.UUID, what: str) 
 
 
 def _highest_rag(workspace: Workspace) -> str:
-    retracted = Post.objects.filter(workspace=workspace, kind="retraction").values_list("target_id", flat=True)
-    rags = set(Post.objects.filter(workspace=workspace, kind="concern").exclude(pk__in=retracted)
-               .values_list("rag", flat=True))
+    """The highest current rating of the workspace's concerns that are not retracted."""
+    rags = set(ConcernSummary.objects.filter(workspace=workspace, retracted=False).values_list("rag", flat=True))
     return max(rags, key=lambda r: RAG_ORDER[r], default="")
 
 

@@ -12,6 +12,7 @@ reason is printed) or its answer could not be trusted, 2 bad input.
     tac action-status TAC-2026-0001 4 accepted
     tac action-status TAC-2026-0001 4 done --note "Visited; all well"
     tac reassign TAC-2026-0001 4 --owner morgan.manager@demo.tac
+    tac rate TAC-2026-0001 3 red --reason "Second missed appointment this month"
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .client import (
     DETAILS_FIELDS,
     NOTE_REQUIRED,
     RAGS,
+    RATING_REASON_REQUIRED,
     TacClient,
     TacError,
     TacNetworkError,
@@ -44,6 +46,7 @@ from .workspace import b64d, b64e
 
 WORKSPACE_HELP = "a workspace reference (TAC-2026-0001) or id"
 SEQ_HELP = "the action's number in the thread (as `tac show` lists it: 4 or #4)"
+CONCERN_SEQ_HELP = "the concern's number in the thread (as `tac show` lists it: 3 or #3)"
 # How a change of an action's status reads in the thread: "Accepted by Dr Priya GP".
 STATUS_WORDS = {"accepted": "Accepted", "done": "Done", "confirmed": "Confirmed", "reopened": "Reopened",
                 "reassigned": "Reassigned", "cancelled": "Cancelled"}
@@ -146,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--owner", required=True, help="the new owner's email address or public id (a member)")
     sub.add_argument("--note", default="", help="why, for the new owner")
     sub.set_defaults(run=cmd_reassign)
+
+    sub = commands.add_parser("rate", help="(the concern's author or the lead) change a concern's RAG rating, "
+                              "saying why")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("seq", type=seq_arg, metavar="SEQ", help=CONCERN_SEQ_HELP)
+    sub.add_argument("rag", choices=RAGS, metavar="RAG", help=f"the new rating: one of {', '.join(RAGS)}")
+    sub.add_argument("--reason", required=True, type=text_arg, help="why the rating changed (encrypted; required)")
+    sub.set_defaults(run=cmd_rate)
 
     sub = commands.add_parser("team", help="the signed membership, with safety numbers and changed keys")
     sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
@@ -357,6 +368,36 @@ def change_action(client: TacClient, args, status: str, *, owner: str | None = N
 
 
 @with_client
+def cmd_rate(client: TacClient, args) -> int:
+    """Check the change against the concern as the signed record has it (the rule the server and every
+    reader apply, tacclient/record.py), so a refusal says why before anything is posted; then post it."""
+    if not args.reason.strip():
+        raise UsageError(f"--reason: {RATING_REASON_REQUIRED}")
+    ws = client.workspace(resolve(client, args.workspace))
+    if not ws.active:
+        raise UsageError(f"you are not an active member of {ws.reference} yet")
+    record = client.record(ws.id)
+    if record.problems:
+        raise TrustError("; ".join(record.problems))
+    entry = record.by_seq.get(args.seq)
+    if entry is None or not entry.ok or entry.kind != "concern":
+        raise UsageError(f"#{args.seq} is not a concern in {ws.reference}")
+    if entry.retracted_by is not None:
+        raise UsageError(f"#{args.seq} was retracted: its rating no longer changes")
+    # The change goes in the current epoch, whose lead is the latest manifest's.
+    if client.me not in (entry.author, ws.lead_id):
+        raise UsageError(f"#{args.seq}: only the author of the concern or the lead professional can change its rating")
+    if entry.rag == args.rag:
+        raise UsageError(f"#{args.seq} is already {args.rag}")
+    try:
+        receipt = client.change_rating(ws.id, entry.post_id, args.rag, args.reason)
+    except ValueError as exc:  # too long: only a client can see inside the body
+        raise UsageError(f"--reason: {exc}") from exc
+    print(f"Concern #{args.seq} changed from {entry.rag} to {args.rag}: posted as #{receipt.seq}.")
+    return 0
+
+
+@with_client
 def cmd_team(client: TacClient, args) -> int:
     ws = client.workspace(resolve(client, args.workspace))
     if not ws.active:
@@ -410,7 +451,7 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
     today = today or dt.date.today()
     lead = ws.cards.get(ws.lead_id, {})
     rags = {"": 0, "green": 1, "amber": 2, "red": 3}
-    verified = max((e.header.rag for e in record.content() if e.kind == "concern" and e.retracted_by is None),
+    verified = max((e.rag for e in record.content() if e.kind == "concern" and e.retracted_by is None),
                    key=rags.get, default="")
     server = ws.detail.get("current_rag", "")
     rag = f"RAG {(verified or 'none').upper()} (from the signed posts)"
@@ -436,8 +477,9 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
         text: list[str] = []
         if h.kind == "concern":
             category = str(body.get("category", ""))
-            extra = [h.rag.upper(), clean(CONCERN_CATEGORIES.get(category, category))]
+            extra = [e.rag.upper(), clean(CONCERN_CATEGORIES.get(category, category))]
             text = [body.get("detail", "")]
+            text += [rating_line(ws, change) for change in e.ratings]
         elif h.kind == "action":
             extra = [f"“{clean(body.get('title', ''))}”", f"owner {clean(ws.name_of(e.owner))}",
                      f"due {e.due.isoformat() if e.due else '-'}", "OVERDUE" if e.overdue(today) else e.status]
@@ -455,9 +497,10 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
                 text = [f"{DETAILS_FIELDS.get(k, k)}: {v}" for k, v in shown.items() if v]
         elif h.kind == "history_shared":
             text = [f"Earlier record shared with {ws.name_of(body.get('member'))}: {body.get('reason', '')}"]
-        elif h.kind in ("acknowledgement", "action_status", "edit", "retraction"):
+        elif h.kind in ("acknowledgement", "action_status", "edit", "retraction", "rating_change"):
             target = record.get(h.target_id)
-            extra = [(f"{h.status} " if h.status else "") + f"→ #{target.seq if target else '?'}"]
+            change = h.status or (h.rag if h.kind == "rating_change" else "")
+            extra = [(f"{change} " if change else "") + f"→ #{target.seq if target else '?'}"]
             if h.kind == "action_status" and h.status == "reassigned":
                 extra.append(f"to {clean(ws.name_of(h.owner_id))}")
             text = [body.get("note", "") or body.get("reason", "")] if h.kind != "edit" else []
@@ -484,6 +527,14 @@ def status_line(ws: Workspace, event) -> str:
         words += f" to {ws.name_of(h.owner_id)}"
     note = str(event.opened.body.get("note", "") or "")
     return f"{words} by {ws.name_of(h.author_id)}" + (f": {note}" if note else "")
+
+
+def rating_line(ws: Workspace, change) -> str:
+    """An applied change of a concern's rating (record.RatingChange): "Rating changed from amber to red by
+    Sam Lead, 2026-03-02 14:05: Missed the second appointment"."""
+    at = change.signed_time.astimezone().strftime("%Y-%m-%d %H:%M")
+    return (f"Rating changed from {change.old} to {change.new} by {ws.name_of(change.by)}, {at}: "
+            f"{change.reason or 'no reason given'}")
 
 
 if __name__ == "__main__":

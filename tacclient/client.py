@@ -90,6 +90,7 @@ PIN_PATH = "/static/tac/pins/custodian.json"
 NOTE_REQUIRED = {"done": "a completion note is required: say what was done",
                  "reopened": "a reason is required: say why the action is reopened",
                  "cancelled": "a reason is required: say why the action is cancelled"}
+RATING_REASON_REQUIRED = "a reason is required: say why the rating changed"
 
 
 class TacError(Exception):
@@ -923,6 +924,18 @@ class TacClient:
     def cancel_action(self, workspace, action_id: uuid.UUID | str, reason: str) -> PostReceipt:
         """The owner or the lead cancels an action, saying why."""
         return self.action_status(workspace, action_id, "cancelled", reason)
+
+    def change_rating(self, workspace, concern_post_id: uuid.UUID | str, rag: str, reason: str) -> PostReceipt:
+        """The concern's author or the lead changes its RAG rating to `rag`, saying why (the reason is
+        encrypted; the new rating is in the signed header). Who may, and that the rating is another than
+        the concern has, is the server's to refuse and every reader's to ignore (tacclient/record.py); the
+        reason, which only a client can see, is this client's to require."""
+        if rag not in RAGS:
+            raise ValueError(f"rag must be one of {', '.join(RAGS)}")
+        if not reason.strip():
+            raise ValueError(RATING_REASON_REQUIRED)
+        return self.post(workspace, "rating_change", {"reason": reason}, target=uuid.UUID(str(concern_post_id)),
+                         rag=rag)
 
     def _person_id(self, who: uuid.UUID | str | dict | None) -> uuid.UUID | None:
         """A professional's public id from a card, an email address (through the directory) or an id."""

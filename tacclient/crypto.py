@@ -431,6 +431,7 @@ def state_open(identity: Identity, user_id: uuid.UUID, version: int, blob: bytes
 KIND_CODES = {
     "concern": 1, "action": 2, "update": 3, "decision": 4, "details": 5,
     "action_status": 10, "acknowledgement": 11, "edit": 12, "retraction": 13, "history_shared": 14,
+    "rating_change": 15,
 }
 RAG_CODES = {"": 0, "green": 1, "amber": 2, "red": 3}
 STATUS_CODES = {"": 0, "open": 1, "done": 2, "reopened": 3, "cancelled": 4, "accepted": 5, "confirmed": 6, "reassigned": 7}

@@ -16,7 +16,9 @@ reader judges each change where the server judged it, even one whose author had 
 posts; a server that numbers a post before the one it follows does not move it. They are applied only by
 whoever may make them: an edit or retraction by the post's author, an action's status
 as tacclient/actions.py's rule allows it at that point (the owner then, the lead the epoch's manifest
-names), an acknowledgement by the member who signed it. What the rule refuses is ignored and said."""
+names), a concern's rating by its author or the lead the change's epoch names (to another rating than
+the one it has at that point, and not after its retraction), an acknowledgement by the member who
+signed it. What the rule refuses is ignored and said."""
 
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class Entry:
     # The causal order's key (see causal_key): the highest number among this post and those it follows.
     rank: int = 0
     # For concerns, actions, updates, decisions and details: what later posts did to it.
+    rag: str = ""  # a concern's rating now: the signed one until a rating change
+    ratings: list[RatingChange] = field(default_factory=list)  # the rating changes applied, in causal order
     status: str = ""
     status_by: uuid.UUID | None = None
     owner: uuid.UUID | None = None  # an action's owner now: the signed one until a reassignment
@@ -53,7 +57,8 @@ class Entry:
     events: list[Entry] = field(default_factory=list)  # the changes applied, in signed causal order
     body: dict | None = None  # the current body: the last edit's, else the post's own
     retracted_by: Entry | None = None
-    # For an action_status post: why the rule refused it where it stands in causal order (not applied).
+    # For an action_status or rating_change post: why the rule refused it where it stands in causal order
+    # (not applied).
     ignored: str | None = None
     # Every change that reached this post, applied or not, and the notes _resolve wrote (rewritten each
     # time it runs, since a post arriving late can move a change to another point in the order).
@@ -93,6 +98,23 @@ class Entry:
     def _note(self, text: str) -> None:
         self.notes.append(text)
         self.resolved_notes.append(text)
+
+
+@dataclass(frozen=True)
+class RatingChange:
+    """A concern's change of rating as applied: from `old` to `new`, why (the encrypted reason), by whom and
+    when they signed it. `entry` is the rating_change post."""
+
+    old: str
+    new: str
+    reason: str
+    by: uuid.UUID
+    client_time_ms: int
+    entry: Entry = field(repr=False)
+
+    @property
+    def signed_time(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.client_time_ms / 1000, tz=dt.UTC)
 
 
 def _raw_hash(payload: dict) -> bytes | None:
@@ -269,7 +291,7 @@ class Record:
     def _apply(self, entry: Entry) -> None:
         h = entry.opened.header
         if h.kind in CONTENT_KINDS:
-            entry.body = entry.opened.body
+            entry.body, entry.rag = entry.opened.body, h.rag
             if h.kind == "action":
                 entry.status, entry.owner = "open", h.owner_id
                 if h.status not in ("", "open"):
@@ -292,6 +314,17 @@ class Record:
         if h.kind == "action_status" and target.kind != "action":
             entry.notes.append("A status change for a post that is not an action was ignored")
             return
+        if h.kind == "rating_change":
+            if target.kind != "concern":
+                entry.notes.append("A rating change for a post that is not a concern was ignored")
+                return
+            # Who may is fixed by the post itself (its author, its epoch's lead), wherever it stands in order.
+            if author != target_author and author != self._lead(h.epoch):
+                target.notes.append(f"A rating change signed by {who}, who neither raised this concern nor leads the "
+                                    f"workspace, was ignored")
+                entry.notes.append(f"Ignored: only the author of #{target.seq} or the lead professional may change its "
+                                   f"rating")
+                return
         if h.kind == "acknowledgement" and author in target.acks:
             return  # acknowledged already: one line per member
         # A status change is judged in _resolve: whether the rule allows it depends on where it stands in
@@ -301,7 +334,7 @@ class Record:
 
     def _resolve(self, target: Entry) -> None:
         """Recompute a post's state from what reached it, in signed causal order: an action's status and
-        owner by tacclient/actions.py's rule, change after change."""
+        owner by tacclient/actions.py's rule, a concern's rating, change after change."""
         ordered = sorted(target.received, key=Entry.causal_key)
         target.received = ordered
         for e in (target, *ordered):
@@ -312,6 +345,7 @@ class Record:
         target.body = target.opened.body
         target.retracted_by = None
         target.acks = {}
+        target.rag, target.ratings = target.opened.header.rag, []
         state = None
         if target.kind == "action":
             state = actions.ActionState("open", target.opened.header.owner_id)
@@ -324,6 +358,14 @@ class Record:
                 if after is None:
                     continue
                 state, target.status_by = after, h.author_id
+            elif h.kind == "rating_change":
+                e.ignored = self._rating_refused(target, e) or None
+                if e.ignored:
+                    continue
+                reason = e.opened.body.get("reason")
+                target.ratings.append(RatingChange(old=target.rag, new=h.rag, reason=reason if isinstance(reason, str) else "",
+                                                   by=h.author_id, client_time_ms=h.client_time_ms, entry=e))
+                target.rag = h.rag
             elif h.kind == "edit":
                 target.body = e.opened.body
             elif h.kind == "retraction":
@@ -336,11 +378,32 @@ class Record:
         if state is not None:
             target.status, target.owner = state.status, state.owner
 
+    def _lead(self, epoch: int) -> uuid.UUID | None:
+        """The lead professional when a change was made: the one its epoch's signed manifest names."""
+        return self.keys.lead(epoch) if epoch in self.keys.manifests else None
+
+    def _rating_refused(self, target: Entry, e: Entry) -> str:
+        """Why rating change `e` does not apply where it stands in causal order ("" if it does), with the notes
+        that say so. Who may make it was judged when it arrived (_apply)."""
+        h = e.opened.header
+        if target.retracted_by is not None:
+            why = "the concern was retracted: its rating no longer changes"
+        elif not h.rag:
+            why = "a rating change names the new rating"
+        elif h.rag == target.rag:
+            why = f"the concern is already {h.rag}"
+        else:
+            return ""
+        target._note(f"A change of rating to {h.rag or 'none'} signed by {self._name(h.author_id)} (#{e.seq}) was "
+                     f"ignored: {why}")
+        e._note(f"Ignored: {why}")
+        return why
+
     def _status_change(self, target: Entry, state: actions.ActionState,
                        e: Entry) -> tuple[actions.ActionState | None, str]:
         """The action's state after status change `e`, or (None, why), with the notes that say so."""
         h = e.opened.header
-        lead = self.keys.lead(h.epoch) if h.epoch in self.keys.manifests else None
+        lead = self._lead(h.epoch)
         new_owner = None if h.owner_id == crypto.ZERO_ID else h.owner_id
         if target.retracted_by is not None:
             after, why = None, "the action was retracted: its status no longer changes"

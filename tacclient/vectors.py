@@ -95,6 +95,15 @@ def workspace_vectors() -> dict:
     body = '{"title":"Book a home visit","detail":"Before Friday — with the health visitor"}'.encode()
     nonce = bytes(range(24))
     header_bytes, nonce, ciphertext, signature = crypto.post_seal(author, header, body, epoch_key, nonce=nonce)
+    # A concern's rating change (kind 15): the new rating in the header, the required reason sealed in the body.
+    rating = crypto.PostHeader(
+        workspace_id=workspace_id, epoch=7, post_id=uuid.UUID("0badc0de-0000-4000-8000-000000000201"),
+        author_id=author_id, author_fingerprint=author.fingerprint(), client_time_ms=1_790_000_300_000,
+        kind="rating_change", target_id=uuid.UUID("0badc0de-0000-4000-8000-000000000001"), rag="red", prev_seq=43,
+        prev_hash=bytes([6] * 32),
+    )
+    rating_body = '{"reason":"A second missed appointment — and nobody answered the door"}'.encode()
+    rating_sealed = crypto.post_seal(author, rating, rating_body, epoch_key, nonce=bytes(range(24, 48)))
     invite_nonce = bytes(range(50, 66))
     invite = crypto.invite_statement(workspace_id, reader_id, reader.fingerprint(), "member", 6, invite_nonce)
     confirmation = crypto.key_confirmation_statement(author_id, reader_id, reader.fingerprint(), 1_790_000_222_000)
@@ -139,6 +148,12 @@ def workspace_vectors() -> dict:
             if status not in ("", "open")
             for owner in [author_id if status == "reassigned" else crypto.ZERO_ID]
         ],
+        "rating_change": {
+            "post_id": str(rating.post_id), "client_time_ms": rating.client_time_ms, "kind": rating.kind,
+            "target_id": str(rating.target_id), "rag": rating.rag, "prev_seq": rating.prev_seq,
+            "prev_hash": b64(rating.prev_hash), "body": rating_body.decode(),
+            **dict(zip(("header", "nonce", "ciphertext", "signature"), map(b64, rating_sealed), strict=True)),
+        },
         "post": {
             "post_id": str(header.post_id), "client_time_ms": header.client_time_ms, "kind": header.kind,
             "parent_id": str(header.parent_id), "target_id": str(header.target_id), "rag": header.rag,

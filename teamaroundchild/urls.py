@@ -10,7 +10,10 @@ admin.site.site_header = "Team Around the Child administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    # The notification pages (/notifications) and their API (/api/v1/notifications).
+    path("", include("notifications.urls")),
     path("api/v1/", include("messaging.urls")),
+    path("oversight/", include("oversight.urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -5,8 +5,12 @@ same services and Python KDF as the demo seed, at the light KDF cost of settings
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from daphne.testing import DaphneProcess
@@ -141,6 +145,58 @@ def capture_events(monkeypatch, django_capture_on_commit_callbacks):
     return sent
 
 
+# --- no email carries anything of a workspace (tests/notifications/email_content.py says what) ----------
+
+# Where the forked test servers (live_server_url) write the emails they send, for the same scan.
+MAIL_SPOOL = Path(tempfile.mkdtemp(prefix="tac-test-mail-"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _email_scan():
+    """Every email sent anywhere in the run, scanned at the end: the run fails if one carries a reference,
+    a rating, a name (notification emails) or any plaintext sealed during the run or by the demo seed.
+    Sealed plaintext is recorded as tacclient seals it; names as accounts and agencies are saved."""
+    from django.db.models.signals import post_save
+
+    from tests.notifications import email_content as scan
+
+    forbidden, sent = scan.Forbidden(), []
+    seal = crypto.post_seal
+
+    def recording_seal(identity, header, body, epoch_key, nonce=None):
+        forbidden.add_plaintext(body)
+        return seal(identity, header, body, epoch_key, nonce)
+
+    def named(sender, instance, **kwargs):
+        forbidden.add_name(getattr(instance, "full_name", None) or instance.name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crypto, "post_seal", recording_seal)
+        for model in (Professional, Agency):
+            post_save.connect(named, sender=model, dispatch_uid=f"email-scan-{model.__name__}")
+        yield SimpleNamespace(sent=sent, forbidden=forbidden)
+        for model in (Professional, Agency):
+            post_save.disconnect(sender=model, dispatch_uid=f"email-scan-{model.__name__}")
+    sent += scan.from_spool(MAIL_SPOOL)
+    shutil.rmtree(MAIL_SPOOL, ignore_errors=True)
+    demo = scan.demo_forbidden()
+    forbidden.texts |= demo.texts
+    forbidden.names |= demo.names
+    if found := scan.problems(sent, forbidden):
+        pytest.fail(f"{len(found)} forbidden things in the {len(sent)} emails this run sent:\n" + "\n".join(found[:50]),
+                    pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _emails_scanned(request, _email_scan):
+    yield
+    from django.core import mail
+
+    from tests.notifications.email_content import from_django
+
+    _email_scan.sent.extend(from_django(m, request.node.nodeid) for m in getattr(mail, "outbox", []))
+
+
 os.environ.setdefault("TAC_TESTING", "1")
 
 
@@ -168,6 +224,9 @@ def _application():
 
     SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
     channel_layers.backends = {}
+    # Its emails go to files that the session's email scan reads (_email_scan).
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(MAIL_SPOOL)
     from teamaroundchild.asgi import application
 
     return application

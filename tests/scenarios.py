@@ -183,6 +183,19 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
     out.append(team.scenario("edit, retraction and status by the wrong people", posts=wrong,
                              expect={"status": "reopened", "update_body": {"text": "Spoke to school"},
                                      "update_retracted": False, "notes_min": 3}))
+
+    # Issue 10, item 3: Priya lowers her red concern to amber; then Morgan, who neither raised it nor
+    # leads, makes it green, and the server stores that too. Readers apply Priya's and ignore Morgan's.
+    rated = copy.deepcopy(posts)
+    for client, rag, reason in [(priya, "amber", "Seen at home: the visits are back on"),
+                                (morgan, "green", "Closing this down")]:
+        envelope = client.seal(ws, "rating_change", {"reason": reason}, prev=(rated[-1]["seq"], hash_of(rated[-1])),
+                               target=team.concern.post_id, rag=rag)
+        rated.append(payload_of(ws, envelope, seq=rated[-1]["seq"] + 1, author=client.user.public_id, epoch=2,
+                                kind="rating_change"))
+    out.append(team.scenario("a rating change by neither the concern's author nor the lead", posts=rated,
+                             expect={"rating": [str(team.concern.post_id), [["red", "amber"]]],
+                                     "ignored": [rated[-1]["post_id"]], "warnings": 0}))
     last = posts[-1]["seq"]
 
     # Item 11: a post "as Priya" signed with a key the server made.
@@ -315,7 +328,8 @@ def outcome(s: dict) -> dict:
     result["problems"] = len(record.problems) + len(keys.problems)
     result["entries"] = [{"seq": e.seq, "post_id": e.post_id, "refused": e.refused is not None, "notes": len(e.notes),
                           "status": e.status, "acks": len(e.acks), "events": len(e.events),
-                          "retracted": e.retracted_by is not None, "body": e.body} for e in record.entries]
+                          "retracted": e.retracted_by is not None, "body": e.body, "rag": e.rag,
+                          "ratings": [[r.old, r.new, r.reason, str(r.by)] for r in e.ratings]} for e in record.entries]
     if s["plan"] is not None:
         cards = {uuid.UUID(c["id"]): c for c in s["detail"]["members"]
                  if c["state"] in ("invited", "accepted", "active")}
@@ -367,6 +381,12 @@ def check(s: dict, got: dict) -> None:
             assert sum(e["notes"] for e in entries) >= value, (s["name"], entries)
         elif name == "update_body":
             assert any(e["body"] == value for e in by_id.values()), (s["name"], entries)
+        elif name == "rating":
+            post_id, changes = value
+            assert by_id[post_id]["rag"] == changes[-1][1], (s["name"], entries)
+            assert [r[:2] for r in by_id[post_id]["ratings"]] == changes, (s["name"], entries)
+        elif name == "ignored":
+            assert all(by_id[p]["notes"] >= 1 for p in value), (s["name"], entries)
         elif name == "update_retracted":
             assert not any(e["retracted"] for e in entries), (s["name"], entries)
         elif name == "plan_error":

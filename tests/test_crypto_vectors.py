@@ -61,6 +61,22 @@ def test_it_opens_the_committed_epoch_wrap_and_post():
     assert (header.kind, header.rag, header.status, header.due_day) == ("action", "amber", "open", 20_500)
 
 
+def test_it_opens_the_committed_rating_change_as_kind_15_with_the_new_rating():
+    w = VECTORS["workspace"]
+    r = w["rating_change"]
+    d = base64.b64decode
+    author = crypto.Identity(sign_seed=d(w["author_sign_seed"]), box_secret=d(w["author_box_secret"]))
+    header_bytes = d(r["header"])
+    # kind, RAG and status are one byte each after the label, version, ids, fingerprint and time.
+    at = len(crypto.LABEL_POST_HEADER) + 1 + 16 + 4 + 16 + 16 + 32 + 8
+    assert header_bytes[at : at + 3] == bytes([15, 3, 0])
+    header = crypto.PostHeader.from_bytes(header_bytes)
+    assert (header.kind, header.rag, header.status, str(header.target_id), header.owner_id, header.due_day) == (
+        "rating_change", "red", "", r["target_id"], crypto.ZERO_ID, 0)
+    assert crypto.post_verify(author.sign_public, header_bytes, d(r["nonce"]), d(r["ciphertext"]), d(r["signature"]))
+    assert crypto.post_open(header_bytes, d(r["nonce"]), d(r["ciphertext"]), d(w["epoch_key"])) == r["body"].encode()
+
+
 def test_it_detects_a_tampered_post():
     p = VECTORS["workspace"]["post"]
     d = base64.b64decode

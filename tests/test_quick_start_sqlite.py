@@ -19,7 +19,7 @@ from audit.selectors import audit_chain_verify
 from messaging import access, selectors
 from messaging.models import Membership, Workspace
 
-workspace = Workspace.objects.get(current_rag="red")
+workspace = Workspace.objects.filter(current_rag="red").order_by("pk").first()
 lead = Professional.objects.get(pk=workspace.lead_id)
 outsider = Professional.objects.exclude(memberships__workspace=workspace).first()
 found = access.workspace_if_member(lead.pk, workspace.public_id)
@@ -37,6 +37,20 @@ print(json.dumps({
     "workspace_ids": sorted({p["workspace"] for p in posts}),
     "concern_kinds": sorted({p["kind"] for p in concerns}),
     "audit_ok": audit_chain_verify() is None,
+}))
+"""
+
+# The quick start's background work: no queue on SQLite, the periodic jobs run by `tac_worker` in-process.
+JOBS = """
+from django.utils import timezone
+from messaging.models import ConcernSummary
+from notifications.models import Notification
+
+print(json.dumps({
+    "breached": ConcernSummary.objects.filter(breached_at__isnull=False, rag="red").count(),
+    "told": sorted(set(Notification.objects.filter(kind="concern_breached").values_list("recipient__email", flat=True))),
+    "overdue": ConcernSummary.objects.filter(responded_at__isnull=True, breached_at__isnull=True, retracted=False,
+                                             due_at__lte=timezone.now()).count(),
 }))
 """
 
@@ -65,3 +79,9 @@ def test_it_runs_the_live_path_statements_on_sqlite(tmp_path):
     assert out["concern_kinds"] == ["concern"]
     assert out["audit_ok"]
     assert json.loads((tmp_path / "pins" / "custodian.json").read_text())["keys"][0]["label"] == "Demo custodian"
+
+    # A worker's pass: the clocks run in-process on SQLite and leave nothing due unannounced.
+    assert "running the periodic jobs" in run(["tac_worker", "--once"], env)
+    jobs = json.loads(run(["shell", "-c", "import json\n" + JOBS], env).strip().splitlines()[-1])
+    assert jobs["breached"] >= 1 and jobs["overdue"] == 0
+    assert {"sam.lead@demo.tac", "morgan.manager@demo.tac"} <= set(jobs["told"])

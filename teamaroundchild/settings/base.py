@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "messaging",
+    "notifications",
+    "oversight",
     "frontend",
 ]
 
@@ -83,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.kdf",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -98,6 +101,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Background work (teamaroundchild/jobs.py): procrastinate, a task queue in PostgreSQL. Jobs are deferred in
+# the transaction of the change that causes them, periodic jobs run the clocks, and any number of workers
+# (`manage.py tac_worker`) share the database. Its schema is PostgreSQL's own (PL/pgSQL), so on the quick
+# start's SQLite the app is left out and the same job code runs in-process instead.
+TAC_JOB_QUEUE = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if TAC_JOB_QUEUE:
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("audit"), "procrastinate.contrib.django")
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "tasks"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
@@ -216,6 +228,22 @@ WHITENOISE_MIMETYPES = {".mjs": "text/javascript"}
 TAC_PIN_DIR = Path(env.str("TAC_PIN_DIR", default=str(BASE_DIR / "var" / "pins")))
 STATICFILES_DIRS = [("tac/pins", TAC_PIN_DIR)]
 
+# Response clocks (oversight/clocks.py), from published MASH practice; councils vary, so each is a setting.
+# Red runs around the clock in hours; amber and green in working days.
+TAC_CONCERN_CLOCK_HOURS = {"red": env.int("TAC_CLOCK_RED_HOURS", default=4)}
+TAC_CONCERN_CLOCK_WORKING_DAYS = {"amber": env.int("TAC_CLOCK_AMBER_WORKING_DAYS", default=1),
+                                  "green": env.int("TAC_CLOCK_GREEN_WORKING_DAYS", default=3)}
+# Working days skip weekends and these bank holidays (the `holidays` package's country and subdivision:
+# GB/ENG is England and Wales; GB/SCT Scotland, GB/NIR Northern Ireland).
+TAC_HOLIDAYS_COUNTRY = env.str("TAC_HOLIDAYS_COUNTRY", default="GB")
+TAC_HOLIDAYS_SUBDIV = env.str("TAC_HOLIDAYS_SUBDIV", default="ENG")
+# The hour (site time) at which an action's owner is reminded on the working day before it is due, and
+# at which daily digests go out.
+TAC_REMINDER_HOUR = env.int("TAC_REMINDER_HOUR", default=8)
+TAC_DIGEST_HOUR = env.int("TAC_DIGEST_HOUR", default=7)
+# The address emails link to (they carry nothing else).
+TAC_SITE_URL = env.str("TAC_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Team Around the Child <no-reply@localhost>")
@@ -254,5 +282,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"axes": {"level": "WARNING"}, "daphne": {"level": "WARNING"}, "procrastinate": {"level": "WARNING"}},
 }

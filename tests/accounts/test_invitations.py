@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Professional
-from accounts.services import invitation_revoke
+from accounts.services import invitation_create, invitation_revoke
 from audit.models import AuditEvent
 from tacclient import crypto
 from tests.accounts.payloads import make_enrolment
@@ -108,6 +109,17 @@ def test_it_explains_what_is_missing_from_the_invitation_form(client, lead):
     assert "Enter their full name" in html
     assert "Enter their job title" in html
     assert "Enter a valid email address" in html
+    assert not Invitation.objects.exists()
+
+
+def test_an_agency_admin_cannot_give_the_partnership_role(client, lead):
+    sign_in(client, lead)
+    response = invite(client, role="partnership")
+    assert response.status_code == 400
+    assert not Invitation.objects.exists()
+    with pytest.raises(ValidationError, match="Choose practitioner or manager"):
+        invitation_create(admin=lead.user, email="p@csc.example", full_name="P", job_title="Lead", role="partnership",
+                          is_agency_admin=False, accept_url_for=lambda token: f"/accept/{token}")
     assert not Invitation.objects.exists()
 
 

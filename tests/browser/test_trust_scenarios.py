@@ -37,7 +37,8 @@ async (all) => {
     result.problems = record.problems.length + keys.problems.length;
     result.entries = record.entries.map((e) => ({
       seq: e.seq, post_id: e.postId, refused: e.refused !== null, notes: e.notes.length, status: e.status,
-      acks: e.acks.size, events: e.events.length, retracted: e.retractedBy !== null, body: e.body,
+      acks: e.acks.size, events: e.events.length, retracted: e.retractedBy !== null, body: e.body, rag: e.rag,
+      ratings: e.ratings.map((r) => [r.old, r.new, r.reason, r.by]),
     }));
     if (s.plan !== null) {
       const cards = new Map(s.detail.members.filter((m) => ['invited', 'accepted', 'active'].includes(m.state)).map((m) => [m.id, m]));

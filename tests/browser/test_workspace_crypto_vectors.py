@@ -55,6 +55,13 @@ async (w) => {
     dueDay: p.due_day, status: p.status, prevSeq: p.prev_seq, prevHash: b(p.prev_hash),
   }, new TextEncoder().encode(p.body), epochKey, b(p.nonce));
   const parsed = c.postHeaderParse(b(p.header));
+  const rc = w.rating_change;
+  const rating = c.postSeal(author, {
+    workspaceId: w.workspace_id, epoch: w.epoch, postId: rc.post_id, authorId: w.author_id,
+    authorFingerprint: c.fingerprint(author.signPublic, author.boxPublic), clientTimeMs: rc.client_time_ms,
+    kind: rc.kind, targetId: rc.target_id, rag: rc.rag, prevSeq: rc.prev_seq, prevHash: b(rc.prev_hash),
+  }, new TextEncoder().encode(rc.body), epochKey, b(rc.nonce));
+  const ratingParsed = c.postHeaderParse(b(rc.header));
   const statusHeaders = w.status_headers.map((v) => {
     const back = c.postHeaderParse(b(v.header));
     const again = c.postHeaderBytes({ ...back, authorFingerprint: c.fingerprint(author.signPublic, author.boxPublic) });
@@ -64,6 +71,12 @@ async (w) => {
   const freshKey = c.epochKeyNew();
   return {
     epochKey: c.toB64(epochKey), wrongEpoch, statusHeaders,
+    ratingChange: {
+      header: c.toB64(rating.header), ciphertext: c.toB64(rating.ciphertext), signature: c.toB64(rating.signature),
+      kindCode: c.KIND_CODES.rating_change, opened: new TextDecoder().decode(c.postOpen(b(rc.header), b(rc.nonce), b(rc.ciphertext), epochKey)),
+      parsed: { kind: ratingParsed.kind, rag: ratingParsed.rag, status: ratingParsed.status, targetId: ratingParsed.targetId,
+                ownerId: ratingParsed.ownerId, dueDay: ratingParsed.dueDay },
+    },
     custodianId: c.toB64(custodianId),
     custodianPublic: [c.toB64(custodian.boxPublic), c.toB64(custodian.signPublic)],
     commitment: c.toB64(commitment), manifestCommitment: c.toB64(parsedManifest.keyCommitment),
@@ -117,6 +130,13 @@ def test_it_makes_the_same_workspace_bytes_as_python(page):
     assert got["postHash"] == p["post_hash"]
     assert got["statusHeaders"] == [{"status": v["status"], "ownerId": v["owner_id"], "same": True}
                                     for v in w["status_headers"]]
+    r = w["rating_change"]
+    assert got["ratingChange"] == {
+        "header": r["header"], "ciphertext": r["ciphertext"], "signature": r["signature"], "kindCode": 15,
+        "opened": r["body"],
+        "parsed": {"kind": "rating_change", "rag": "red", "status": "", "targetId": r["target_id"],
+                   "ownerId": str(crypto.ZERO_ID), "dueDay": 0},
+    }
     assert got["verifies"] is True
     assert got["opened"] == p["body"]
     assert got["parsed"] == {

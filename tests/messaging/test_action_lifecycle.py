@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -189,10 +190,17 @@ def test_the_migration_summarises_actions_stored_before_summaries(team):
     change(lead_client, workspace, reopened, "reopened")
     gone = lead_client.post(workspace, "action", {"title": "Twice"}, owner=gp_client.user.public_id).post
     lead_client.post(workspace, "retraction", {"reason": "posted twice"}, target=gone.post_id)
-    kept = {a.pk: (a.status, a.owner_id, a.due_date, a.retracted, a.done_at is not None, a.last_change_seq)
-            for a in ActionSummary.objects.all()}
+    oversight = importlib.import_module("messaging.migrations.0005_oversight_summaries").summarise_existing
+    row = lambda a: (a.status, a.owner_id, a.owner_agency_id, a.due_date, a.retracted, a.done_at is not None,  # noqa: E731
+                     a.last_change_seq, a.breach_at)
+    kept = {a.pk: row(a) for a in ActionSummary.objects.all()}
     ActionSummary.objects.all().delete()
 
+    # 0004 wrote rows before 0005 added the owner's agency (and 0006 required it): undone inside this
+    # test's transaction, which rolls back.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # PostgreSQL alters no table with checks pending
+        cursor.execute("ALTER TABLE messaging_actionsummary ALTER COLUMN owner_agency_id DROP NOT NULL")
     backfill(apps, None)
-    assert {a.pk: (a.status, a.owner_id, a.due_date, a.retracted, a.done_at is not None, a.last_change_seq)
-            for a in ActionSummary.objects.all()} == kept
+    oversight(apps, None)
+    assert {a.pk: row(a) for a in ActionSummary.objects.all()} == kept

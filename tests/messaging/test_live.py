@@ -114,6 +114,8 @@ async def test_it_walks_a_newcomers_open_socket_from_invitation_to_the_thread(le
         await db(lead_client.invite, workspace, gp.user)
         assert await communicator.receive_json_from(timeout=TIMEOUT) == {
             "type": "membership.invited", "workspace": str(workspace.public_id), "reference": workspace.reference}
+        # The invitation is also a notification: the badge's count, nothing more.
+        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "notification.created", "unread": 1}
         await db(services.membership_respond, professional=gp.user, workspace=workspace, accept=True)
         await communicator.send_json_to(sub_frame(workspace))  # accepted, but no key yet
         assert (await communicator.receive_json_from(timeout=TIMEOUT))["code"] == "forbidden"

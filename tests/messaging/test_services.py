@@ -382,8 +382,10 @@ def test_it_invites_audits_and_tells_the_invitee(lead, gp, custodian, capture_ev
     [event] = audit_since(head)
     assert (event.kind, event.actor_id, event.data) == (
         "membership.invited", lead.user.pk, {"member": str(gp.user.public_id), "role": "member"})
-    assert capture_events == [(f"user.{gp.user.pk}", {
-        "type": "membership.invited", "workspace": str(workspace.public_id), "reference": workspace.reference})]
+    assert capture_events == [
+        (f"user.{gp.user.pk}", {"type": "membership.invited", "workspace": str(workspace.public_id),
+                                "reference": workspace.reference}),
+        (f"user.{gp.user.pk}", {"type": "notification.created", "unread": 1})]
     # Invited: sees that the workspace exists, nothing of its content.
     detail = selectors.workspace_detail(professional=gp.user, workspace=workspace)
     assert detail["my_state"] == "invited" and "epochs" not in detail and "members" not in detail
@@ -1062,7 +1064,7 @@ def test_it_wants_a_rag_on_a_concern_and_only_there(pair):
     with pytest.raises(ValidationError, match="a concern needs a RAG rating"):
         post(lead_client, workspace, "concern")
     for kind in ("update", "decision"):
-        with pytest.raises(ValidationError, match="only concerns carry a RAG rating"):
+        with pytest.raises(ValidationError, match="only concerns and rating changes carry a RAG rating"):
             post(lead_client, workspace, kind, rag="red")
     assert post(lead_client, workspace, "concern", rag="green").post.rag == "green"
 

@@ -362,7 +362,7 @@ export function stateOpen(identity, userId, version, blob, signature) {
 
 export const KIND_CODES = {
   concern: 1, action: 2, update: 3, decision: 4, details: 5, action_status: 10, acknowledgement: 11, edit: 12, retraction: 13,
-  history_shared: 14,
+  history_shared: 14, rating_change: 15,
 };
 export const RAG_CODES = { '': 0, green: 1, amber: 2, red: 3 };
 export const STATUS_CODES = {

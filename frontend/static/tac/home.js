@@ -4,6 +4,8 @@
 import { clearErrors, getJSON, postJSON, showErrors } from './api.js';
 import { el } from './dom.js';
 import { Live } from './live.js';
+import { followUnread } from './notifications.js';
+import { Record } from './record.js';
 import { fetchPosts, loadWorkspace, openPost } from './session.js';
 
 const RAG_ORDER = { '': 0, green: 1, amber: 2, red: 3 };
@@ -46,11 +48,14 @@ for (const row of document.querySelectorAll('[data-tac-workspace-row]')) {
     const reference = row.dataset.tacReference;
     const details = opened(await fetchPosts(id, 0, 'details'), keys, reference);
     if (details.length) row.querySelector('[data-tac-child-name]').textContent = ` ${details[details.length - 1].body.name || ''}`;
-    const concerns = opened(await fetchPosts(id, 0, 'concern'), keys, reference);
-    const retracted = new Set(opened(await fetchPosts(id, 0, 'retraction'), keys, reference)
-      .filter((r) => concerns.some((x) => x.header.postId === r.header.targetId && x.header.authorId === r.header.authorId))
-      .map((r) => r.header.targetId));
-    const verified = concerns.filter((x) => !retracted.has(x.header.postId)).map((x) => x.header.rag)
+    // A concern's rating is the signed one, then its rating changes, as record.js applies them (by whom
+    // the rule allows, in signed causal order); a retraction counts only from the concern's author.
+    const record = new Record(keys, { reference });
+    const posts = [];
+    for (const kind of ['concern', 'retraction', 'rating_change']) posts.push(...await fetchPosts(id, 0, kind));
+    for (const payload of posts.sort((a, b) => a.seq - b.seq)) record.add(payload);
+    const concerns = record.entries.filter((e) => e.opened && e.kind === 'concern');
+    const verified = concerns.filter((e) => !e.retractedBy).map((e) => e.rag)
       .reduce((a, b) => (RAG_ORDER[b] > RAG_ORDER[a] ? b : a), '');
     const server = rag.dataset.tacServerRag;
     rag.dataset.tacVerifiedRag = verified;
@@ -127,6 +132,7 @@ if (work) {
   // Any post in one of my workspaces may change what is waiting for me: ask again (at most one request
   // in flight). The subscriptions start after the newest post, so no backlog is sent.
   const live = new Live();
+  followUnread(live);
   for (const row of document.querySelectorAll('[data-tac-workspace-row][data-tac-last-seq]')) {
     live.subscribe(row.dataset.tacWorkspaceRow, Number(row.dataset.tacLastSeq));
   }

@@ -2,7 +2,8 @@
 // (docs/crypto.md, "The post chain" and "Who may change what"). The server orders and numbers posts and
 // may delete, replay, renumber or reorder them; each signed header names the newest post its author had
 // seen, so gaps, changes, reordering and replays are found, and state is applied in signed causal order
-// by whoever may make each change (an action's status by actions.js's rule, the twin of tacclient/actions.py).
+// by whoever may make each change (an action's status by actions.js's rule, the twin of tacclient/actions.py;
+// a concern's rating by its author or the lead of the change's epoch).
 import { RULES, change as actionChange } from './actions.js';
 import * as c from './crypto.js';
 import { TrustError, openPost } from './workspace.js';
@@ -51,7 +52,11 @@ export class Record {
     const entry = {
       seq, postId: String(payload.post_id || ''), payload, opened: null, refused: null, hash: rawHash(payload), epoch: rawEpoch(payload),
       notes: [], depth: 0, rank: 0, status: '', statusBy: null, owner: null, acks: new Map(), events: [], body: null, retractedBy: null,
-      // For an action_status post: why the rule refused it where it stands in causal order (not applied).
+      // A concern's rating now (the signed one until a rating change), and the rating changes applied, in
+      // causal order: { old, new, reason, by, clientTimeMs, entry }.
+      rag: '', ratings: [],
+      // For an action_status or rating_change post: why the rule refused it where it stands in causal order
+      // (not applied).
       ignored: null,
       // Every change that reached this post, applied or not, and the notes resolve() wrote (rewritten each
       // time it runs, since a post arriving late can move a change to another point in the order).
@@ -193,6 +198,7 @@ export class Record {
     const h = entry.opened.header;
     if (CONTENT_KINDS.has(h.kind)) {
       entry.body = entry.opened.body;
+      entry.rag = h.rag;
       if (h.kind === 'action') {
         entry.status = 'open';
         entry.owner = h.ownerId;
@@ -210,6 +216,15 @@ export class Record {
       return target;
     }
     if (h.kind === 'action_status' && target.kind !== 'action') { entry.notes.push('A status change for a post that is not an action was ignored'); return null; }
+    if (h.kind === 'rating_change') {
+      if (target.kind !== 'concern') { entry.notes.push('A rating change for a post that is not a concern was ignored'); return null; }
+      // Who may is fixed by the post itself (its author, its epoch's lead), wherever it stands in order.
+      if (h.authorId !== target.opened.header.authorId && h.authorId !== this.leadOf(h.epoch)) {
+        target.notes.push(`A rating change signed by ${who}, who neither raised this concern nor leads the workspace, was ignored`);
+        entry.notes.push(`Ignored: only the author of #${target.seq} or the lead professional may change its rating`);
+        return target;
+      }
+    }
     if (h.kind === 'acknowledgement' && target.acks.has(h.authorId)) return null; // one line per member
     // A status change is judged in resolve(): whether the rule allows it depends on where it stands in
     // causal order, which a post that arrives later can still change.
@@ -219,7 +234,7 @@ export class Record {
   }
 
   // Recompute a post's state from what reached it, in signed causal order: an action's status and owner
-  // by actions.js's rule, change after change.
+  // by actions.js's rule, a concern's rating, change after change.
   resolve(target) {
     target.received.sort(causalOrder);
     for (const e of [target, ...target.received]) {
@@ -230,6 +245,8 @@ export class Record {
     target.body = target.opened.body;
     target.retractedBy = null;
     target.acks = new Map();
+    target.rag = target.opened.header.rag;
+    target.ratings = [];
     let now = null;
     if (target.kind === 'action') { now = { status: 'open', owner: target.opened.header.ownerId }; target.statusBy = null; }
     for (const e of target.received) {
@@ -240,6 +257,12 @@ export class Record {
         if (!after) continue;
         now = after;
         target.statusBy = h.authorId;
+      } else if (h.kind === 'rating_change') {
+        e.ignored = this.ratingRefused(target, e) || null;
+        if (e.ignored) continue;
+        const { reason } = e.opened.body;
+        target.ratings.push({ old: target.rag, new: h.rag, reason: typeof reason === 'string' ? reason : '', by: h.authorId, clientTimeMs: h.clientTimeMs, entry: e });
+        target.rag = h.rag;
       } else if (h.kind === 'edit') target.body = e.opened.body;
       else if (h.kind === 'retraction') target.retractedBy = e;
       else if (h.kind === 'acknowledgement') {
@@ -251,11 +274,29 @@ export class Record {
     if (now) { target.status = now.status; target.owner = now.owner; }
   }
 
+  // The lead professional when a change was made: the one its epoch's signed manifest names.
+  leadOf(epoch) { return this.keys.manifests.has(epoch) ? this.keys.lead(epoch) : null; }
+
+  // Why rating change `e` does not apply where it stands in causal order ('' if it does), with the notes
+  // that say so. Who may make it was judged when it arrived (apply).
+  ratingRefused(target, e) {
+    const h = e.opened.header;
+    let why;
+    if (target.retractedBy) why = 'the concern was retracted: its rating no longer changes';
+    else if (!h.rag) why = 'a rating change names the new rating';
+    else if (h.rag === target.rag) why = `the concern is already ${h.rag}`;
+    else return '';
+    const note = (entry, text) => { entry.notes.push(text); entry.resolvedNotes.push(text); };
+    note(target, `A change of rating to ${h.rag || 'none'} signed by ${this.nameOf(h.authorId)} (#${e.seq}) was ignored: ${why}`);
+    note(e, `Ignored: ${why}`);
+    return why;
+  }
+
   // The action's state after status change `e` ({after} or {after: null, refused}), with the notes that
   // say so: the owner is the one at that point, the lead the one its epoch's manifest names.
   statusChange(target, now, e) {
     const h = e.opened.header;
-    const lead = this.keys.manifests.has(h.epoch) ? this.keys.lead(h.epoch) : null;
+    const lead = this.leadOf(h.epoch);
     const newOwner = h.ownerId === c.ZERO_ID ? null : h.ownerId;
     let result;
     if (target.retractedBy) result = { after: null, refused: 'the action was retracted: its status no longer changes' };

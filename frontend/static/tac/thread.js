@@ -9,6 +9,7 @@ import { clearErrors, getJSON, postJSON, setBusy, showErrors } from './api.js';
 import { el } from './dom.js';
 import { keysUnlocked } from './key-status.js';
 import { Live, SIGNED_OUT } from './live.js';
+import { followUnread } from './notifications.js';
 import { Record } from './record.js';
 import { c, custodianPin, fetchPosts, identity, loadWorkspace } from './session.js';
 import {
@@ -25,13 +26,18 @@ const CATEGORY = Object.fromEntries([...document.querySelectorAll('#concern-cate
 const KIND_LABEL = {
   concern: 'Concern', action: 'Action', update: 'Update', decision: 'Decision', details: "Child's details",
   history_shared: 'Earlier record shared', action_status: 'Action status', acknowledgement: 'Acknowledgement', edit: 'Edit', retraction: 'Retraction',
+  rating_change: 'Rating change',
 };
 const RAG_CLASS = { red: 'govuk-tag--red', amber: 'govuk-tag--orange', green: 'govuk-tag--green' };
+const RAG_WORD = { red: 'Red', amber: 'Amber', green: 'Green' };
+// Posts that change another: shown on their target, once applied.
+const EVENT_KINDS = ['acknowledgement', 'action_status', 'edit', 'retraction', 'rating_change'];
 
 const state = {
   detail: null, keys: null, me: null, store: null, record: null, members: new Map(), warnings: [], stopped: [], lastError: null,
 };
 const live = new Live();
+followUnread(live);
 
 // A button; `hidden` finishes its name for screen readers ("Reply" + " to concern #3 from Priya Shah"),
 // `extra` 'link' draws it as a link (secondary actions, so a post's actions fit at 320 px).
@@ -510,10 +516,20 @@ function mayChange(entry, status) {
   return Boolean(actionChange({ status: entry.status, owner: entry.owner }, { status, author: ME, lead: lead(), newOwner }).after);
 }
 
+// A concern's rating change as record.js applied it ({old, new, reason, by, clientTimeMs}), or null if the
+// rule ignored it.
+function ratingChangeOf(e) {
+  return state.record.get(e.opened.header.targetId)?.ratings.find((r) => r.entry === e) || null;
+}
+
 function eventLine(e) {
   const h = e.opened.header;
   const author = who(h.authorId);
   const at = when(h.clientTimeMs);
+  if (h.kind === 'rating_change') {
+    const change = ratingChangeOf(e);
+    return change ? `Rating changed from ${change.old} to ${change.new} by ${author.name}, ${at}: ${change.reason || 'no reason given'}` : '';
+  }
   if (h.kind === 'acknowledgement') return `Read and accepted by ${author.name}, ${author.agency} (${at})`;
   if (h.kind === 'action_status') return `${statusLine(e)} (${at})`;
   if (h.kind === 'edit') return `Edited by ${author.name} (#${e.seq}, ${at}; the earlier version is kept)`;
@@ -522,7 +538,7 @@ function eventLine(e) {
 }
 
 function isVisibleEvent(entry) {
-  return entry.opened && ['acknowledgement', 'action_status', 'edit', 'retraction'].includes(entry.kind) && state.record.get(entry.opened.header.targetId)?.events.includes(entry);
+  return entry.opened && EVENT_KINDS.includes(entry.kind) && state.record.get(entry.opened.header.targetId)?.events.includes(entry);
 }
 
 function renderPost(entry) {
@@ -556,7 +572,7 @@ function renderPost(entry) {
   // is gone (Acknowledge, once acknowledged), on the post itself.
   const focused = node.contains(document.activeElement) && document.activeElement.closest('[data-buttons]') ? document.activeElement.dataset.tacControl : null;
   node.dataset.seq = entry.seq;
-  $('[data-heading]', node).textContent = entry.opened ? `${KIND_LABEL[entry.kind] || entry.kind} #${entry.seq} from ${who(entry.opened.header.authorId).name}${entry.opened.header.rag ? `, ${entry.opened.header.rag}` : ''}` : `Refused post #${entry.seq}`;
+  $('[data-heading]', node).textContent = entry.opened ? `${KIND_LABEL[entry.kind] || entry.kind} #${entry.seq} from ${who(entry.opened.header.authorId).name}${entry.rag ? `, ${entry.rag}` : ''}` : `Refused post #${entry.seq}`;
   renderControls(entry, node);
   if (focused) {
     const again = [...node.querySelectorAll('[data-buttons] [data-tac-control]')].find((b) => b.dataset.tacControl === focused);
@@ -591,11 +607,12 @@ function renderControls(entry, node) {
   }
   const h = entry.opened.header;
   const author = who(h.authorId);
-  node.className = `tac-post${h.rag ? ` tac-post--${h.rag}` : ''}${entry.retractedBy ? ' tac-post--retracted' : ''}`;
+  // A concern's rating now: the signed one until a rating change (record.js).
+  node.className = `tac-post${entry.rag ? ` tac-post--${entry.rag}` : ''}${entry.retractedBy ? ' tac-post--retracted' : ''}`;
   node.dataset.kind = entry.kind;
   $('[data-kind]', node).textContent = KIND_LABEL[entry.kind] || entry.kind;
   const rag = $('[data-rag]', node);
-  rag.replaceChildren(...(h.rag ? [el('strong', { className: `govuk-tag ${RAG_CLASS[h.rag]}`, text: h.rag[0].toUpperCase() + h.rag.slice(1) })] : []));
+  rag.replaceChildren(...(entry.rag ? [el('strong', { className: `govuk-tag ${RAG_CLASS[entry.rag]}`, text: RAG_WORD[entry.rag] })] : []));
   $('[data-author]', node).textContent = author.name;
   $('[data-agency]', node).textContent = author.agency;
   const time = $('[data-time]', node);
@@ -666,6 +683,10 @@ function renderControls(entry, node) {
   if (may('reopened')) {
     links.append(button('Reopen', () => inline(node, `Why reopen ${name}?`, (note) => status('reopened', note),
       { required: 'Say why the action is reopened', done: after('You reopened') }), 'link', name));
+  }
+  // The rule record.js applies: the concern's author, or the lead (of the current epoch, where the change goes).
+  if (entry.kind === 'concern' && (h.authorId === ME || isLead())) {
+    links.append(button('Change rating', () => ratingForm(node, entry, name, after('You changed the rating of')), 'link', `of ${name}`));
   }
   if (h.authorId === ME) {
     links.append(button('Edit', () => inline(node, `New text for ${name}`, (text) => {
@@ -754,6 +775,54 @@ function reassignForm(node, entry, name, done) {
   select.focus();
 }
 
+// The concern's author or the lead changes its rating: GOV.UK radios for the new rating (the ratings it
+// does not have now, since a change to the same one is ignored) and the reason, required, with the
+// character count; built like inline(), with a Cancel that gives focus back.
+function ratingForm(node, entry, name, done) {
+  const opener = document.activeElement;
+  const existing = $('form.tac-inline', node);
+  if (existing) existing.remove();
+  inlineCount += 1;
+  const id = `inline-${inlineCount}`;
+  // The first radio carries the field's id, so the error summary links to it.
+  const radioId = (rag, i) => (i === 0 ? `${id}-rag` : `${id}-rag-${rag}`);
+  const radios = el('div', { className: 'govuk-radios govuk-radios--small govuk-radios--inline' }, ['red', 'amber', 'green'].filter((rag) => rag !== entry.rag)
+    .map((rag, i) => el('div', { className: 'govuk-radios__item' }, [
+      el('input', { className: 'govuk-radios__input', attrs: { id: radioId(rag, i), name: `${id}-rag`, type: 'radio', value: rag } }),
+      el('label', { className: 'govuk-label govuk-radios__label', text: RAG_WORD[rag], attrs: { for: radioId(rag, i) } }),
+    ])));
+  const ragGroup = el('div', { className: 'govuk-form-group' }, [el('fieldset', { className: 'govuk-fieldset', attrs: { 'aria-describedby': `${id}-rag-hint` } }, [
+    el('legend', { className: 'govuk-fieldset__legend govuk-fieldset__legend--s', text: `New rating for ${name}` }),
+    el('div', { className: 'govuk-hint', text: `It is ${entry.rag || 'not rated'} now.`, attrs: { id: `${id}-rag-hint` } }), radios,
+  ])]);
+  const textarea = el('textarea', { className: 'govuk-textarea govuk-js-character-count', attrs: { id, rows: '2', 'aria-describedby': `${id}-info` } });
+  const reasonGroup = el('div', { className: 'govuk-form-group govuk-character-count', attrs: { 'data-module': 'govuk-character-count', 'data-maxlength': String(MAX_TEXT_CHARS) } }, [
+    el('label', { className: 'govuk-label', text: 'Why has the rating changed?', attrs: { for: id } }), textarea,
+    el('div', { className: 'govuk-hint govuk-character-count__message', text: `You can enter up to ${MAX_TEXT_CHARS} characters`, attrs: { id: `${id}-info` } }),
+  ]);
+  const { form, save } = formUnderPost(node, opener, el('div', {}, [ragGroup, reasonGroup]), 'Change rating', { 'data-tac-rating': '' });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors();
+    const chosen = form.querySelector(`input[name="${id}-rag"]:checked`);
+    const reason = textarea.value.trim();
+    const errors = [];
+    if (!chosen) errors.push({ field: `${id}-rag`, message: 'Choose the new rating' });
+    const problem = (!reason ? 'Say why the rating changed' : null) || tooLong(reason, 'The reason');
+    if (problem) errors.push({ field: id, message: problem });
+    if (errors.length) { showErrors(errors); return; }
+    setBusy(save, true, 'Saving…');
+    try {
+      await send('rating_change', { reason }, { targetId: entry.postId, rag: chosen.value });
+      form.remove();
+      done();
+    } catch (error) { fail(error, id); } finally { setBusy(save, false); }
+  });
+  $('article', node).append(form);
+  new CharacterCount(reasonGroup);
+  document.getElementById(`${id}-rag`).focus();
+}
+
 // A post from the live socket, in order after what the page has. A post from an epoch this page has not
 // verified means the keys moved: assemble the thread again from the verified record.
 async function receive(payload) {
@@ -761,8 +830,9 @@ async function receive(payload) {
   if (state.record.bySeq.has(payload.seq) && state.record.bySeq.get(payload.seq).postId === payload.post_id) return;
   if (!state.keys.manifests.has(payload.epoch) || !state.keys.epochKeys.has(payload.epoch)) { await rebuild(); return; }
   const changed = state.record.add(payload);
-  // An action's status posts are applied or ignored again by the rule whenever one arrives: show each anew.
-  const statusPosts = changed.flatMap((e) => e.received.filter((r) => r.kind === 'action_status' && !changed.includes(r)));
+  // An action's status posts and a concern's rating changes are applied or ignored again by the rule
+  // whenever one arrives: show each anew.
+  const statusPosts = changed.flatMap((e) => e.received.filter((r) => ['action_status', 'rating_change'].includes(r.kind) && !changed.includes(r)));
   for (const entry of [...changed, ...statusPosts]) renderPost(entry);
   if (changed.some((e) => e.opened && e.kind === 'details')) renderDetails();
   const arrived = changed.find((e) => e.seq === payload.seq);
@@ -788,7 +858,13 @@ const seenObserver = new IntersectionObserver((items) => {
 function noticeNew(entry) {
   const h = entry.opened.header;
   const author = who(h.authorId);
-  if (['acknowledgement', 'action_status', 'edit', 'retraction'].includes(entry.kind)) {
+  if (entry.kind === 'rating_change') {
+    const change = ratingChangeOf(entry);
+    const target = state.record.get(h.targetId);
+    announce(change ? `Rating changed from ${change.old} to ${change.new} by ${author.name}${target ? `: ${postName(target)}` : ''}.` : `A rating change from ${author.name} was ignored.`);
+    return;
+  }
+  if (EVENT_KINDS.includes(entry.kind)) {
     const target = state.record.get(h.targetId);
     announce(`${eventLine(entry).replace(/ \(.*\)$/, '')}${target ? `: ${postName(target)}` : ''}.`);
     return;
@@ -991,6 +1067,13 @@ live.addEventListener('membership.ended', ({ detail }) => {
   await rebuildSoon();
   renderConnection();
   if (!state.record) return;
+  // A link to a post (a notification's, "#post-<id>") arrives before the thread is drawn: go to it now.
+  const linked = window.location.hash.startsWith('#post-') && document.getElementById(window.location.hash.slice(1));
+  if (linked) {
+    linked.scrollIntoView({ block: 'start' });
+    if (!linked.hasAttribute('tabindex')) linked.setAttribute('tabindex', '-1');
+    linked.focus({ preventScroll: true });
+  }
   live.subscribe(WS, state.record.entries.length ? state.record.entries[state.record.entries.length - 1].seq : 0);
   if (state.detail.last_seq) postJSON(`/api/v1/workspaces/${WS}/read`, { seq: state.detail.last_seq }).catch(() => {});
 })().catch((error) => {
