@@ -758,6 +758,7 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     changes = {"last_seq": seq,
                # Checked above against this roster; wraps are only ever added, so it holds until the roster moves.
                "roster_keys_checked": workspace.roster_version}
+    rating_was = concern.rag if concern is not None and h.kind == "rating_change" else None
     _summarise_concern(post, workspace, author, concern)
     if h.kind == "concern":
         # The highest RAG of the concerns not retracted: a new concern can only raise it.
@@ -770,7 +771,9 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
     _summarise_action(post, summary, author)
     audit_record(kind="post.created", actor=author, request=request, target=workspace,
                  data={"seq": seq, "post": str(h.post_id), "kind": h.kind,
-                       **({"status": h.status} if h.kind == "action_status" else {})})
+                       **({"status": h.status} if h.kind == "action_status" else {}),
+                       # A rating change's old and new ratings (its reason is in the encrypted body).
+                       **({"from": rating_was, "to": h.rag} if rating_was is not None else {})})
     events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
                                 {"workspace_pk": workspace.pk, "roster": workspace.roster_version,
                                  "post": post_payload_from_row((

@@ -248,8 +248,9 @@ CONCERN_FIGURES = ("total", "answered", "waiting", "late", "breached", "breaches
 
 
 def _red_acknowledgement_medians(ids: QuerySet | None, filters: Filters) -> list[dict]:
-    """Per acknowledging agency: how many red concerns it acknowledged, and the median time from the
-    concern being raised to the agency's first acknowledgement. Concerns in the date range, if any."""
+    """Per acknowledging agency (by id; the caller names them): how many red concerns it acknowledged,
+    and the median time from the concern being raised to the agency's first acknowledgement. Concerns in
+    the date range, if any."""
     # The concern's own columns only as a semi-join when a filter needs them, and retracted concerns (few)
     # left out by a small anti-join: the red acknowledgements are then read from an index alone.
     retracted = ConcernSummary.objects.filter(retracted=True).values("pk")
@@ -271,10 +272,7 @@ def _red_acknowledgement_medians(ids: QuerySet | None, filters: Filters) -> list
                 for r in acks.values("agency_id").annotate(count=Count("concern_id"), median=Median("seconds"))]
     else:
         rows = _medians_in_python(acks.values_list("agency_id", "seconds"))
-    names = dict(Agency.objects.filter(pk__in=[r["agency_id"] for r in rows]).values_list("pk", "name"))
-    for row in rows:
-        row["agency"] = names[row["agency_id"]]
-    return sorted(rows, key=lambda r: r["agency"])
+    return rows
 
 
 def _medians_in_python(values) -> list[dict]:
@@ -307,8 +305,12 @@ def dashboard(*, viewer: Professional, filters: Filters = NO_FILTERS) -> dict:
                                                             **dict.fromkeys(ACTION_FIGURES, 0)})
         for name in ACTION_FIGURES:
             agency[name] += figures[name]
-    # Names afterwards, for the rows shown: grouping by ids alone keeps the aggregate a hash of integers.
-    names = dict(Agency.objects.filter(pk__in=agencies).values_list("pk", "name"))
+    medians = _red_acknowledgement_medians(ids, filters)
+    # Names afterwards, for the rows shown: grouping by ids alone keeps the aggregates cheap.
+    names = dict(Agency.objects.filter(pk__in={*agencies, *(m["agency_id"] for m in medians)})
+                 .values_list("pk", "name"))
+    for median in medians:
+        median["agency"] = names[median["agency_id"]]
     for agency in agencies.values():
         agency["agency"] = names[agency["agency_id"]]
     by_agency = sorted((_share(a) for a in agencies.values()), key=lambda a: a["agency"])
@@ -335,7 +337,7 @@ def dashboard(*, viewer: Professional, filters: Filters = NO_FILTERS) -> dict:
         "owners_total": len(owners),
         "concerns": concerns,
         "concern_totals": {name: sum(c[name] for c in concerns) for name in CONCERN_FIGURES},
-        "red_acknowledgements": _red_acknowledgement_medians(ids, filters),
+        "red_acknowledgements": sorted(medians, key=lambda m: m["agency"]),
     }
 
 

@@ -218,7 +218,7 @@ def test_a_rating_change_by_the_author_starts_a_new_clock_and_moves_the_workspac
     workspace.refresh_from_db()
     assert workspace.current_rag == "red"
     event = AuditEvent.objects.filter(kind="post.created").latest("seq")
-    assert event.data["kind"] == "rating_change"
+    assert (event.data["kind"], event.data["from"], event.data["to"]) == ("rating_change", "green", "red")
 
 
 def test_the_leads_rating_change_is_an_answer(team):
