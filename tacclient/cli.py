@@ -330,11 +330,10 @@ def cmd_reassign(client: TacClient, args) -> int:
     return change_action(client, args, "reassigned", owner=args.owner)
 
 
-def change_action(client: TacClient, args, status: str, *, owner: str | None = None) -> int:
-    """Check the change against the action as the signed record has it (the rule the server and every
-    reader apply, tacclient/actions.py), so a refusal says why before anything is posted; then post it."""
-    if status in NOTE_REQUIRED and not args.note.strip():
-        raise UsageError(f"--note: {NOTE_REQUIRED[status]}")
+def signed_entry(client: TacClient, args, kind: str, what: str):
+    """(workspace, entry) for post #args.seq of `kind` as the signed record has it, after the checks every
+    change of state makes first: an active member, a record that verifies, a post of that kind that was
+    not retracted (whose `what` no longer changes)."""
     ws = client.workspace(resolve(client, args.workspace))
     if not ws.active:
         raise UsageError(f"you are not an active member of {ws.reference} yet")
@@ -342,10 +341,20 @@ def change_action(client: TacClient, args, status: str, *, owner: str | None = N
     if record.problems:
         raise TrustError("; ".join(record.problems))
     entry = record.by_seq.get(args.seq)
-    if entry is None or not entry.ok or entry.kind != "action":
-        raise UsageError(f"#{args.seq} is not an action in {ws.reference}")
+    if entry is None or not entry.ok or entry.kind != kind:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise UsageError(f"#{args.seq} is not {article} {kind} in {ws.reference}")
     if entry.retracted_by is not None:
-        raise UsageError(f"#{args.seq} was retracted: its status no longer changes")
+        raise UsageError(f"#{args.seq} was retracted: its {what} no longer changes")
+    return ws, entry
+
+
+def change_action(client: TacClient, args, status: str, *, owner: str | None = None) -> int:
+    """Check the change against the action as the signed record has it (the rule the server and every
+    reader apply, tacclient/actions.py), so a refusal says why before anything is posted; then post it."""
+    if status in NOTE_REQUIRED and not args.note.strip():
+        raise UsageError(f"--note: {NOTE_REQUIRED[status]}")
+    ws, entry = signed_entry(client, args, "action", "status")
     new_owner = None
     if owner is not None:
         try:
@@ -373,17 +382,7 @@ def cmd_rate(client: TacClient, args) -> int:
     reader apply, tacclient/record.py), so a refusal says why before anything is posted; then post it."""
     if not args.reason.strip():
         raise UsageError(f"--reason: {RATING_REASON_REQUIRED}")
-    ws = client.workspace(resolve(client, args.workspace))
-    if not ws.active:
-        raise UsageError(f"you are not an active member of {ws.reference} yet")
-    record = client.record(ws.id)
-    if record.problems:
-        raise TrustError("; ".join(record.problems))
-    entry = record.by_seq.get(args.seq)
-    if entry is None or not entry.ok or entry.kind != "concern":
-        raise UsageError(f"#{args.seq} is not a concern in {ws.reference}")
-    if entry.retracted_by is not None:
-        raise UsageError(f"#{args.seq} was retracted: its rating no longer changes")
+    ws, entry = signed_entry(client, args, "concern", "rating")
     # The change goes in the current epoch, whose lead is the latest manifest's.
     if client.me not in (entry.author, ws.lead_id):
         raise UsageError(f"#{args.seq}: only the author of the concern or the lead professional can change its rating")
