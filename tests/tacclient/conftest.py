@@ -7,6 +7,7 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tacclient import client as tacclient_module
+from tacclient.cli import main
 from tacclient.client import TacClient
 
 
@@ -37,3 +38,25 @@ def connect(live_server_url, transactional_db):
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def tac(live_server_url, monkeypatch, capsys, tmp_path):
+    """Runs `tac --url ... --email <persona> ARGS` with the password and a fresh TOTP code in the
+    environment, and the local saved state under this test's own directory (not the real home's, where
+    another test's account of the same address would leave a copy sealed under other keys). Returns
+    (exit code, stdout, stderr)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("TAC_STATE_FILE", raising=False)
+
+    def run(persona, *argv: str, password: str | None = None):
+        monkeypatch.setenv("TAC_PASSWORD", password or persona.password)
+        monkeypatch.setenv("TAC_TOTP", persona.totp())
+        capsys.readouterr()
+        code = main(["--url", live_server_url, "--email", persona.user.email, *argv])
+        totp_reusable(persona)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        return code, out, err
+
+    return run

@@ -12,31 +12,7 @@ from messaging.models import Post
 from tacclient import cli
 from tacclient.cli import main, render_thread
 
-from .conftest import totp_reusable
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def tac(live_server_url, monkeypatch, capsys, tmp_path):
-    """Runs `tac --url ... --email <persona> ARGS` with the password and a fresh TOTP code in the
-    environment, and the local saved state under this test's own directory (not the real home's, where
-    another test's account of the same address would leave a copy sealed under other keys). Returns
-    (exit code, stdout, stderr)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("TAC_STATE_FILE", raising=False)
-
-    def run(persona, *argv: str, password: str | None = None):
-        monkeypatch.setenv("TAC_PASSWORD", password or persona.password)
-        monkeypatch.setenv("TAC_TOTP", persona.totp())
-        capsys.readouterr()
-        code = main(["--url", live_server_url, "--email", persona.user.email, *argv])
-        totp_reusable(persona)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

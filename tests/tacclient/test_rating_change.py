@@ -16,14 +16,12 @@ from accounts.models import Professional
 from messaging import custodian as custodian_pin
 from messaging import selectors
 from messaging.models import Post
-from tacclient.cli import main, render_thread
+from tacclient.cli import render_thread
 from tacclient.client import TacError, workspace_from_detail
 from tacclient.record import Record
 from tacclient.workspace import CustodianPin
 from tests.messaging.factories import Client, join
 from tests.scenarios import hash_of, payload_of
-
-from .conftest import totp_reusable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -233,25 +231,6 @@ def test_the_server_refuses_a_change_by_anyone_else_or_to_the_rating_it_has(team
     with pytest.raises(TacError) as refused:
         gp_client.change_rating(ws_id, concern.post_id, "red", "After all")
     assert refused.value.status == 409
-
-
-@pytest.fixture
-def tac(live_server_url, monkeypatch, capsys, tmp_path):
-    """`tac --url ... --email <persona> ARGS` in-process (as tests/tacclient/test_cli.py runs it)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("TAC_STATE_FILE", raising=False)
-
-    def run(persona, *argv: str):
-        monkeypatch.setenv("TAC_PASSWORD", persona.password)
-        monkeypatch.setenv("TAC_TOTP", persona.totp())
-        capsys.readouterr()
-        code = main(["--url", live_server_url, "--email", persona.user.email, *argv])
-        totp_reusable(persona)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
-
-    return run
 
 
 def test_tac_rate_checks_the_change_against_the_signed_record_then_posts_it(tac, team, lead, gp, manager):
