@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import client_ip
-from tacclient import crypto
+from tacprotocol import crypto
 
 from . import services
 from .access import can_administer, is_agency_admin, password_only, public, recent_2fa_required

@@ -43,8 +43,8 @@ def main() -> None:
     from messaging import services
     from messaging.models import Workspace
     from messaging.schemas import PostEnvelope
-    from tacclient import crypto
-    from tacclient.workspace import seal_post
+    from tacprotocol import crypto
+    from tacprotocol.workspace import seal_post
 
     state = load_state()
     ws_state, user = state["workspaces"]["pair"], state["users"][0]

@@ -1,7 +1,7 @@
 """Run the live-path workloads against the ASGI app under daphne or uvicorn: `python -m bench.run w1 w4`.
 
 One asyncio process drives every client socket (the `websockets` library directly, same frames as
-tacclient.client.LiveSocket). Posts are sealed with tacclient.crypto just before each workload, with
+tacclient.client.LiveSocket). Posts are sealed with tacprotocol.crypto just before each workload, with
 client_time_ms = the intended send time; sending is open-loop (on a fixed schedule) and latency is
 measured from the intended send time to the receipt of post.created."""
 
@@ -250,8 +250,8 @@ class Bench:
 
     def seal(self, ws_name: str, author: int, n: int, t_first_wall: float, interval: float) -> list[dict]:
         """n post.create frames for ws_name by user `author`, client_time_ms = intended send times."""
-        from tacclient import crypto
-        from tacclient.workspace import seal_post
+        from tacprotocol import crypto
+        from tacprotocol.workspace import seal_post
         ws = self.state["workspaces"][ws_name]
         u = self.state["users"][author]
         ident = crypto.Identity(sign_seed=b64d(u["sign_seed"]), box_secret=b64d(u["box_secret"]))

@@ -52,8 +52,8 @@ def main() -> None:
     from messaging import selectors, services
     from messaging.custodian import custodian_key_install
     from messaging.schemas import EpochBundle
-    from tacclient import crypto
-    from tacclient.workspace import MemberKey, epoch_bundle, invite_signature
+    from tacprotocol import crypto
+    from tacprotocol.workspace import MemberKey, epoch_bundle, invite_signature
 
     agency = agency_create(name="Bench Children's Social Care", kind=Agency.Kind.CHILDRENS_SOCIAL_CARE)
     custodian_identity = crypto.custodian_identity(os.urandom(32))

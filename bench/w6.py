@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from oversight import clocks
-from tacclient import crypto
+from tacprotocol import crypto
+from tacprotocol.wire import CONTENT_KINDS, RAG_ORDER
 
 from .common import apply_env
 from .run import cpu_of, cpu_self, ms, pct
@@ -53,14 +54,12 @@ AGENCY_PLAN = [("childrens_social_care", 4, 3.0), ("gp_practice", 5, 0.6), ("mat
 MANAGERS_PER_AGENCY = 3
 PARTNERSHIP_LEADS = 2
 RAG_WEIGHTS = {"red": 0.2, "amber": 0.45, "green": 0.35}
-RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
 # How long the lead takes to answer a concern, and another agency to acknowledge one: lognormal, by median.
 RESPONSE_MEDIAN_S = {"red": 1.5 * 3600, "amber": 8 * 3600, "green": 30 * 3600}
 ACK_MEDIAN_S = {"red": 3 * 3600, "amber": 20 * 3600, "green": 48 * 3600}
 DAY = 86400.0
 # As messaging/services.py: what a concern's summary follows (events that target it, content that replies).
 CONCERN_EVENTS = ("acknowledgement", "rating_change", "retraction")
-CONTENT_KINDS = ("concern", "action", "update", "decision", "details", "history_shared")
 
 
 def configure(db: str) -> None:
@@ -387,7 +386,7 @@ def generate(scale: Scale, db: str) -> None:
         Post,
         Workspace,
     )
-    from tacclient import actions as action_rules
+    from tacprotocol import actions as action_rules
 
     rng = random.Random(scale.seed)
     noise = Noise(rng)

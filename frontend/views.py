@@ -7,8 +7,7 @@ from django.shortcuts import render
 from accounts.access import public
 from messaging import selectors
 from messaging.models import Membership, Workspace
-from messaging.schemas import MAX_TEXT_CHARS
-from tacclient.client import CONCERN_CATEGORIES
+from tacprotocol.wire import CONCERN_CATEGORIES, MAX_TEXT_CHARS
 
 
 def home(request):

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from tacclient import crypto
+from tacprotocol import crypto
 
 from .models import CustodianKey
 

@@ -236,7 +236,7 @@ class ActionSummary(models.Model):
     """Where each action stands now, from its metadata (owner, due date, status: all in signed headers the
     server reads), kept in the same transaction as the post that moves it (services.post_create), so
     that nothing asking "what is overdue" reads the posts. The posts stay the record; this row is a
-    summary of them that tacclient/actions.py's rule keeps, and the readers check for themselves."""
+    summary of them that tacprotocol/actions.py's rule keeps, and the readers check for themselves."""
 
     action = models.OneToOneField(Post, on_delete=models.PROTECT, primary_key=True, related_name="summary")
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="action_summaries")

@@ -12,15 +12,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from tacclient import crypto
+from tacprotocol import crypto
+from tacprotocol.wire import MAX_CIPHERTEXT_BYTES, MAX_MEMBERS
 
 # crypto_box_seal adds 48 bytes to label (18) + workspace id (16) + epoch (4) + key (32).
 SEALED_EPOCH_KEY_BYTES = 48 + len(crypto.LABEL_EPOCH_WRAP) + 16 + 4 + 32
-MAX_CIPHERTEXT_BYTES = 256 * 1024
-MAX_MEMBERS = 2000
-# Free text in a post's encrypted body (a concern's detail, an update, a note): what clients allow,
-# since only they can see it (docs/protocol.md, "Limits"). The server bounds the ciphertext instead.
-MAX_TEXT_CHARS = 20_000
 # A frame id is echoed in the answer: a short string or an integer a JavaScript number holds exactly.
 MAX_FRAME_ID_CHARS = 128
 MAX_SAFE_INTEGER = 2**53 - 1

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Professional
-from tacclient import actions, crypto
+from tacprotocol import actions, crypto
 from teamaroundchild import sql
 
 from . import access
@@ -207,7 +207,7 @@ def my_work(*, professional: Professional) -> dict:
 
 def key_confirmations(workspace: Workspace) -> list[dict]:
     """Signed statements, by anyone who has been a member, about the keys of anyone who has been one:
-    each reader decides which confirmers it trusts (tacclient.workspace.verify_workspace)."""
+    each reader decides which confirmers it trusts (tacprotocol.workspace.verify_workspace)."""
     people = Membership.objects.filter(workspace=workspace).values("professional_id")
     confirmations = (KeyConfirmation.objects.filter(subject_id__in=people, confirmer_id__in=people)
                      .select_related("confirmer", "subject", "subject_key").order_by("created_at"))

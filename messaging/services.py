@@ -24,7 +24,17 @@ from audit.services import audit_record
 from notifications.models import Notification
 from notifications.services import notify
 from oversight import clocks
-from tacclient import actions, crypto
+from tacprotocol import actions, crypto
+from tacprotocol.wire import (
+    CHANGEABLE_KINDS,
+    CLOCK_SKEW_MS,
+    CONTENT_KINDS,
+    EPOCH_MAX_AGE_MS,
+    EPOCH_MAX_POSTS,
+    EVENT_KINDS,
+    MAX_DUE_YEARS,
+    RAG_ORDER,
+)
 from teamaroundchild import sql
 
 from . import access, events
@@ -44,18 +54,9 @@ from .models import (
 )
 from .schemas import EpochBundle, PostEnvelope
 
-CLOCK_SKEW = dt.timedelta(minutes=10)
-EPOCH_MAX_POSTS = 500
-EPOCH_MAX_AGE = dt.timedelta(days=30)
-RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
-CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
-EVENT_KINDS = {"action_status", "acknowledgement", "edit", "retraction", "rating_change"}
-# What edits and retractions may target: what a professional wrote, not an event about it.
-CHANGEABLE_KINDS = {"concern", "action", "update", "decision", "details"}
+EPOCH_MAX_AGE = dt.timedelta(milliseconds=EPOCH_MAX_AGE_MS)
 MAX_STATE_BYTES = 256 * 1024
 MAX_DUE_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
-# A new action is due from today to this many years ahead (docs/protocol.md, "Limits").
-MAX_DUE_YEARS = 2
 
 __all__ = ["Conflict", "custodian_key_current"]  # re-exported: callers catch services.Conflict
 
@@ -71,7 +72,7 @@ def _now_ms() -> int:
 def _check_clock(ms: int, what: str) -> dt.datetime:
     skewed = ValidationError(f"the {what} time is more than 10 minutes from the server's clock; check this device's "
                              f"clock")
-    if abs(ms - _now_ms()) > CLOCK_SKEW.total_seconds() * 1000:
+    if abs(ms - _now_ms()) > CLOCK_SKEW_MS:
         raise skewed
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
@@ -785,7 +786,7 @@ def _post_store(*, author: Professional, key: IdentityKey | None, workspace: Wor
 
 def _action_change(workspace: Workspace, author: Professional, target: Post, status: str,
                    new_owner: Professional | None) -> ActionSummary:
-    """The action's summary as `status` leaves it (tacclient/actions.py's rule, on the current lead), not
+    """The action's summary as `status` leaves it (tacprotocol/actions.py's rule, on the current lead), not
     yet saved; PermissionDenied for someone the rule does not allow, Conflict for a change that does not
     apply to where the action stands."""
     summary = ActionSummary.objects.get(action=target)

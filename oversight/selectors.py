@@ -7,7 +7,7 @@ grows with the number of posts. Each function takes the viewer and narrows to wh
 oversee; each page is a handful of grouped queries (values().annotate() with Count(filter=...)), never a
 query per row.
 
-"Overdue" is tacclient/actions.py's rule, in SQL: still the owner's to do (open, accepted, reopened) and
+"Overdue" is tacprotocol/actions.py's rule, in SQL: still the owner's to do (open, accepted, reopened) and
 its due date, a day in the site's time zone, before today. "Completed" is done or confirmed; "by the due
 date" is done on or before the due date, as a day in the site's time zone."""
 
@@ -42,7 +42,8 @@ from django.utils import timezone
 
 from accounts.models import Agency, Professional
 from messaging.models import ActionSummary, ConcernAcknowledgement, ConcernSummary, Membership, Workspace
-from tacclient import actions
+from tacprotocol import actions
+from tacprotocol.wire import RAGS
 
 from . import access
 
@@ -54,7 +55,6 @@ ACTION_STATUSES = {
     "completed": "Completed",
     "cancelled": "Cancelled",
 }
-RAGS = ("red", "amber", "green")
 WEEKS = 12
 # The owners table shows this many (most overdue first); the CSV has every action.
 OWNER_ROWS = 100
@@ -101,7 +101,7 @@ def _completed() -> Q:
 
 
 def _overdue(today: dt.date) -> Q:
-    """tacclient.actions.overdue as SQL terms (tests/oversight/test_dashboard.py checks they agree)."""
+    """tacprotocol.actions.overdue as SQL terms (tests/oversight/test_dashboard.py checks they agree)."""
     return _pending() & Q(due_date__lt=today)
 
 

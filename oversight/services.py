@@ -17,7 +17,7 @@ from audit.services import audit_record
 from messaging.models import ActionSummary, ConcernSummary, Workspace
 from notifications.models import Notification
 from notifications.services import notify
-from tacclient import actions
+from tacprotocol import actions
 
 # Clocks run while a workspace is open or stepped down; a closed workspace's clocks have stopped.
 LIVE = (Workspace.Status.OPEN, Workspace.Status.STEPPED_DOWN)

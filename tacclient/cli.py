@@ -28,12 +28,13 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from . import actions, crypto
+from tacprotocol import actions, crypto
+from tacprotocol.record import Record
+from tacprotocol.wire import CONCERN_CATEGORIES, DETAILS_FIELDS, RAGS
+from tacprotocol.workspace import b64d, b64e
+
 from .client import (
-    CONCERN_CATEGORIES,
-    DETAILS_FIELDS,
     NOTE_REQUIRED,
-    RAGS,
     RATING_REASON_REQUIRED,
     TacClient,
     TacError,
@@ -41,8 +42,6 @@ from .client import (
     TrustError,
     Workspace,
 )
-from .record import Record
-from .workspace import b64d, b64e
 
 WORKSPACE_HELP = "a workspace reference (TAC-2026-0001) or id"
 SEQ_HELP = "the action's number in the thread (as `tac show` lists it: 4 or #4)"
@@ -351,7 +350,7 @@ def signed_entry(client: TacClient, args, kind: str, what: str):
 
 def change_action(client: TacClient, args, status: str, *, owner: str | None = None) -> int:
     """Check the change against the action as the signed record has it (the rule the server and every
-    reader apply, tacclient/actions.py), so a refusal says why before anything is posted; then post it."""
+    reader apply, tacprotocol/actions.py), so a refusal says why before anything is posted; then post it."""
     if status in NOTE_REQUIRED and not args.note.strip():
         raise UsageError(f"--note: {NOTE_REQUIRED[status]}")
     ws, entry = signed_entry(client, args, "action", "status")
@@ -379,7 +378,7 @@ def change_action(client: TacClient, args, status: str, *, owner: str | None = N
 @with_client
 def cmd_rate(client: TacClient, args) -> int:
     """Check the change against the concern as the signed record has it (the rule the server and every
-    reader apply, tacclient/record.py), so a refusal says why before anything is posted; then post it."""
+    reader apply, tacprotocol/record.py), so a refusal says why before anything is posted; then post it."""
     if not args.reason.strip():
         raise UsageError(f"--reason: {RATING_REASON_REQUIRED}")
     ws, entry = signed_entry(client, args, "concern", "rating")

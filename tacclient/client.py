@@ -30,22 +30,21 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from . import actions, crypto
-from .memory import Memory
-from .record import Entry, Record
-from .workspace import (
-    MAX_TEXT_CHARS,
+from tacprotocol import actions, crypto
+from tacprotocol.record import Entry, Record
+from tacprotocol.wire import MAX_TEXT_CHARS, MAX_TITLE_CHARS, RAGS
+from tacprotocol.workspace import (
     CustodianPin,
     MemberKey,
     TrustError,
-    WorkspaceKeys,
+    Workspace,
     b64d,
     b64e,
     epoch_bundle,
@@ -57,8 +56,10 @@ from .workspace import (
     plan_epoch_members,
     remember,
     seal_post,
-    verify_workspace,
+    workspace_from_detail,
 )
+
+from .memory import Memory
 
 __all__ = [
     "LiveSocket", "PostReceipt", "RotateResult", "TacClient", "TacError", "TacNetworkError", "ThreadPost",
@@ -70,20 +71,8 @@ __all__ = [
 # would give it the password and so the wrapping key: refuse. Tests lower it for their light accounts.
 DEFAULT_KDF_FLOOR = (3, 64 * 1024 * 1024)
 POST_PAGE = 1000
-RAGS = ("red", "amber", "green")
-# Concern categories (the body's `category`): the one list, which the browser's composer also offers.
-CONCERN_CATEGORIES = {
-    "physical_abuse": "Physical abuse", "emotional_abuse": "Emotional abuse", "sexual_abuse": "Sexual abuse",
-    "neglect": "Neglect", "domestic_abuse": "Domestic abuse", "exploitation": "Exploitation",
-    "mental_health": "Mental health", "school_attendance": "School attendance", "housing": "Housing",
-    "other": "Other",
-}
-# The child's details post (kind "details"): keys the browser writes, with the labels it shows.
-DETAILS_FIELDS = {"name": "Name", "dob": "Date of birth", "nhs_number": "NHS number", "address": "Address",
-                  "family": "Family and household", "notes": "Notes"}
 # Websocket error codes as HTTP statuses, so callers handle one kind of TacError.
 WS_ERROR_STATUS = {"invalid": 400, "forbidden": 403, "conflict": 409, "unavailable": 503}
-CURRENT_STATES = ("invited", "accepted", "active")
 # The custodian pin: a static file served with the scripts (messaging/custodian.py), never an API answer.
 PIN_PATH = "/static/tac/pins/custodian.json"
 # Changes of an action's status that must say something (docs/protocol.md, "Limits"): what was done, or why.
@@ -127,42 +116,6 @@ def nhs_number_valid(value: str) -> bool:
 
 
 # --- what the client hands back ------------------------------------------------------------------------
-
-
-@dataclass
-class Workspace:
-    """A workspace as this client verified it. `keys` exists only for an active member."""
-
-    detail: dict
-    keys: WorkspaceKeys | None = None
-    cards: dict[uuid.UUID, dict] = field(default_factory=dict)
-
-    @property
-    def id(self) -> uuid.UUID:
-        return uuid.UUID(self.detail["id"])
-
-    @property
-    def reference(self) -> str:
-        return self.detail["reference"]
-
-    @property
-    def lead_id(self) -> uuid.UUID:
-        """The lead as the latest verified manifest names them (the server's word before there is one)."""
-        if self.keys is not None and self.keys.manifests:
-            return self.keys.lead()
-        return uuid.UUID(self.detail["lead"])
-
-    @property
-    def active(self) -> bool:
-        return self.detail.get("my_state") == "active"
-
-    def name_of(self, public_id: uuid.UUID | str | None) -> str:
-        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
-        return card["name"] if card else str(public_id)
-
-    def agency_of(self, public_id: uuid.UUID | str | None) -> str:
-        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
-        return card["agency"] if card else ""
 
 
 @dataclass(frozen=True)
@@ -246,23 +199,6 @@ class RotateResult:
 
 
 # --- pure client-side logic (no network): the seed and the tests use these too -------------------------
-
-
-def workspace_from_detail(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUID | None = None,
-                          memory: dict | None = None, verified: dict | None = None,
-                          pin: CustodianPin | None = None) -> Workspace:
-    """Verify a workspace detail (the API's JSON, or selectors.workspace_detail plus author_keys): the
-    chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys.
-    `memory` is this workspace's entry in the professional's saved state (tacclient.memory)."""
-    ws = Workspace(detail=detail)
-    for card in detail.get("members", []):
-        pid = uuid.UUID(card["id"])
-        if card.get("state") in CURRENT_STATES or pid not in ws.cards:
-            ws.cards[pid] = card
-    if not ws.active:
-        return ws
-    ws.keys = verify_workspace(detail, identity, my_id=my_id, memory=memory, verified=verified, pin=pin)
-    return ws
 
 
 def thread_post(entry: Entry) -> ThreadPost:
@@ -867,6 +803,8 @@ class TacClient:
                due: dt.date | str | None = None) -> PostReceipt:
         if owner is None:
             raise ValueError("an action needs an owner")
+        if len(title) > MAX_TITLE_CHARS:
+            raise ValueError(f"the title must be {MAX_TITLE_CHARS} characters or fewer")
         owner_id = self.member_id(workspace, owner)
         return self.post(workspace, "action", {"title": title, "detail": detail}, owner=owner_id, due=due,
                          status="open")
@@ -883,7 +821,7 @@ class TacClient:
     def complete(self, workspace, action_id: uuid.UUID | str, note: str = "") -> PostReceipt:
         return self.post(workspace, "action_status", {"note": note}, target=uuid.UUID(str(action_id)), status="done")
 
-    # An action's life (tacclient/actions.py): who may make which change, and when, is the server's to
+    # An action's life (tacprotocol/actions.py): who may make which change, and when, is the server's to
     # refuse (403 the wrong person, 409 the wrong moment) and every reader's to ignore. What only a client
     # can see is its to require: a note for done, a reason for reopening or cancelling.
 
@@ -928,7 +866,7 @@ class TacClient:
     def change_rating(self, workspace, concern_post_id: uuid.UUID | str, rag: str, reason: str) -> PostReceipt:
         """The concern's author or the lead changes its RAG rating to `rag`, saying why (the reason is
         encrypted; the new rating is in the signed header). Who may, and that the rating is another than
-        the concern has, is the server's to refuse and every reader's to ignore (tacclient/record.py); the
+        the concern has, is the server's to refuse and every reader's to ignore (tacprotocol/record.py); the
         reason, which only a client can see, is this client's to require."""
         if rag not in RAGS:
             raise ValueError(f"rag must be one of {', '.join(RAGS)}")
@@ -963,7 +901,7 @@ class TacClient:
         return pid
 
     def record(self, workspace) -> Record:
-        """The whole thread as this reader assembles it (tacclient.record): every post verified and opened
+        """The whole thread as this reader assembles it (tacprotocol.record): every post verified and opened
         or refused, gaps, reordering and replays found, state applied in signed causal order, and checked
         against what this professional's devices saw before (`problems`, which stop posting)."""
         ws = self.workspace(workspace)

@@ -18,8 +18,8 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from . import crypto
-from .workspace import b64d, b64e
+from tacprotocol import crypto
+from tacprotocol.workspace import b64d, b64e
 
 STATE_VERSION = 1
 

@@ -22,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Agency, Professional
 from accounts.services import agency_create, professional_create_with_password
-from tacclient import crypto
+from tacprotocol import crypto
 
 PASSWORD = "correct horse battery staple"
 

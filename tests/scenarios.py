@@ -1,7 +1,7 @@
 """Hostile-server scenarios shared by the Python client's tests (tests/tacclient/test_trust_scenarios.py)
 and the browser's (tests/browser/test_trust_scenarios.py): an honest team is built through the real
 services, then the server's answers (the workspace detail, the post list) are rewritten as an operator who
-edits rows and answers would. Both implementations of "what a reader believes" (tacclient.workspace and
+edits rows and answers would. Both implementations of "what a reader believes" (tacprotocol.workspace and
 .record; frontend/static/tac/workspace.js and record.js) run over the same inputs and must reach the same
 outcome (`outcome` here, `OUTCOME_JS` there), and each scenario states what that outcome must be."""
 
@@ -15,9 +15,9 @@ import uuid
 from messaging import custodian as custodian_pin
 from messaging import selectors
 from messaging.models import Membership, Workspace
-from tacclient import crypto
-from tacclient.record import Record
-from tacclient.workspace import (
+from tacprotocol import crypto
+from tacprotocol.record import Record
+from tacprotocol.workspace import (
     CustodianPin,
     TrustError,
     epoch_bundle,
@@ -252,6 +252,22 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
     out.append(team.scenario("a member's keys swapped", reader="lead", detail=swapped_key, plan={},
                              expect={"plan_keeps": str(priya.user.public_id), "plan_warnings_min": 1}))
 
+    # The lead's choices, which both clients must plan alike: an accepted invitee the lead did not choose
+    # to admit stays out; a removed member is left out; a new lead named from the signed membership swaps
+    # roles, and one from outside it (the server's word alone) is refused.
+    with_ghost = {"detail": ghost, "reader": "lead"}
+    out.append(team.scenario("an accepted invitee the lead did not admit", **with_ghost, plan={"admit": []},
+                             expect={"plan_refused": [], "plan_admitted": [],
+                                     "plan_leaves_out": str(outsider.user.public_id)}))
+    out.append(team.scenario("a member removed by the lead", reader="lead", plan={"remove": str(morgan.user.public_id)},
+                             expect={"plan_leaves_out": str(morgan.user.public_id),
+                                     "plan_keeps": str(priya.user.public_id)}))
+    out.append(team.scenario("the lead handed to a member", reader="lead", plan={"new_lead": str(priya.user.public_id)},
+                             expect={"plan_role_of": [str(priya.user.public_id), "lead"]}))
+    out.append(team.scenario("the lead handed to someone outside the membership", **with_ghost,
+                             plan={"new_lead": str(outsider.user.public_id), "admit": []},
+                             expect={"plan_error": "the new lead must be a member"}))
+
     # Item 3: Morgan removed, then shown as accepted again on the old invitation.
     sam.rotate(ws, remove=morgan.user)
     readmit = team.answers("lead")[0]
@@ -334,7 +350,12 @@ def outcome(s: dict) -> dict:
         cards = {uuid.UUID(c["id"]): c for c in s["detail"]["members"]
                  if c["state"] in ("invited", "accepted", "active")}
         try:
-            plan = plan_epoch_members(keys, cards, my_id=uuid.UUID(reader["id"]), my_fingerprint=identity.fingerprint())
+            options = s["plan"]
+            plan = plan_epoch_members(
+                keys, cards, my_id=uuid.UUID(reader["id"]), my_fingerprint=identity.fingerprint(),
+                remove=uuid.UUID(options["remove"]) if options.get("remove") else None,
+                new_lead=uuid.UUID(options["new_lead"]) if options.get("new_lead") else None,
+                admit={uuid.UUID(p) for p in options["admit"]} if "admit" in options else None)
             result["plan"] = {"members": sorted([str(m.public_id), b64(m.fingerprint), m.role] for m in plan.members),
                               "admitted": sorted(str(p) for p in plan.admitted),
                               "refused": sorted(str(p) for p in plan.refused), "warnings": len(plan.warnings),
@@ -397,6 +418,11 @@ def check(s: dict, got: dict) -> None:
             assert got["plan"]["admitted"] == value, (s["name"], got["plan"])
         elif name == "plan_warnings_min":
             assert got["plan"]["warnings"] >= value, (s["name"], got["plan"])
+        elif name == "plan_leaves_out":
+            assert all(m[0] != value for m in got["plan"]["members"]), (s["name"], got["plan"])
+        elif name == "plan_role_of":
+            pid, role = value
+            assert next(m[2] for m in got["plan"]["members"] if m[0] == pid) == role, (s["name"], got["plan"])
         elif name == "plan_keeps":
             assert any(m[0] == value for m in got["plan"]["members"]), (s["name"], got["plan"])
         elif name == "plan_key_of":

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tacclient import crypto
-from tacclient.vectors import build
+from tacprotocol import crypto
+from tacprotocol.vectors import build
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "crypto.json").read_text())
 

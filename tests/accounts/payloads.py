@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 
 from accounts.schemas import KeyEnrolment, PasswordSecrets
-from tacclient import crypto
+from tacprotocol import crypto
 
 
 def b64(data: bytes) -> str:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Invitation, Professional
 from accounts.services import invitation_create, invitation_revoke
 from audit.models import AuditEvent
-from tacclient import crypto
+from tacprotocol import crypto
 from tests.accounts.payloads import make_enrolment
 from tests.conftest import sign_in
 

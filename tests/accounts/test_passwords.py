@@ -29,7 +29,7 @@ from accounts.services import (
 )
 from audit.models import AuditEvent
 from messaging.events import SESSION_REVOKED, user_group
-from tacclient import crypto
+from tacprotocol import crypto
 from tests.accounts.payloads import b64, make_enrolment
 from tests.conftest import sign_in
 

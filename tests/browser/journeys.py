@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from accounts.models import Professional
-from tacclient import crypto
+from tacprotocol import crypto
 from tests.conftest import Persona
 
 KEY_STATUS = "[data-tac-key-status]"

@@ -1,4 +1,4 @@
-"""An action's life in Chromium (tacclient/actions.py is the rule; frontend/static/tac/actions.js its twin):
+"""An action's life in Chromium (tacprotocol/actions.py is the rule; frontend/static/tac/actions.js its twin):
 Sam Lead gives Dr Priya GP an action; she accepts it, completes it with a note, and Sam confirms it, each
 step shown live on both pages and only to whom the rule allows it. A second action Sam reassigns to Morgan
 Manager (a third browser), who accepts it. The server's summary row ends where the pages say."""

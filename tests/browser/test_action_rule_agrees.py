@@ -1,4 +1,4 @@
-"""The browser's action rule (frontend/static/tac/actions.js) is tacclient/actions.py's, case by case:
+"""The browser's action rule (frontend/static/tac/actions.js) is tacprotocol/actions.py's, case by case:
 every start state, every status a post may carry (and some it may not), by the owner, the lead, the owner
 who leads, and someone else, naming no new owner, the current one or another; the same answer and the
 same words for a refusal. And the same overdue."""
@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from tacclient import actions
+from tacprotocol import actions
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from accounts.schemas import KeyEnrolment
-from tacclient import crypto
+from tacprotocol import crypto
 
 pytestmark = pytest.mark.browser
 

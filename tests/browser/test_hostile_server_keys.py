@@ -33,8 +33,8 @@ from messaging.models import (
     Post,
     Workspace,
 )
-from tacclient import crypto
-from tacclient.workspace import seal_post
+from tacprotocol import crypto
+from tacprotocol.workspace import seal_post
 from tests.browser.journeys import allow_totp_reuse, expected_safety_number, sign_in
 from tests.messaging.factories import Client, member_key, newest, password_reset
 

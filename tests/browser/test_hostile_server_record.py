@@ -28,8 +28,8 @@ from audit.models import AuditEvent
 from messaging import services
 from messaging.models import Epoch, Membership, Post, Workspace
 from messaging.schemas import EpochBundle
-from tacclient import crypto
-from tacclient.workspace import epoch_bundle, seal_post
+from tacprotocol import crypto
+from tacprotocol.workspace import epoch_bundle, seal_post
 from tests.browser.journeys import expected_safety_number, sign_in
 from tests.browser.test_workspace_flow import pg_dump
 from tests.messaging.factories import Client, join, member_key, newest

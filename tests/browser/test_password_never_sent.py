@@ -18,7 +18,7 @@ from playwright.sync_api import BrowserContext, Request, expect
 
 from accounts import services
 from accounts.models import Professional
-from tacclient import crypto
+from tacprotocol import crypto
 from tests.browser.journeys import (
     allow_totp_reuse,
     choose_password,

@@ -43,7 +43,11 @@ async (all) => {
     if (s.plan !== null) {
       const cards = new Map(s.detail.members.filter((m) => ['invited', 'accepted', 'active'].includes(m.state)).map((m) => [m.id, m]));
       try {
-        const plan = w.planEpochMembers(keys, cards, { myId: s.reader.id, myFingerprint: c.fingerprint(identity.signPublic, identity.boxPublic) });
+        const options = s.plan;
+        const plan = w.planEpochMembers(keys, cards, {
+          myId: s.reader.id, myFingerprint: c.fingerprint(identity.signPublic, identity.boxPublic),
+          remove: options.remove || null, newLead: options.new_lead || null, admit: 'admit' in options ? new Set(options.admit) : null,
+        });
         result.plan = {
           members: plan.members.map((m) => [m.publicId, b64(m.fingerprint), m.role]).sort(),
           admitted: [...plan.admitted].sort(), refused: [...plan.refused.keys()].sort(), warnings: plan.warnings.length, error: null,

@@ -1,5 +1,5 @@
 """The browser's half of the workspace vectors: epoch wraps, manifests and post envelopes made by
-frontend/static/tac/crypto.js must be the bytes tacclient.crypto makes, and each side opens the other's."""
+frontend/static/tac/crypto.js must be the bytes tacprotocol.crypto makes, and each side opens the other's."""
 
 import base64
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tacclient import crypto
+from tacprotocol import crypto
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Client-side steps done as a member's client would, in Python (tacclient.workspace), for the
+"""Client-side steps done as a member's client would, in Python (tacprotocol.workspace), for the
 messaging tests: the server only ever sees what these produce."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from messaging import custodian as custodian_pin
 from messaging import selectors, services
 from messaging.models import Post, Workspace
 from messaging.schemas import EpochBundle, PostEnvelope
-from tacclient import crypto
-from tacclient.workspace import (
+from tacprotocol import crypto
+from tacprotocol.workspace import (
     CustodianPin,
     MemberKey,
     WorkspaceKeys,

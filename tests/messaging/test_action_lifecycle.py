@@ -1,4 +1,4 @@
-"""An action's life on the server (tacclient/actions.py's rule, issue 10 item 1): open, accepted by its
+"""An action's life on the server (tacprotocol/actions.py's rule, issue 10 item 1): open, accepted by its
 owner, done, confirmed by the lead or reopened; reassigned by the lead to a member who accepts; cancelled.
 Every change is a signed post, audited, and kept in the action's summary row in the same transaction;
 the server says which actions are overdue."""
@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from messaging import selectors
 from messaging.custodian import Conflict
 from messaging.models import ActionSummary, Post
-from tacclient import actions
+from tacprotocol import actions
 from tests.messaging.factories import Client, join
 
 pytestmark = pytest.mark.django_db

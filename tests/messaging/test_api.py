@@ -17,9 +17,9 @@ from messaging import custodian as custodian_pin
 from messaging import services
 from messaging.models import ClientState, CustodianKey, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES
-from tacclient import crypto
 from tacclient.memory import Memory
-from tacclient.workspace import CustodianPin, key_confirmation, now_ms, open_post, verify_workspace
+from tacprotocol import crypto
+from tacprotocol.workspace import CustodianPin, key_confirmation, now_ms, open_post, verify_workspace
 from tests.conftest import sign_in
 from tests.messaging.factories import Client, due, flip, join, member_key, newest, password_reset
 
@@ -349,7 +349,7 @@ def test_it_refuses_a_post_from_an_invited_professional_with_403(http, lead, gp,
     lead_client, gp_client = Client(lead, custodian), Client(gp, custodian)
     workspace = lead_client.create_workspace()
     lead_client.invite(workspace, gp.user)
-    from tacclient.workspace import seal_post
+    from tacprotocol.workspace import seal_post
 
     payload = seal_post(identity=gp_client.identity, author_id=gp.user.public_id, workspace_id=workspace.public_id,
                         epoch=1, epoch_key=crypto.epoch_key_new(), kind="update", body={"text": "early"})

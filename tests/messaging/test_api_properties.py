@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES
-from tacclient.workspace import key_confirmation
+from tacprotocol.workspace import key_confirmation
 from tests.conftest import sign_in
 from tests.fuzz import EDGE_INTS, JSON, RAW_BODIES, TEXT, answered, body_bytes, fuzz, mutated, rolled_back
 from tests.messaging.factories import member_key

@@ -21,8 +21,8 @@ from audit.models import AuditEvent
 from messaging import custodian as custodian_pin
 from messaging.custodian import Conflict, custodian_key_current, custodian_key_install
 from messaging.models import CustodianKey
-from tacclient import crypto
-from tacclient.workspace import CustodianPin, TrustError
+from tacprotocol import crypto
+from tacprotocol.workspace import CustodianPin, TrustError
 
 pytestmark = pytest.mark.django_db
 

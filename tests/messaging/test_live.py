@@ -14,7 +14,7 @@ from django.db.models import F
 
 from messaging import consumers, selectors, services
 from messaging.models import Membership, Post, Workspace
-from tacclient.workspace import open_post
+from tacprotocol.workspace import open_post
 from tests.messaging.factories import Client, flip, join
 from tests.messaging.test_consumers import TIMEOUT, connected, session_id, socket
 

@@ -24,9 +24,9 @@ from messaging import selectors, services
 from messaging.models import Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES, EpochBundle
 from messaging.services import Conflict
-from tacclient import crypto
 from tacclient.memory import Memory
-from tacclient.workspace import MemberKey, TrustError, epoch_bundle, now_ms, seal_post
+from tacprotocol import crypto
+from tacprotocol.workspace import MemberKey, TrustError, epoch_bundle, now_ms, seal_post
 from tests.conftest import Persona
 from tests.messaging.factories import Client, due, envelope, flip, join, member_key, newest, password_reset
 

@@ -33,7 +33,7 @@ from messaging.models import ActionSummary, ConcernAcknowledgement, Membership
 from oversight import access, selectors
 from oversight.services import clocks_run
 from oversight.views import csv_safe
-from tacclient import actions
+from tacprotocol import actions
 from tests.conftest import sign_in
 from tests.messaging.factories import Client, join
 
@@ -480,7 +480,7 @@ from django.utils import timezone
 from accounts.models import Agency, Professional
 from messaging.models import ActionSummary, ConcernAcknowledgement, Workspace
 from oversight import selectors, views
-from tacclient import actions
+from tacprotocol import actions
 
 viewer = Professional.objects.get(role="partnership")
 viewer.is_verified = lambda: True

@@ -1,4 +1,4 @@
-"""An action's life as the Python client makes it and reads it back (tacclient/actions.py's rule), against
+"""An action's life as the Python client makes it and reads it back (tacprotocol/actions.py's rule), against
 the live server: assigned, accepted, done with a note, confirmed; reassigned and accepted by the new
 owner; and a change the rule forbids that reaches the reader anyway (the operator wrote the row) is
 ignored, with a note, wherever signed causal order puts it."""

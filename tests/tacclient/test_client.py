@@ -15,8 +15,8 @@ from accounts.schemas import KeyEnrolment
 from accounts.services import password_reset_complete
 from messaging.models import EpochWrap, Membership, Post, Workspace
 from tacclient import client as tacclient_module
-from tacclient import crypto
 from tacclient.client import LiveSocket, TacClient, TacError, TrustError
+from tacprotocol import crypto
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

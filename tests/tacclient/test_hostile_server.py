@@ -16,9 +16,9 @@ from django.db import transaction
 from accounts.models import IdentityKey
 from messaging.models import CustodianKey, Epoch, EpochWrap, Membership, Post, Workspace
 from messaging.schemas import EpochBundle, PostEnvelope
-from tacclient import crypto
 from tacclient.client import TacClient, TacError, TrustError
-from tacclient.workspace import MemberKey, epoch_bundle
+from tacprotocol import crypto
+from tacprotocol.workspace import MemberKey, epoch_bundle
 from tests.messaging.factories import password_reset
 from tests.scenarios import server_identity
 from tests.tacclient.conftest import totp_reusable

@@ -1,7 +1,7 @@
 """A concern's rating change (issue 10, item 3): the new rating signed in the header, the reason sealed in
 the body, made by the concern's author or the lead of the time and by nobody else.
 
-The first tests are the reader's rule alone (tacclient/record.py): posts the server would refuse are
+The first tests are the reader's rule alone (tacprotocol/record.py): posts the server would refuse are
 sealed here and handed to the record as a hostile server would serve them, so they need no live server.
 The last ones go through the live server: TacClient.change_rating and `tac rate`."""
 
@@ -18,8 +18,8 @@ from messaging import selectors
 from messaging.models import Post
 from tacclient.cli import render_thread
 from tacclient.client import TacError, workspace_from_detail
-from tacclient.record import Record
-from tacclient.workspace import CustodianPin
+from tacprotocol.record import Record
+from tacprotocol.workspace import CustodianPin
 from tests.messaging.factories import Client, join
 from tests.scenarios import hash_of, payload_of
 

@@ -24,7 +24,7 @@ from messaging.models import (
     Workspace,
 )
 from notifications.models import Notification
-from tacclient.workspace import CustodianPin
+from tacprotocol.workspace import CustodianPin
 from tests.conftest import Persona
 
 from .conftest import totp_reusable

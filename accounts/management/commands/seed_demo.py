@@ -42,11 +42,9 @@ from messaging.schemas import EpochBundle, PostEnvelope
 from notifications.models import Notification
 from notifications.services import notifications_mark_read
 from oversight.services import clocks_run
-from tacclient import crypto
-from tacclient.client import Workspace as VerifiedWorkspace
-from tacclient.client import workspace_from_detail
-from tacclient.record import Record
-from tacclient.workspace import (
+from tacprotocol import crypto
+from tacprotocol.record import Record
+from tacprotocol.workspace import (
     CustodianPin,
     MemberKey,
     epoch_bundle,
@@ -54,7 +52,9 @@ from tacclient.workspace import (
     plan_epoch_members,
     rotation_due,
     seal_post,
+    workspace_from_detail,
 )
+from tacprotocol.workspace import Workspace as VerifiedWorkspace
 
 AGENCIES = [
     ("Northshire Children's Social Care", Agency.Kind.CHILDRENS_SOCIAL_CARE),

@@ -1,4 +1,4 @@
-// An action's life: the twin of tacclient/actions.py, whose table is the rule (docs/protocol.md,
+// An action's life: the twin of tacprotocol/actions.py, whose table is the rule (docs/protocol.md,
 // "Actions"). The server applies it to its summary; every reader applies it again to the signed posts
 // (record.js), so the two must agree word for word (tests/browser/test_action_rule_agrees.py).
 //

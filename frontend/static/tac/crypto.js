@@ -1,4 +1,4 @@
-// End-to-end primitives shared with Python (tacclient/crypto.py). libsodium only.
+// End-to-end primitives shared with Python (tacprotocol/crypto.py). libsodium only.
 // Every function has a twin in crypto.py; tests/vectors/crypto.json proves both give identical bytes.
 import sodium from '/static/vendor/libsodium/libsodium-wrappers.mjs';
 

@@ -1,8 +1,8 @@
-// A workspace's thread as a reader assembles it from verified posts: the twin of tacclient/record.py
+// A workspace's thread as a reader assembles it from verified posts: the twin of tacprotocol/record.py
 // (docs/crypto.md, "The post chain" and "Who may change what"). The server orders and numbers posts and
 // may delete, replay, renumber or reorder them; each signed header names the newest post its author had
 // seen, so gaps, changes, reordering and replays are found, and state is applied in signed causal order
-// by whoever may make each change (an action's status by actions.js's rule, the twin of tacclient/actions.py;
+// by whoever may make each change (an action's status by actions.js's rule, the twin of tacprotocol/actions.py;
 // a concern's rating by its author or the lead of the change's epoch).
 import { RULES, change as actionChange } from './actions.js';
 import * as c from './crypto.js';

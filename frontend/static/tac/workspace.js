@@ -1,4 +1,4 @@
-// Client-side workspace logic, the twin of tacclient/workspace.py: verifying a workspace's record against
+// Client-side workspace logic, the twin of tacprotocol/workspace.py: verifying a workspace's record against
 // signed state, deciding who a new epoch admits, building epochs, sealing and opening posts. Inputs are
 // the API's JSON and this professional's saved state (memory.js); nothing here talks to the network.
 // docs/crypto.md ("What a reader believes") states every rule; the server is treated as an adversary

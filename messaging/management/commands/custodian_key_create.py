@@ -14,7 +14,7 @@ import shamir_mnemonic
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.custodian import Conflict, custodian_key_install
-from tacclient import crypto
+from tacprotocol import crypto
 
 
 def identity_from_shares(lines: list[str]) -> crypto.Identity:

@@ -1,6 +1,6 @@
-"""Shared test vectors: `python -m tacclient.vectors > tests/vectors/crypto.json`.
+"""Shared test vectors: `python -m tacprotocol.vectors > tests/vectors/crypto.json`.
 
-Fixed inputs go through tacclient.crypto; the browser test (tests/browser/test_crypto_vectors.py) runs
+Fixed inputs go through tacprotocol.crypto; the browser test (tests/browser/test_crypto_vectors.py) runs
 the same inputs through frontend/static/tac/crypto.js and must get the same bytes; the Python test
 (tests/test_crypto_vectors.py) recomputes them, so neither side can drift alone."""
 

@@ -15,7 +15,7 @@ that one follows), and otherwise in the server's order. An honest server's order
 reader judges each change where the server judged it, even one whose author had not read the newest
 posts; a server that numbers a post before the one it follows does not move it. They are applied only by
 whoever may make them: an edit or retraction by the post's author, an action's status
-as tacclient/actions.py's rule allows it at that point (the owner then, the lead the epoch's manifest
+as tacprotocol/actions.py's rule allows it at that point (the owner then, the lead the epoch's manifest
 names), a concern's rating by its author or the lead the change's epoch names (to another rating than
 the one it has at that point, and not after its retraction), an acknowledgement by the member who
 signed it. What the rule refuses is ignored and said."""
@@ -27,9 +27,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import actions, crypto
+from .wire import CONTENT_KINDS
 from .workspace import OpenedPost, TrustError, WorkspaceKeys, b64d, b64e, open_post
-
-CONTENT_KINDS = {"concern", "action", "update", "decision", "details", "history_shared"}
 
 
 @dataclass
@@ -334,7 +333,7 @@ class Record:
 
     def _resolve(self, target: Entry) -> None:
         """Recompute a post's state from what reached it, in signed causal order: an action's status and
-        owner by tacclient/actions.py's rule, a concern's rating, change after change."""
+        owner by tacprotocol/actions.py's rule, a concern's rating, change after change."""
         ordered = sorted(target.received, key=Entry.causal_key)
         target.received = ordered
         for e in (target, *ordered):

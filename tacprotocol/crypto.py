@@ -2,7 +2,7 @@
 
 Every function here has a twin of the same name (camelCase) in crypto.js, and both sides must produce
 identical bytes for the vectors in tests/vectors/crypto.json. Change one, change both, regenerate the
-vectors with `python -m tacclient.vectors` and read the diff.
+vectors with `python -m tacprotocol.vectors` and read the diff.
 
 The password never leaves the client. Argon2id turns it, with a per-account 16-byte salt, into a master
 key; keyed BLAKE2b with two distinct labels turns that into

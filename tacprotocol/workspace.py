@@ -28,12 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import crypto
-
-EPOCH_MAX_POSTS = 500
-EPOCH_MAX_AGE_MS = 30 * 24 * 3600 * 1000
-# Free text in a body, which only clients can see (docs/protocol.md, "Limits"; workspace.js the same).
-MAX_TEXT_CHARS = 20_000
-CLOCK_SKEW_MS = 10 * 60 * 1000
+from .wire import CLOCK_SKEW_MS, EPOCH_MAX_AGE_MS, EPOCH_MAX_POSTS
 
 
 def b64e(data: bytes) -> str:
@@ -598,3 +593,60 @@ def open_post(payload: dict, keys: WorkspaceKeys, *, details_reference: str | No
         note = "the server gave no valid time for this post"
     return OpenedPost(seq=seq, header=header, body=body, post_hash=crypto.post_hash(header_bytes, nonce, ciphertext),
                       key_trust=trusted.how, confirmed_by=trusted.by, server_time=server_time, time_note=note)
+
+
+# Membership states in which a member's card is current (a left or removed one is kept only if nothing newer).
+CURRENT_STATES = ("invited", "accepted", "active")
+
+
+@dataclass
+class Workspace:
+    """A workspace as this client verified it. `keys` exists only for an active member."""
+
+    detail: dict
+    keys: WorkspaceKeys | None = None
+    cards: dict[uuid.UUID, dict] = field(default_factory=dict)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.detail["id"])
+
+    @property
+    def reference(self) -> str:
+        return self.detail["reference"]
+
+    @property
+    def lead_id(self) -> uuid.UUID:
+        """The lead as the latest verified manifest names them (the server's word before there is one)."""
+        if self.keys is not None and self.keys.manifests:
+            return self.keys.lead()
+        return uuid.UUID(self.detail["lead"])
+
+    @property
+    def active(self) -> bool:
+        return self.detail.get("my_state") == "active"
+
+    def name_of(self, public_id: uuid.UUID | str | None) -> str:
+        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
+        return card["name"] if card else str(public_id)
+
+    def agency_of(self, public_id: uuid.UUID | str | None) -> str:
+        card = self.cards.get(uuid.UUID(str(public_id))) if public_id else None
+        return card["agency"] if card else ""
+
+
+def workspace_from_detail(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUID | None = None,
+                          memory: dict | None = None, verified: dict | None = None,
+                          pin: CustodianPin | None = None) -> Workspace:
+    """Verify a workspace detail (the API's JSON, or selectors.workspace_detail plus author_keys): the
+    chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys.
+    `memory` is this workspace's entry in the professional's saved state (tacclient/memory.py)."""
+    ws = Workspace(detail=detail)
+    for card in detail.get("members", []):
+        pid = uuid.UUID(card["id"])
+        if card.get("state") in CURRENT_STATES or pid not in ws.cards:
+            ws.cards[pid] = card
+    if not ws.active:
+        return ws
+    ws.keys = verify_workspace(detail, identity, my_id=my_id, memory=memory, verified=verified, pin=pin)
+    return ws
