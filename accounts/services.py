@@ -521,7 +521,8 @@ def professional_offboard(*, admin: Professional, professional: Professional, re
         _sessions_revoke(professional, "account offboarded")
         from messaging.services import memberships_end_for_offboarding
 
-        # Before this function's own audit record: every service takes workspace row locks before the
-        # audit chain's head lock, so two transactions never wait on each other in opposite orders.
+        # Before this function's own audit record: every service takes workspace row locks, then those
+        # workspaces' audit chains, then the accounts chain, so two transactions never wait on each other
+        # in opposite orders (audit/README.md).
         memberships_end_for_offboarding(professional=professional, actor=admin, request=request)
         audit_record(kind="account.offboarded", actor=admin, request=request, target=professional)

@@ -18,6 +18,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "occurred_at", "kind", "actor_label", "target_type", "target_id", "ip"]
+    list_display = ["chain", "seq", "occurred_at", "kind", "actor_label", "target_type", "target_id", "ip"]
     list_filter = ["kind"]
     search_fields = ["actor_label", "target_id"]

@@ -1,9 +1,13 @@
-"""An append-only, hash-chained trail of every state change.
+"""Append-only, hash-chained trails of every state change: one chain per workspace, one for everything
+else (accounts, agencies, the custodian key, notifications, exports), and a site chain into which a
+periodic job anchors every other chain's head (audit/README.md).
 
 Each row carries the SHA-256 of the previous row's hash and its own canonical content, and a gapless
-sequence number handed out under a lock on AuditHead. Altering a row breaks its hash; deleting one
-leaves a gap in the sequence and breaks the next row's link. `manage.py audit_verify` walks the chain
-and names the first bad row. Rows hold ids and metadata only: never post content or key material.
+sequence number within its chain, handed out under a lock on that chain's AuditChain row. Altering a row
+breaks its hash; deleting one leaves a gap and breaks the next row's link; cutting a chain short, or
+rewriting its tail, disagrees with the heads the site chain anchored. `manage.py audit_verify` checks
+every chain and every anchor and names the first bad row. Rows hold ids and metadata only: never post
+content or key material.
 """
 
 import hashlib
@@ -11,21 +15,40 @@ import json
 
 from django.db import models
 
+# The first row's prev_hash in the accounts chain, which continues the single chain kept before chains
+# were split (its earliest rows may be about workspaces). Every other chain starts from a hash of its own
+# name, so a chain's rows cannot pass for another's.
 GENESIS_HASH = "0" * 64
+ACCOUNTS = "accounts"
+SITE = "site"
+WORKSPACE_PREFIX = "workspace:"
 
 
-class AuditHead(models.Model):
-    """One row: the last sequence number and hash. Locked (SELECT ... FOR UPDATE) to append."""
+def genesis_hash(name: str) -> str:
+    if name == ACCOUNTS:
+        return GENESIS_HASH
+    return hashlib.sha256(f"TAC audit chain {name}".encode()).hexdigest()
 
+
+def workspace_chain(workspace_pk: int) -> str:
+    return f"{WORKSPACE_PREFIX}{workspace_pk}"
+
+
+class AuditChain(models.Model):
+    """A chain's head: its last sequence number and hash. Locked (SELECT ... FOR UPDATE) to append, so
+    appends to one chain are serialised and appends to different chains never wait on each other."""
+
+    name = models.CharField(max_length=64, unique=True)
     seq = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    hash = models.CharField(max_length=64)
 
     def __str__(self) -> str:
-        return f"audit head at #{self.seq}"
+        return f"audit chain {self.name} at #{self.seq}"
 
 
 class AuditEvent(models.Model):
-    seq = models.PositiveBigIntegerField(unique=True)
+    chain = models.ForeignKey(AuditChain, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveBigIntegerField()
     occurred_at = models.DateTimeField()
     kind = models.CharField(max_length=64, db_index=True)
     # Plain ids, not foreign keys: deleting an account must never rewrite (and so break) its audit rows.
@@ -39,7 +62,8 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
-        ordering = ["seq"]
+        ordering = ["chain_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind} by {self.actor_label or 'system'}"
@@ -60,3 +84,15 @@ class AuditEvent(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.prev_hash.encode() + self.canonical()).hexdigest()
+
+
+class AuditAnchor(models.Model):
+    """The anchoring job's bookmark: the head of `chain` it last wrote into the site chain. The site
+    chain's `audit.anchored` rows are the record; this only saves the job re-reading them."""
+
+    chain = models.OneToOneField(AuditChain, on_delete=models.PROTECT, related_name="anchor")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.chain.name} anchored at #{self.seq}"

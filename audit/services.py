@@ -1,20 +1,36 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from teamaroundchild import sql
 
-from .models import AuditEvent, AuditHead
+from .models import ACCOUNTS, SITE, AuditAnchor, AuditChain, AuditEvent, genesis_hash, workspace_chain
+
+logger = logging.getLogger(__name__)
+
+# An event whose target is a workspace goes into that workspace's chain; any other, into the accounts
+# chain. (A label, so that audit imports no app it audits.)
+WORKSPACE_LABEL = "messaging.workspace"
+# How many chain heads one `audit.anchored` row names: a few hundred keeps each row small.
+ANCHORS_PER_EVENT = 500
 
 
 def client_ip(request) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
+
+
+def chain_for(target: models.Model | None) -> str:
+    if target is not None and target._meta.label_lower == WORKSPACE_LABEL:
+        return workspace_chain(target.pk)
+    return ACCOUNTS
 
 
 @transaction.atomic(savepoint=False)  # its caller's transaction: both commit or neither
@@ -26,20 +42,23 @@ def audit_record(
     target: models.Model | None = None,
     data: dict[str, Any] | None = None,
     actor_label: str = "",
+    chain: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Call inside the transaction of the change it records, so the two
-    commit or roll back together.
+    """Append one event to its chain (`chain`, or the target workspace's, or the accounts chain). Call
+    inside the transaction of the change it records, so the two commit or roll back together.
 
-    The head row is held with SELECT ... FOR UPDATE for the rest of the caller's transaction: appends are
-    serialised, which is what keeps the sequence gapless and the chain linear.
+    The chain's row is held with SELECT ... FOR UPDATE for the rest of the caller's transaction: appends
+    to one chain are serialised, which keeps its sequence gapless and the chain linear; appends to other
+    chains (another workspace's posts) do not wait.
     """
-    head = _head_locked()
+    chain_id, seq, prev_hash = _head_locked(chain or chain_for(target))
     if actor is not None and getattr(actor, "is_authenticated", False):
         actor_id, label = actor.pk, actor_label or actor.get_username()
     else:
         actor_id, label = None, actor_label
     event = AuditEvent(
-        seq=head[0] + 1,
+        chain_id=chain_id,
+        seq=seq + 1,
         # Truncated to the microsecond so the stored value and the hashed value are the same.
         occurred_at=timezone.now().astimezone(dt.UTC),
         kind=kind,
@@ -49,25 +68,51 @@ def audit_record(
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         data=data or {},
-        prev_hash=head[1],
+        prev_hash=prev_hash,
     )
     event.hash = event.compute_hash()
-    # The sequence is unique because the head row is locked; the database's constraint is the backstop.
-    event.full_clean(validate_unique=False, validate_constraints=False)
+    # The sequence is unique in its chain because the chain's row is locked; the constraint is the backstop.
+    event.full_clean(exclude=["chain"], validate_unique=False, validate_constraints=False)
     # Every post writes one of these: hand-written statements (teamaroundchild/sql.py says why).
     event.pk = sql.insert(AuditEvent, {f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields
                                        if not f.primary_key})
     event._state.adding = False
-    sql.update(AuditHead, 1, {"seq": event.seq, "hash": event.hash})
+    sql.update(AuditChain, chain_id, {"seq": event.seq, "hash": event.hash})
     return event
 
 
-def _head_locked() -> tuple[int, str]:
-    """(seq, hash) of the head row, locked with SELECT ... FOR UPDATE until the caller's transaction ends."""
-    query = (f"SELECT {sql.column(AuditHead, 'seq')}, {sql.column(AuditHead, 'hash')} FROM {sql.table(AuditHead)} "
-             f"WHERE {sql.column(AuditHead, 'id')} = 1{sql.for_update()}")
-    head = sql.fetch_one(query)
-    if head is None:  # a new database: made once, by whichever append comes first
-        AuditHead.objects.get_or_create(pk=1)
-        head = sql.fetch_one(query)
+def _head_locked(name: str) -> tuple[int, int, str]:
+    """(id, seq, hash) of the chain's row, locked with SELECT ... FOR UPDATE until the caller's
+    transaction ends; the row is made first if this is the chain's first event."""
+    query = (f"SELECT {sql.column(AuditChain, 'id')}, {sql.column(AuditChain, 'seq')}, "
+             f"{sql.column(AuditChain, 'hash')} FROM {sql.table(AuditChain)} "
+             f"WHERE {sql.column(AuditChain, 'name')} = %s{sql.for_update()}")
+    head = sql.fetch_one(query, [name])
+    if head is None:
+        # Two first events racing: get_or_create's savepoint lets the loser read the winner's row.
+        AuditChain.objects.get_or_create(name=name, defaults={"seq": 0, "hash": genesis_hash(name)})
+        head = sql.fetch_one(query, [name])
     return head
+
+
+def anchors_record(*, now: dt.datetime | None = None) -> int:
+    """Write the head of every chain that moved since it was last anchored into the site chain
+    (`audit.anchored` rows, each naming up to ANCHORS_PER_EVENT heads as [chain, seq, hash]), and log the
+    site chain's new head, so a copy of it lives outside the database. Returns how many heads it wrote.
+
+    It reads the heads without locking them (each is a committed seq and hash, written together), so
+    posts never wait on it; only the site chain's row is locked, by the appends below."""
+    moved = list(AuditChain.objects.exclude(name=SITE)
+                 .filter(Q(anchor__isnull=True) | ~Q(anchor__seq=F("seq")))
+                 .filter(seq__gt=0).order_by("pk").values_list("pk", "name", "seq", "hash"))
+    if not moved:
+        return 0
+    with transaction.atomic():
+        for start in range(0, len(moved), ANCHORS_PER_EVENT):
+            batch = moved[start:start + ANCHORS_PER_EVENT]
+            event = audit_record(kind="audit.anchored", chain=SITE, actor_label="audit anchor job",
+                                 data={"heads": [[name, seq, hash_] for _, name, seq, hash_ in batch]})
+            for pk, _name, seq, hash_ in batch:
+                AuditAnchor.objects.update_or_create(chain_id=pk, defaults={"seq": seq, "hash": hash_})
+    logger.info("audit site chain head: #%d %s (%d chain heads anchored)", event.seq, event.hash, len(moved))
+    return len(moved)

@@ -407,7 +407,9 @@ def memberships_end_for_offboarding(*, professional: Professional, actor: Profes
     now = timezone.now()
     memberships = list(Membership.objects.select_for_update().filter(
         professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"))
-    # Lock order, as in every service: the workspace rows (in id order), then the audit chain's head.
+    # Lock order, as in every service: the workspace rows (in id order), then their audit chains (in the
+    # same order), then the accounts chain (the caller's own record).
+    memberships.sort(key=lambda m: m.workspace_id)
     list(Workspace.objects.select_for_update().filter(pk__in=[m.workspace_id for m in memberships]).order_by("pk"))
     for membership in memberships:
         was_active = membership.state == Membership.State.ACTIVE

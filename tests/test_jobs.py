@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.models import SITE, AuditChain, AuditEvent, workspace_chain
+from audit.tasks import anchors_record
 from messaging.models import ConcernSummary
 from notifications.models import Notification
 from notifications.services import notify
@@ -38,9 +40,11 @@ def queued(task_name: str | None = None) -> list[dict]:
 
 def test_the_queue_is_on_with_postgresql_and_the_tasks_are_registered():
     assert settings.TAC_JOB_QUEUE
-    assert {"notifications.email_send", "notifications.digests_send", "oversight.clocks_run"} <= set(jobs.app.tasks)
+    assert {"notifications.email_send", "notifications.digests_send", "oversight.clocks_run",
+            "audit.anchors_record"} <= set(jobs.app.tasks)
     crons = {p.task.name: p.cron for p in jobs.app.periodic_registry.periodic_tasks.values()}
-    assert crons == {"oversight.clocks_run": "* * * * *", "notifications.digests_send": "*/15 * * * *"}
+    assert crons == {"oversight.clocks_run": "* * * * *", "notifications.digests_send": "*/15 * * * *",
+                     "audit.anchors_record": "*/5 * * * *"}
 
 
 def test_a_job_exists_only_if_its_change_committed(gp):
@@ -135,6 +139,17 @@ def test_a_real_worker_runs_the_clock(queue, lead, gp, manager, custodian, tmp_p
     assert {n.recipient.email for n in breached} == {"lead@csc.example", "manager@csc.example"}
     # The worker took the breach emails it deferred itself, in the same run.
     assert {n.email for n in breached} == {Notification.Email.SENT}
+
+
+def test_a_real_worker_anchors_the_audit_chains(queue, lead, custodian, tmp_path):
+    workspace = Client(lead, custodian).create_workspace({"name": "Robin Example"})
+    with transaction.atomic():
+        jobs.defer(anchors_record, timestamp=int(timezone.now().timestamp()))
+    done = worker("--once", email_url=f"filemail:///{tmp_path}")
+    assert done.returncode == 0, done.stderr
+    chain = AuditChain.objects.get(name=workspace_chain(workspace.pk))
+    [anchored] = AuditEvent.objects.filter(chain__name=SITE, kind="audit.anchored")
+    assert [chain.name, chain.seq, chain.hash] in anchored.data["heads"]
 
 
 def test_the_quick_start_runs_jobs_in_process_after_commit(settings, gp, mailoutbox,

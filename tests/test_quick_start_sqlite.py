@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = """
 from accounts.models import Professional
-from audit.selectors import audit_chain_verify
+from audit.selectors import audit_verify
 from messaging import access, selectors
 from messaging.models import Membership, Workspace
 
@@ -36,7 +36,7 @@ print(json.dumps({
     "post_ids_ok": all(str(p["post_id"]).count("-") == 4 for p in posts),
     "workspace_ids": sorted({p["workspace"] for p in posts}),
     "concern_kinds": sorted({p["kind"] for p in concerns}),
-    "audit_ok": audit_chain_verify() is None,
+    "audit_ok": not audit_verify().problems,
 }))
 """
 

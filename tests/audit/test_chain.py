@@ -18,13 +18,17 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import Invitation
-from audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from audit.models import ACCOUNTS, GENESIS_HASH, AuditChain, AuditEvent
 from audit.services import audit_record
 from tests.accounts.payloads import make_enrolment
 from tests.accounts.test_passwords import password_change_payload
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.django_db
+
+
+def accounts_rows():
+    return AuditEvent.objects.filter(chain__name=ACCOUNTS).order_by("seq")
 
 
 def verify() -> str:
@@ -45,7 +49,7 @@ def trail(client, lead, manager):
     sign_in(client, lead)
     Client().post(reverse("accounts:login"), {"email": manager.user.email, "auth_key": "ab" * 32})
     services.professional_offboard(admin=lead.user, professional=manager.user)
-    events = list(AuditEvent.objects.order_by("seq"))
+    events = list(accounts_rows())
     assert len(events) >= 9
     return events
 
@@ -61,7 +65,7 @@ def test_it_links_every_event_to_the_one_before(trail):
     for event in trail:
         assert event.hash == event.compute_hash()
         assert re.fullmatch(r"[0-9a-f]{64}", event.hash)
-    head = AuditHead.objects.get()
+    head = AuditChain.objects.get(name=ACCOUNTS)
     assert (head.seq, head.hash) == (trail[-1].seq, trail[-1].hash)
     assert [e.kind for e in trail[:3]] == ["agency.created"] * 3
     assert {"account.created", "auth.sign_in", "2fa.verified", "auth.sign_in_failed", "account.offboarded"} <= {
@@ -79,22 +83,22 @@ def test_it_records_who_did_what_to_whom_from_where(trail, lead, manager):
 
 
 def test_it_rolls_the_event_back_with_the_change(lead, manager):
-    before = AuditEvent.objects.count()
+    before = accounts_rows().count()
     with pytest.raises(RuntimeError, match="boom"):
         with transaction.atomic():
             audit_record(kind="test.rolled_back", actor=lead.user)
             raise RuntimeError("boom")
-    assert AuditEvent.objects.count() == before
-    assert AuditHead.objects.get().seq == before
+    assert accounts_rows().count() == before
+    assert AuditChain.objects.get(name=ACCOUNTS).seq == before
     verify()
 
 
 def test_it_verifies_an_intact_chain(trail):
-    assert verify().strip() == f"audit chain intact: {len(trail)} rows"
+    assert verify().strip() == f"audit chains intact: {len(trail)} rows in 1 chain, 0 anchored heads checked"
 
 
 def test_it_verifies_an_empty_chain(db):
-    assert verify().strip() == "audit chain intact: 0 rows"
+    assert verify().strip() == "audit chains intact: 0 rows in 1 chain, 0 anchored heads checked"
 
 
 # --- tampering --------------------------------------------------------------------------------------------
@@ -126,7 +130,7 @@ def test_it_detects_a_row_whose_time_was_moved(trail):
 
 
 def test_it_detects_an_altered_row_whose_hash_was_recomputed(trail):
-    victim = AuditEvent.objects.get(seq=3)
+    victim = accounts_rows().get(seq=3)
     victim.data = {"kind": "police"}
     victim.hash = victim.compute_hash()
     AuditEvent.objects.filter(pk=victim.pk).update(data=victim.data, hash=victim.hash)
@@ -139,11 +143,11 @@ def test_it_detects_a_deleted_middle_row(trail):
     AuditEvent.objects.filter(pk=middle.pk).delete()
     message = verify_fails()
     assert f"row {middle.seq} is missing" in message
-    assert message.startswith(f"audit chain broken at row {middle.seq}:")
+    assert message.startswith(f"audit chain accounts broken at row {middle.seq}:")
 
 
 def test_it_detects_a_deleted_first_row(trail):
-    AuditEvent.objects.filter(seq=1).delete()
+    accounts_rows().filter(seq=1).delete()
     assert "row 1 is missing" in verify_fails()
 
 
@@ -158,16 +162,16 @@ def test_it_detects_a_deleted_last_row(trail):
 def test_it_detects_rows_renumbered_to_hide_a_deletion(trail):
     """Deleting row k and shifting the later rows down leaves no gap, but the links and hashes break."""
     k = 5
-    AuditEvent.objects.filter(seq=k).delete()
-    for event in AuditEvent.objects.filter(seq__gt=k).order_by("seq"):
+    accounts_rows().filter(seq=k).delete()
+    for event in accounts_rows().filter(seq__gt=k):
         AuditEvent.objects.filter(pk=event.pk).update(seq=event.seq - 1)
     assert f"row {k} does not link to row {k - 1}" in verify_fails()
 
 
 def test_it_detects_a_truncated_trail_whose_head_count_was_rewound(trail):
     """The head keeps the last hash as well as the count: rewinding the count alone does not hide it."""
-    AuditEvent.objects.filter(seq=len(trail)).delete()
-    AuditHead.objects.update(seq=len(trail) - 1)
+    accounts_rows().filter(seq=len(trail)).delete()
+    AuditChain.objects.filter(name=ACCOUNTS).update(seq=len(trail) - 1)
     assert f"row {len(trail)}" in verify_fails()
 
 

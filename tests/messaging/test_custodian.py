@@ -71,7 +71,7 @@ def test_it_installs_a_key_and_writes_the_pin(pin_dir):
     assert pin.current == (key_id(first), first.box_public, first.sign_public)
     assert (bytes(key.key_id), bytes(key.sign_public), key.is_current) == (key_id(first), first.sign_public, True)
     assert custodian_key_current() == key
-    event = AuditEvent.objects.filter(kind="custodian.key_installed").latest("seq")
+    event = AuditEvent.objects.filter(kind="custodian.key_installed").latest("pk")
     assert (event.actor_label, event.data) == ("manage.py custodian_key_create", {
         "key_id": key_id(first).hex(), "pin_sha256": digest, "rotated": False})
 
@@ -93,7 +93,7 @@ def test_it_extends_the_pin_only_with_a_key_the_previous_one_signed(pin_dir):
     assert custodian_key_current() == key
     retired = CustodianKey.objects.get(key_id=key_id(first))
     assert not retired.is_current and retired.retired_at is not None
-    event = AuditEvent.objects.filter(kind="custodian.key_installed").latest("seq")
+    event = AuditEvent.objects.filter(kind="custodian.key_installed").latest("pk")
     assert event.data == {"key_id": key_id(second).hex(), "pin_sha256": digest, "rotated": True}
     # The next key needs the second's signature, not the first's.
     with pytest.raises(Conflict, match="another key than the one pinned last"):
@@ -187,4 +187,4 @@ def test_the_command_signs_the_next_key_with_two_shares_of_the_previous_one(pin_
     create("--label", "Second", "--quiet", "--previous-shares", stdin=f"\n  {other[2]}\n\n{other[0]}\n")
     assert [k.label for k in CustodianKey.objects.order_by("pk")] == ["First", "Elsewhere", "Second"]
     assert len(pinned_ids()) == 2 and custodian_key_current().label == "Second"
-    assert AuditEvent.objects.filter(kind="custodian.key_installed").latest("seq").data["rotated"] is True
+    assert AuditEvent.objects.filter(kind="custodian.key_installed").latest("pk").data["rotated"] is True

@@ -38,13 +38,14 @@ DETAILS = {"name": "Child A", "dob": "2019-04-02", "nhs_number": "9434765919"}
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def audit_since(seq: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(seq__gt=seq).order_by("seq"))
+def audit_since(pk: int) -> list[AuditEvent]:
+    """Events written after the one `audit_head` returned, in the order written (across chains)."""
+    return list(AuditEvent.objects.filter(pk__gt=pk).order_by("pk"))
 
 
 def audit_head() -> int:
-    last = AuditEvent.objects.order_by("-seq").first()
-    return last.seq if last else 0
+    last = AuditEvent.objects.order_by("-pk").first()
+    return last.pk if last else 0
 
 
 def kinds(events: list[AuditEvent]) -> list[str]:

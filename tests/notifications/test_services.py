@@ -163,7 +163,7 @@ def test_it_sends_waiting_items_when_someone_goes_back_to_straight_away(team, gp
     services.notification_settings_update(professional=gp.user, routine_email=NotificationSettings.Routine.IMMEDIATE)
     notification.refresh_from_db()
     assert notification.email == Notification.Email.PENDING and email_jobs() == [notification.pk]
-    assert [e.data for e in AuditEvent.objects.filter(kind="notifications.settings_changed").order_by("seq")] == [
+    assert [e.data for e in AuditEvent.objects.filter(kind="notifications.settings_changed").order_by("pk")] == [
         {"routine_email": "daily"}, {"routine_email": "immediate"}]
 
 

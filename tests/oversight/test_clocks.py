@@ -217,7 +217,7 @@ def test_a_rating_change_by_the_author_starts_a_new_clock_and_moves_the_workspac
     assert change.rag == "red" and change.target_id == post.pk
     workspace.refresh_from_db()
     assert workspace.current_rag == "red"
-    event = AuditEvent.objects.filter(kind="post.created").latest("seq")
+    event = AuditEvent.objects.filter(kind="post.created").latest("pk")
     assert (event.data["kind"], event.data["from"], event.data["to"]) == ("rating_change", "green", "red")
 
 
