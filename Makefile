@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install browser services check lint vendor-check
+.PHONY: run test install browser nginx services check lint vendor-check
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "Install Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
+# Debian's nginx for the test that runs the deployed shape (tests/browser/test_deploy_shape.py), which starts
+# its own nginx process. The package enables (and, where allowed, starts) the system service on port 80;
+# that is not wanted on a machine that has nginx only for the tests, so it is stopped and disabled again.
+# /usr/sbin may not be on PATH.
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx && \
+	    { { systemctl stop nginx; systemctl disable --quiet nginx; } 2>/dev/null || true; }; \
+	  else echo "Install Debian's nginx: sudo apt-get install nginx" >&2; exit 1; fi; }
+
 services:
 	bash deploy/local/ensure-services.sh
 
-test: install browser services
+test: install browser nginx services
 	DJANGO_SETTINGS_MODULE=teamaroundchild.settings.test $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; exit $$rc
 
