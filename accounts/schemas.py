@@ -12,8 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from messaging.schemas import CONTROL_OR_SURROGATE, b64
 from tacprotocol import crypto
+from teamaroundchild.validation import CONTROL_OR_SURROGATE, b64
 
 AUTH_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Upper bounds keep a client from asking every future browser to run a KDF it cannot afford.

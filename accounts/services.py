@@ -20,8 +20,8 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import audit_record
-from messaging.events import SESSION_REVOKED, send_event_on_commit, user_group
 
+from . import signals
 from .models import Agency, IdentityKey, Invitation, Professional
 from .schemas import KeyEnrolment, PasswordSecrets, PublicIdentity
 
@@ -179,8 +179,8 @@ def sign_out_record(*, request, professional: Professional, session_key: str | N
     sessions stay signed in)."""
     with transaction.atomic():
         audit_record(kind="auth.sign_out", actor=professional, request=request, target=professional)
-        send_event_on_commit(user_group(professional.pk), SESSION_REVOKED,
-                             {"reason": "signed out", "only_session": session_fingerprint(session_key)})
+        signals.sessions_revoked.send(Professional, professional=professional,
+                                      payload={"reason": "signed out", "only_session": session_fingerprint(session_key)})
 
 
 def session_fingerprint(session_key: str | None) -> str:
@@ -196,7 +196,7 @@ def _sessions_revoke(professional: Professional, reason: str, *, keep_request=No
     if keep_request is not None:
         keep_request.session[SESSION_GENERATION_KEY] = professional.session_generation
         payload["keep_session"] = session_fingerprint(keep_request.session.session_key)
-    send_event_on_commit(user_group(professional.pk), SESSION_REVOKED, payload)
+    signals.sessions_revoked.send(Professional, professional=professional, payload=payload)
 
 
 def sessions_end_all(*, professional: Professional, request=None) -> None:
@@ -519,10 +519,8 @@ def professional_offboard(*, admin: Professional, professional: Professional, re
         professional.offboarded_at = timezone.now()
         professional.save(update_fields=["is_active", "offboarded_at"])
         _sessions_revoke(professional, "account offboarded")
-        from messaging.services import memberships_end_for_offboarding
-
         # Before this function's own audit record: every service takes workspace row locks, then those
         # workspaces' audit chains, then the accounts chain, so two transactions never wait on each other
-        # in opposite orders (audit/README.md).
-        memberships_end_for_offboarding(professional=professional, actor=admin, request=request)
+        # in opposite orders (audit/README.md). messaging ends the memberships (messaging/handlers.py).
+        signals.professional_offboarded.send(Professional, professional=professional, actor=admin, request=request)
         audit_record(kind="account.offboarded", actor=admin, request=request, target=professional)

@@ -8,8 +8,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from teamaroundchild import sql
-
+from . import storage
 from .models import ACCOUNTS, SITE, AuditAnchor, AuditChain, AuditEvent, genesis_hash, workspace_chain
 
 logger = logging.getLogger(__name__)
@@ -73,29 +72,25 @@ def audit_record(
     event.hash = event.compute_hash()
     # The sequence is unique in its chain because the chain's row is locked; the constraint is the backstop.
     event.full_clean(exclude=["chain"], validate_unique=False, validate_constraints=False)
-    # Every post writes one of these: hand-written statements (teamaroundchild/sql.py says why).
-    event.pk = sql.insert(AuditEvent, {f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields
-                                       if not f.primary_key})
+    # Every post writes one of these: hand-written statements (storage.py).
+    event.pk = storage.event_insert(event)
     event._state.adding = False
-    sql.update(AuditChain, chain_id, {"seq": event.seq, "hash": event.hash})
+    storage.chain_head_move(chain_id, event.seq, event.hash)
     return event
 
 
 def _head_locked(name: str) -> tuple[int, int, str]:
     """(id, seq, hash) of the chain's row, locked with SELECT ... FOR UPDATE until the caller's
     transaction ends; the row is made first if this is the chain's first event."""
-    query = (f"SELECT {sql.column(AuditChain, 'id')}, {sql.column(AuditChain, 'seq')}, "
-             f"{sql.column(AuditChain, 'hash')} FROM {sql.table(AuditChain)} "
-             f"WHERE {sql.column(AuditChain, 'name')} = %s{sql.for_update()}")
-    head = sql.fetch_one(query, [name])
+    head = storage.chain_head_locked(name)
     if head is None:
         # Two first events racing: get_or_create's savepoint lets the loser read the winner's row.
         AuditChain.objects.get_or_create(name=name, defaults={"seq": 0, "hash": genesis_hash(name)})
-        head = sql.fetch_one(query, [name])
+        head = storage.chain_head_locked(name)
     return head
 
 
-def anchors_record(*, now: dt.datetime | None = None) -> int:
+def anchors_record() -> int:
     """Write the head of every chain that moved since it was last anchored into the site chain
     (`audit.anchored` rows, each naming up to ANCHORS_PER_EVENT heads as [chain, seq, hash]), and log the
     site chain's new head, so a copy of it lives outside the database. Returns how many heads it wrote.

@@ -239,7 +239,7 @@ class Thread:
         self.space.concerns += 1
 
     def settle(self) -> None:
-        """After the thread is numbered: each concern's summary as services._summarise_concern leaves it.
+        """After the thread is numbered: each concern's summary as services/summaries.py::summarise_concern leaves it.
         The lead's first answer of any kind (an acknowledgement, a rating change, a reply or an action on
         it) stops the clock; every post that answers or acknowledges it moves `last`."""
         answers: dict[int, list[Event]] = {}

@@ -5,7 +5,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
 from accounts.access import public
-from messaging import selectors
+from messaging import access, selectors
 from messaging.models import Membership, Workspace
 from tacprotocol.wire import CONCERN_CATEGORIES, MAX_TEXT_CHARS
 
@@ -28,9 +28,7 @@ def workspace_page(request, workspace_id):
     except ValueError as exc:
         raise Http404("No such workspace") from exc
     workspace = Workspace.objects.filter(public_id=public_id).first()
-    if workspace is None or not Membership.objects.filter(
-        workspace=workspace, professional=request.user, state=Membership.State.ACTIVE
-    ).exists():
+    if workspace is None or access.active_membership(request.user, workspace) is None:
         raise Http404("No such workspace, or you are not a member")
     return render(request, "frontend/workspace.html", {"workspace": workspace, "categories": CONCERN_CATEGORIES.items(),
                                                          "max_text": MAX_TEXT_CHARS})
@@ -39,6 +37,7 @@ def workspace_page(request, workspace_id):
 @public
 def healthz(request):
     """For nginx and the deploy scripts: the process answers and its database does."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    connection.ensure_connection()
+    if not connection.is_usable():  # a round trip on PostgreSQL
+        return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})

@@ -27,11 +27,12 @@ from django.http import Http404
 
 from accounts.access import session_still_verified, session_touch
 from accounts.services import session_fingerprint
+from teamaroundchild.validation import require_dict
 
 from . import access, events, selectors, services
 from .events import user_group, workspace_group
 from .models import Workspace
-from .schemas import PostEnvelope, frame_id_field, int_field, require_dict, uuid_field
+from .schemas import PostEnvelope, frame_id_field, int_field, uuid_field
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,6 @@ ValidationError with a sentence saying what is wrong; the interface turns it int
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,36 +11,13 @@ from django.core.exceptions import ValidationError
 
 from tacprotocol import crypto
 from tacprotocol.wire import MAX_CIPHERTEXT_BYTES, MAX_MEMBERS
+from teamaroundchild.validation import CONTROL_OR_SURROGATE, b64, require_dict
 
 # crypto_box_seal adds 48 bytes to label (18) + workspace id (16) + epoch (4) + key (32).
 SEALED_EPOCH_KEY_BYTES = 48 + len(crypto.LABEL_EPOCH_WRAP) + 16 + 4 + 32
 # A frame id is echoed in the answer: a short string or an integer a JavaScript number holds exactly.
 MAX_FRAME_ID_CHARS = 128
 MAX_SAFE_INTEGER = 2**53 - 1
-# PostgreSQL refuses NUL in text, and UTF-8 cannot encode a lone surrogate (from a "\ud800" JSON escape):
-# both raised deep in the database driver. Other control characters are no part of any name or address.
-CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def require_dict(value: Any, what: str = "body") -> dict:
-    if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a JSON object")
-    return value
-
-
-def b64(payload: dict, name: str, *, length: int | None = None, max_length: int | None = None) -> bytes:
-    value = payload.get(name)
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} is missing or not a string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValidationError(f"{name} is not valid base64") from exc
-    if length is not None and len(raw) != length:
-        raise ValidationError(f"{name} must be {length} bytes, not {len(raw)}")
-    if max_length is not None and len(raw) > max_length:
-        raise ValidationError(f"{name} is longer than {max_length} bytes")
-    return raw
 
 
 def uuid_field(payload: dict, name: str) -> uuid.UUID:

@@ -10,17 +10,11 @@ from django.utils import timezone
 
 from accounts.models import Professional
 from tacprotocol import actions, crypto
-from teamaroundchild import sql
+from tacprotocol.wire import EPOCH_MAX_AGE_MS, EPOCH_MAX_POSTS
 
-from . import access
+from . import access, storage
 from .models import ActionSummary, ClientState, Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
-from .services import (
-    POST_PAYLOAD_FROM,
-    POST_PAYLOAD_SQL,
-    post_payload_from_row,
-    post_row_from_db,
-    rotation_due,
-)
+from .payloads import post_payload_from_row, post_row_from_db
 
 
 def b64(data: bytes) -> str:
@@ -237,22 +231,13 @@ def post_list(*, professional: Professional, workspace: Workspace, after_seq: in
 
     Every reconnecting socket reads its backlog here, so the statements are hand-written
     (teamaroundchild/sql.py): the reader's epochs with the membership check, then the page."""
-    # The epoch ids first, as a list: with them inline PostgreSQL walks the (workspace, seq) index; an
-    # EXISTS on the wraps instead planned and ran about 4 ms slower per page (BENCHMARKS.md, W5).
-    epochs = [epoch_id for epoch_id, in sql.fetch_all(
-        "SELECT ew.epoch_id FROM messaging_epochwrap ew JOIN messaging_epoch e ON e.id = ew.epoch_id "
-        f"WHERE e.workspace_id = %s AND ew.recipient_id = %s AND {access.active_member_sql('e.workspace_id')}",
-        [workspace.pk, professional.pk, professional.pk])]
+    epochs = storage.reader_epoch_ids(workspace.pk, professional.pk)
     if not epochs:
         # No rows: not an active member (or, to be exact about the error, a member with no key yet).
         if not access.is_active_member(professional.pk, workspace.pk):
             raise access_denied()
         return []
-    kind_filter = " AND p.kind = %s" if kind is not None else ""
-    rows = sql.fetch_all(
-        f"SELECT {POST_PAYLOAD_SQL} FROM {POST_PAYLOAD_FROM} WHERE p.workspace_id = %s AND p.seq > %s "
-        f"AND p.epoch_id IN ({sql.placeholders(epochs)}){kind_filter} ORDER BY p.seq LIMIT %s",
-        [workspace.pk, after_seq, *epochs, *([kind] if kind is not None else []), limit])
+    rows = storage.post_page(workspace.pk, after_seq=after_seq, epoch_ids=epochs, kind=kind, limit=limit)
     return [post_payload_from_row(post_row_from_db(row)) for row in rows]
 
 
@@ -308,3 +293,17 @@ def access_denied():
     from django.http import Http404
 
     return Http404("No such workspace, or you are not a member")
+
+
+EPOCH_MAX_AGE = dt.timedelta(milliseconds=EPOCH_MAX_AGE_MS)
+
+
+def rotation_due(workspace: Workspace) -> bool:
+    """Whether the lead's device should start a new epoch now: the server asks for one (a member left),
+    the current one is 500 posts or 30 days old, or someone accepted an invitation."""
+    epoch = workspace.epochs.filter(number=workspace.current_epoch).first()
+    if epoch is None:
+        return False
+    return (workspace.rotation_required or workspace.last_seq - epoch.start_seq >= EPOCH_MAX_POSTS
+            or timezone.now() - epoch.created_at >= EPOCH_MAX_AGE
+            or Membership.objects.filter(workspace=workspace, state=Membership.State.ACCEPTED).exists())

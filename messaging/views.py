@@ -15,19 +15,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Professional
+from teamaroundchild.validation import b64, require_dict
 
 from . import access, selectors, services
 from .models import Membership, Post, Workspace
-from .schemas import (
-    EpochBundle,
-    PostEnvelope,
-    b64,
-    int_field,
-    plain_text,
-    require_dict,
-    uuid_field,
-    wrap_list,
-)
+from .schemas import EpochBundle, PostEnvelope, int_field, plain_text, uuid_field, wrap_list
 
 
 def error(status: int, code: str, reason: str) -> JsonResponse:

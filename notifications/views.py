@@ -11,8 +11,8 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from messaging.schemas import require_dict
 from messaging.views import api
+from teamaroundchild.validation import require_dict
 
 from . import selectors, services
 from .models import NotificationSettings

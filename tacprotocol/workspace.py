@@ -599,6 +599,18 @@ def open_post(payload: dict, keys: WorkspaceKeys, *, details_reference: str | No
 CURRENT_STATES = ("invited", "accepted", "active")
 
 
+def member_cards(detail: dict) -> dict[uuid.UUID, dict]:
+    """Each person's card from the server's member list: a card in a current state wins over an ended one
+    for the same person, whatever the order (a stale "removed" row listed last must not drop a member from
+    the next epoch). workspace.js's memberCards is the same rule."""
+    cards: dict[uuid.UUID, dict] = {}
+    for card in detail.get("members", []):
+        pid = uuid.UUID(card["id"])
+        if card.get("state") in CURRENT_STATES or pid not in cards:
+            cards[pid] = card
+    return cards
+
+
 @dataclass
 class Workspace:
     """A workspace as this client verified it. `keys` exists only for an active member."""
@@ -641,11 +653,7 @@ def workspace_from_detail(detail: dict, identity: crypto.Identity, *, my_id: uui
     """Verify a workspace detail (the API's JSON, or selectors.workspace_detail plus author_keys): the
     chain of manifests, the epoch keys wrapped for `identity`, and the binding of every member's keys.
     `memory` is this workspace's entry in the professional's saved state (tacclient/memory.py)."""
-    ws = Workspace(detail=detail)
-    for card in detail.get("members", []):
-        pid = uuid.UUID(card["id"])
-        if card.get("state") in CURRENT_STATES or pid not in ws.cards:
-            ws.cards[pid] = card
+    ws = Workspace(detail=detail, cards=member_cards(detail))
     if not ws.active:
         return ws
     ws.keys = verify_workspace(detail, identity, my_id=my_id, memory=memory, verified=verified, pin=pin)

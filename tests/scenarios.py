@@ -18,9 +18,11 @@ from messaging.models import Membership, Workspace
 from tacprotocol import crypto
 from tacprotocol.record import Record
 from tacprotocol.workspace import (
+    CURRENT_STATES,
     CustodianPin,
     TrustError,
     epoch_bundle,
+    member_cards,
     now_ms,
     plan_epoch_members,
     verify_workspace,
@@ -268,6 +270,14 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
                              plan={"new_lead": str(outsider.user.public_id), "admit": []},
                              expect={"plan_error": "the new lead must be a member"}))
 
+    # The same person listed twice, an old "removed" row after the current one: the current one counts,
+    # so the server cannot drop a member from the lead's next epoch by the order of its list.
+    stale = copy.deepcopy(lead_detail)
+    priya_card = next(c for c in stale["members"] if c["id"] == str(priya.user.public_id))
+    stale["members"].append({**priya_card, "state": "removed"})
+    out.append(team.scenario("a stale ended card listed after the current one", reader="lead", detail=stale, plan={},
+                             expect={"plan_keeps": str(priya.user.public_id)}))
+
     # Item 3: Morgan removed, then shown as accepted again on the old invitation.
     sam.rotate(ws, remove=morgan.user)
     readmit = team.answers("lead")[0]
@@ -347,8 +357,7 @@ def outcome(s: dict) -> dict:
                           "retracted": e.retracted_by is not None, "body": e.body, "rag": e.rag,
                           "ratings": [[r.old, r.new, r.reason, str(r.by)] for r in e.ratings]} for e in record.entries]
     if s["plan"] is not None:
-        cards = {uuid.UUID(c["id"]): c for c in s["detail"]["members"]
-                 if c["state"] in ("invited", "accepted", "active")}
+        cards = {pid: card for pid, card in member_cards(s["detail"]).items() if card["state"] in CURRENT_STATES}
         try:
             options = s["plan"]
             plan = plan_epoch_members(

@@ -79,11 +79,12 @@ def test_the_browser_holds_the_same_wire_constants():
 
 def test_the_server_and_the_client_share_the_rules_not_copies():
     """The constants are the protocol's objects on both sides, not equal copies that could drift."""
-    from messaging import schemas, services
+    from messaging import schemas
+    from messaging.services import checks, posts
     from oversight import selectors
     from tacclient import cli, client
 
-    assert services.CONTENT_KINDS is wire.CONTENT_KINDS and services.EVENT_KINDS is wire.EVENT_KINDS
-    assert services.EPOCH_MAX_POSTS is wire.EPOCH_MAX_POSTS and services.MAX_DUE_YEARS is wire.MAX_DUE_YEARS
+    assert posts.CONTENT_KINDS is wire.CONTENT_KINDS and posts.EVENT_KINDS is wire.EVENT_KINDS
+    assert checks.MAX_DUE_YEARS is wire.MAX_DUE_YEARS
     assert schemas.MAX_CIPHERTEXT_BYTES is wire.MAX_CIPHERTEXT_BYTES and schemas.MAX_MEMBERS is wire.MAX_MEMBERS
     assert selectors.RAGS is wire.RAGS and client.RAGS is wire.RAGS and cli.CONCERN_CATEGORIES is wire.CONCERN_CATEGORIES

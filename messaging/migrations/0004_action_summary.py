@@ -19,7 +19,7 @@ def summarise_existing_actions(apps, schema_editor):
                 summary.retracted = True
             elif change.kind == "action_status":
                 summary.status = change.status
-                # As services._summarise_action keeps it: done until reopened.
+                # As services/summaries.py::summarise_action keeps it: done until reopened.
                 summary.done_at = change.created_at if change.status == "done" else (
                     None if change.status == "reopened" else summary.done_at)
             else:

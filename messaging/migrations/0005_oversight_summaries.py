@@ -9,7 +9,7 @@ RAG_ORDER = {"": 0, "green": 1, "amber": 2, "red": 3}
 
 def summarise_existing(apps, schema_editor):
     """Actions get their owner's agency and clocks; concerns stored before summaries get theirs, as
-    services._summarise_concern keeps them (concerns had no rating changes before this migration).
+    services/summaries.py::summarise_concern keeps them (concerns had no rating changes before this migration).
     Clocks are computed with today's settings; what had already come due is marked as done, so the clock
     job does not send a year of reminders the day this runs."""
     from django.utils import timezone

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "notifications",
     "oversight",
     "frontend",
+    "demo",
 ]
 
 MIDDLEWARE = [

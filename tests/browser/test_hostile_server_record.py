@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from messaging import services
 from messaging.models import Epoch, Membership, Post, Workspace
 from messaging.schemas import EpochBundle
+from messaging.services import checks
 from tacprotocol import crypto
 from tacprotocol.workspace import epoch_bundle, seal_post
 from tests.browser.journeys import expected_safety_number, sign_in
@@ -546,13 +547,13 @@ def earlier_record(lead, gp, custodian, capture_events, monkeypatch) -> Workspac
     now = int(timezone.now().timestamp() * 1000)
     t1, t2 = now - 60 * 86_400_000, now - 25 * 86_400_000
     with monkeypatch.context() as clock:  # not monkeypatch.undo(): that would undo capture_events too
-        clock.setattr(services, "_now_ms", lambda: t1)
+        clock.setattr(checks, "now_ms", lambda: t1)
         body = client.workspace_payload(created_ms=t1)
         ws = services.workspace_create(lead=lead.user, workspace_id=uuid.UUID(body["id"]),
                                        epoch=EpochBundle.parse(body["epoch"]))
         client.post(ws, "details", details_body(ws), client_time_ms=t1)
         client.post(ws, "update", {"text": OLD}, client_time_ms=t1 + 1000)
-        clock.setattr(services, "_now_ms", lambda: t2)
+        clock.setattr(checks, "now_ms", lambda: t2)
         bundle, _ = epoch_bundle(lead=client.identity, workspace_id=ws.public_id, epoch=2,
                                  prev_manifest_hash=client.keys(ws).manifest_hashes[1],
                                  members=[member_key(lead.user, "lead")], custodian=client.custodian_key, created_ms=t2)

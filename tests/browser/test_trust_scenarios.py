@@ -41,7 +41,7 @@ async (all) => {
       ratings: e.ratings.map((r) => [r.old, r.new, r.reason, r.by]),
     }));
     if (s.plan !== null) {
-      const cards = new Map(s.detail.members.filter((m) => ['invited', 'accepted', 'active'].includes(m.state)).map((m) => [m.id, m]));
+      const cards = new Map([...w.memberCards(s.detail)].filter(([, m]) => w.CURRENT_STATES.includes(m.state)));
       try {
         const options = s.plan;
         const plan = w.planEpochMembers(keys, cards, {

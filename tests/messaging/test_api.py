@@ -17,6 +17,7 @@ from messaging import custodian as custodian_pin
 from messaging import services
 from messaging.models import ClientState, CustodianKey, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES
+from messaging.services import checks
 from tacclient.memory import Memory
 from tacprotocol import crypto
 from tacprotocol.workspace import CustodianPin, key_confirmation, now_ms, open_post, verify_workspace
@@ -320,7 +321,7 @@ def test_it_answers_numbers_out_of_range_with_400_never_500(http, pair):
     refused(send(lead_http, posts, lead_client.seal(workspace, "update", {"text": "x"}, prev=(2**63 - 1, bytes(32)))),
             400, "invalid", "header: the post header's previous sequence number is out of range")
     keys = lead_client.keys(workspace)
-    for due_day in (services.MAX_DUE_DAY + 1, 2**32 - 1):
+    for due_day in (checks.MAX_DUE_DAY + 1, 2**32 - 1):
         header = crypto.PostHeader(workspace_id=workspace.public_id, epoch=2, post_id=uuid.uuid4(),
                                    author_id=lead_client.user.public_id,
                                    author_fingerprint=lead_client.identity.fingerprint(), client_time_ms=now_ms(),

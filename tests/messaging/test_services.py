@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from accounts.services import professional_offboard
 from audit.models import AuditEvent
-from messaging import selectors, services
+from messaging import payloads, selectors, services
 from messaging.models import Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
 from messaging.schemas import SEALED_EPOCH_KEY_BYTES, EpochBundle
-from messaging.services import Conflict
+from messaging.services import Conflict, checks
 from tacclient.memory import Memory
 from tacprotocol import crypto
 from tacprotocol.workspace import MemberKey, TrustError, epoch_bundle, now_ms, seal_post
@@ -524,7 +524,7 @@ def test_it_accepts_an_invitation_and_tells_the_lead(lead, gp, custodian, captur
         submit(gp, workspace, stray_key_payload(gp_client, workspace))
     with pytest.raises(Http404):
         selectors.post_list(professional=gp.user, workspace=workspace)
-    assert services.rotation_due(workspace)
+    assert selectors.rotation_due(workspace)
     with pytest.raises(Conflict, match="no open invitation"):
         services.membership_respond(professional=gp.user, workspace=workspace, accept=False)
 
@@ -730,7 +730,7 @@ def test_it_asks_for_a_new_epoch_after_a_member_leaves(pair, capture_events, dja
     with django_capture_on_commit_callbacks(execute=True):
         services.membership_leave(professional=gp_client.user, workspace=workspace)
     workspace.refresh_from_db()
-    assert workspace.rotation_required and services.rotation_due(workspace)
+    assert workspace.rotation_required and selectors.rotation_due(workspace)
     assert membership(workspace, gp_client.persona).state == "left"
     assert kinds(audit_since(head)) == ["membership.left"]
     assert capture_events == [
@@ -820,7 +820,7 @@ def test_it_stores_a_post_audits_it_without_content_and_fans_it_out(pair, captur
     assert group == f"workspace.{workspace.pk}"
     workspace.refresh_from_db()
     assert message == {"type": "post.created", "workspace_pk": workspace.pk, "roster": workspace.roster_version,
-                       "post": services.post_payload(stored)}
+                       "post": payloads.post_payload(stored)}
     assert {k: message["post"][k] for k in ("header", "nonce", "ciphertext", "signature")} == {
         k: payload[k] for k in ("header", "nonce", "ciphertext", "signature")}
     # Every reader verifies and opens it; it is unread for the others, never for its author.
@@ -1013,7 +1013,7 @@ def test_it_refuses_a_header_number_beyond_a_javascript_number(pair, fields, rea
         envelope(payload)
 
 
-@pytest.mark.parametrize("due_day", [services.MAX_DUE_DAY + 1, 2**32 - 1])
+@pytest.mark.parametrize("due_day", [checks.MAX_DUE_DAY + 1, 2**32 - 1])
 def test_it_refuses_a_due_date_after_the_year_9999(pair, due_day):
     workspace, lead_client, gp_client = pair
     payload = sealed_with_header(lead_client, workspace, "action", {"title": "Some day"},
@@ -1030,7 +1030,7 @@ def test_it_takes_a_new_actions_due_date_from_today_to_two_years_ahead(pair):
     """Issue 9: 2020-01-01 and 9999-12-31 were accepted at creation."""
     workspace, lead_client, gp_client = pair
     today = timezone.localdate()
-    limit = services._years_after(today, 2)
+    limit = checks.years_after(today, 2)
 
     def action(day: dt.date):
         payload = sealed_with_header(lead_client, workspace, "action", {"title": f"Due {day}"},

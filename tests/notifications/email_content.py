@@ -72,9 +72,9 @@ def strings_of(value) -> set[str]:
 
 
 def demo_forbidden() -> Forbidden:
-    """The demo seed's plaintext and names (accounts/management/commands/seed_demo.py), read by playing
+    """The demo seed's plaintext and names (demo/management/commands/seed_demo.py), read by playing
     each workspace's story into a recorder instead of the services."""
-    from accounts.management.commands import seed_demo
+    from demo.management.commands import seed_demo
 
     found = Forbidden()
 

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.management.commands.seed_demo import DEMO_NAMESPACE, DEMO_WORKSPACES, PEOPLE, SAM
 from accounts.models import Agency, Professional
+from demo.management.commands.seed_demo import DEMO_NAMESPACE, DEMO_WORKSPACES, PEOPLE, SAM
 from messaging import custodian as custodian_pin
 from messaging.models import (
     ActionSummary,

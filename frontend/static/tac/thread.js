@@ -14,7 +14,7 @@ import { Record } from './record.js';
 import { c, custodianPin, fetchPosts, identity, loadWorkspace } from './session.js';
 import {
   MAX_DUE_YEARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TrustError, dayToIso, epochBundle, historyEpochs, invitation, invitationValid,
-  keyConfirmation, memberKey, planEpochMembers, remember, rotationDue, sealPost,
+  keyConfirmation, memberCards, memberKey, planEpochMembers, remember, rotationDue, sealPost,
 } from './workspace.js';
 
 const root = document.querySelector('[data-tac-workspace]');
@@ -118,7 +118,7 @@ const whenIso = (iso) => (iso ? new Date(iso).toLocaleDateString('en-GB', { date
 async function refresh() {
   const loaded = await loadWorkspace(WS);
   Object.assign(state, { detail: loaded.detail, keys: loaded.keys, me: loaded.me, store: loaded.store });
-  state.members = new Map(loaded.detail.members.map((m) => [m.id, m]));
+  state.members = memberCards(loaded.detail);
   return loaded;
 }
 

@@ -258,6 +258,18 @@ export function invitationValid(keys, workspaceId, card, key) {
 // Who the lead's next epoch is wrapped for, from signed state (docs/crypto.md): the server's member list
 // only says who has left and who accepted. cards: Map(id -> member card). Throws TrustError if the server
 // shows an active member the signed membership does not list.
+// Each person's card from the server's member list, as tacprotocol/workspace.py's workspace_from_detail
+// reads it: a card in a current state (invited, accepted, active) wins over an ended one for the same
+// person, whatever the order (a stale "removed" row listed last must not drop a member from the next epoch).
+export const CURRENT_STATES = ['invited', 'accepted', 'active'];
+export function memberCards(detail) {
+  const cards = new Map();
+  for (const card of detail.members || []) {
+    if (CURRENT_STATES.includes(card.state) || !cards.has(card.id)) cards.set(card.id, card);
+  }
+  return cards;
+}
+
 export function planEpochMembers(keys, cards, { myId, myFingerprint, remove = null, newLead = null, admit = null }) {
   const current = keys.members();
   const plan = { members: [], admitted: [], warnings: [], refused: new Map() };

@@ -1,0 +1,33 @@
+"""The audit app's hand-written statements: appending an event is three of them (lock the chain's row,
+insert the event, move the head), on every post (teamaroundchild/sql.py says why they are hand-written).
+Table and column names come from the models."""
+
+from __future__ import annotations
+
+import functools
+
+from teamaroundchild import sql
+
+from .models import AuditChain, AuditEvent
+
+
+@functools.cache
+def _head_sql() -> str:
+    return (f"SELECT {sql.column(AuditChain, 'id')}, {sql.column(AuditChain, 'seq')}, {sql.column(AuditChain, 'hash')} "
+            f"FROM {sql.table(AuditChain)} WHERE {sql.column(AuditChain, 'name')} = %s{sql.for_update()}")
+
+
+def chain_head_locked(name: str) -> tuple[int, int, str] | None:
+    """(id, seq, hash) of the named chain's row, locked with SELECT ... FOR UPDATE until the caller's
+    transaction ends; None if the chain has no row yet."""
+    return sql.fetch_one(_head_sql(), [name])
+
+
+def event_insert(event: AuditEvent) -> int:
+    """The row AuditEvent.objects.create() would insert; returns its id."""
+    return sql.insert(AuditEvent, {f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields
+                                   if not f.primary_key})
+
+
+def chain_head_move(chain_id: int, seq: int, hash_: str) -> None:
+    sql.update(AuditChain, chain_id, {"seq": seq, "hash": hash_})

@@ -1,0 +1,153 @@
+"""Every hand-written statement of the messaging app: the live path's (storing a post, checking membership
+when a socket subscribes or forwards, reading a backlog page). Everything else uses the ORM.
+teamaroundchild/sql.py says why these are hand-written and how values are prepared.
+
+Table and column names come from the models (sql.table / sql.column), never from input and never typed
+out, so a renamed field or table changes the SQL with it. Each function is one statement."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import Http404
+
+from accounts.models import IdentityKey, Professional
+from teamaroundchild import sql
+
+from .models import Epoch, EpochWrap, Membership, Post, Workspace
+
+
+def _t(model) -> str:
+    return sql.table(model)
+
+
+def _c(model, name: str, alias: str = "") -> str:
+    return f"{alias}.{sql.column(model, name)}" if alias else sql.column(model, name)
+
+
+# --- the active-member rule ---------------------------------------------------------------------------
+
+
+@functools.cache
+def active_member_sql(workspace_column: str) -> str:
+    """access.py's one rule (an active membership of an account that is not offboarded) as an SQL
+    condition on `workspace_column`. One parameter: the professional's id. tests/messaging/test_access.py
+    checks it agrees with the ORM form (access.active_member_terms) over every membership state."""
+    m, p = "rule_m", "rule_p"
+    return (f"EXISTS (SELECT 1 FROM {_t(Membership)} {m} JOIN {_t(Professional)} {p} "
+            f"ON {_c(Professional, 'id', p)} = {_c(Membership, 'professional', m)} "
+            f"WHERE {_c(Membership, 'workspace', m)} = {workspace_column} "
+            f"AND {_c(Membership, 'professional', m)} = %s "
+            f"AND {_c(Membership, 'state', m)} = '{Membership.State.ACTIVE.value}' "
+            f"AND {_c(Professional, 'is_active', p)} = TRUE)")
+
+
+def is_active_member(professional_id: int, workspace_id: int) -> bool:
+    return bool(sql.fetch_one(f"SELECT {active_member_sql('%s')}", [workspace_id, professional_id])[0])
+
+
+_SOCKET_FIELDS = ("id", "public_id", "roster_version")
+
+
+def workspace_if_member(professional_id: int, public_id: uuid.UUID | str) -> Workspace | None:
+    """The workspace with this public id if the professional is an active member of it; one snapshot.
+    Only the fields a socket uses are loaded (others load on access, as with QuerySet.only())."""
+    row = sql.fetch_one(
+        f"SELECT {', '.join(_c(Workspace, f, 'w') for f in _SOCKET_FIELDS)} FROM {_t(Workspace)} w "
+        f"WHERE {_c(Workspace, 'public_id', 'w')} = %s AND {active_member_sql(_c(Workspace, 'id', 'w'))}",
+        [sql.param(Workspace, "public_id", public_id), professional_id])
+    return sql.instance(Workspace, _SOCKET_FIELDS, row) if row is not None else None
+
+
+# --- storing a post -----------------------------------------------------------------------------------
+
+_LOCKED_FIELDS = ("id", "public_id", "lead_id", "status", "current_rag", "current_epoch", "rotation_required", "last_seq",
+                  "roster_version", "roster_keys_checked")
+_KEY_FIELDS = ("id", "version", "sign_public", "box_public")
+
+
+@functools.cache
+def _lock_for_post_sql() -> str:
+    w, e, k = "w", "e", "k"
+    return f"""
+        SELECT {", ".join(_c(Workspace, f, w) for f in _LOCKED_FIELDS)},
+               (SELECT {_c(Epoch, 'id', e)} FROM {_t(Epoch)} {e}
+                WHERE {_c(Epoch, 'workspace', e)} = {_c(Workspace, 'id', w)}
+                  AND {_c(Epoch, 'number', e)} = {_c(Workspace, 'current_epoch', w)}),
+               {active_member_sql(_c(Workspace, 'id', w))},
+               {", ".join(_c(IdentityKey, f, k) for f in _KEY_FIELDS)}
+        FROM {_t(Workspace)} {w}
+        LEFT JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = (
+            SELECT {_c(IdentityKey, 'id')} FROM {_t(IdentityKey)}
+            WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
+            ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1)
+        WHERE {_c(Workspace, 'id', w)} = %s{sql.for_update(of=w)}"""
+
+
+def workspace_locked_for_post(workspace_pk: int, author_pk: int) -> tuple[Workspace, int | None, bool, IdentityKey | None]:
+    """The workspace row locked (SELECT ... FOR UPDATE), the id of its current epoch, whether the author
+    is an active member, and the author's current identity key (None if they have none)."""
+    row = sql.fetch_one(_lock_for_post_sql(), [author_pk, author_pk, workspace_pk])
+    if row is None:
+        raise Http404("no such workspace")
+    n = len(_LOCKED_FIELDS)
+    epoch_pk, is_member, key_row = row[n], bool(row[n + 1]), row[n + 2:]
+    key = sql.instance(IdentityKey, _KEY_FIELDS, key_row) if key_row[0] is not None else None
+    return sql.instance(Workspace, _LOCKED_FIELDS, row[:n]), epoch_pk, is_member, key
+
+
+def post_insert(post: Post) -> int:
+    """The row Post.objects.create() would insert; returns its id."""
+    return sql.insert(Post, {f.attname: getattr(post, f.attname) for f in Post._meta.concrete_fields
+                             if not f.primary_key})
+
+
+def workspace_update(workspace_pk: int, changes: dict[str, Any]) -> None:
+    sql.update(Workspace, workspace_pk, changes)
+
+
+# --- reading posts ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _payload_select() -> str:
+    """A post payload's columns, in payloads.post_payload_from_row's order, and the joins they need."""
+    p, w, a, k, e = "p", "w", "a", "k", "e"
+    columns = ", ".join([_c(Post, "seq", p), _c(Post, "post_id", p), _c(Workspace, "public_id", w),
+                         _c(Professional, "public_id", a), _c(IdentityKey, "version", k), _c(Epoch, "number", e),
+                         *(_c(Post, f, p) for f in ("kind", "created_at", "header", "nonce", "ciphertext", "signature"))])
+    joins = (f"{_t(Post)} {p} JOIN {_t(Workspace)} {w} ON {_c(Workspace, 'id', w)} = {_c(Post, 'workspace', p)} "
+             f"JOIN {_t(Professional)} {a} ON {_c(Professional, 'id', a)} = {_c(Post, 'author', p)} "
+             f"JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = {_c(Post, 'author_key', p)} "
+             f"JOIN {_t(Epoch)} {e} ON {_c(Epoch, 'id', e)} = {_c(Post, 'epoch', p)}")
+    return f"SELECT {columns} FROM {joins}"
+
+
+def reader_epoch_ids(workspace_pk: int, professional_pk: int) -> list[int]:
+    """The epochs of the workspace the professional was given a key for (in a manifest, by re-keying or by
+    a history grant), if they are an active member now; none otherwise."""
+    ew, e = "ew", "e"
+    rows = sql.fetch_all(
+        f"SELECT {_c(EpochWrap, 'epoch', ew)} FROM {_t(EpochWrap)} {ew} "
+        f"JOIN {_t(Epoch)} {e} ON {_c(Epoch, 'id', e)} = {_c(EpochWrap, 'epoch', ew)} "
+        f"WHERE {_c(Epoch, 'workspace', e)} = %s AND {_c(EpochWrap, 'recipient', ew)} = %s "
+        f"AND {active_member_sql(_c(Epoch, 'workspace', e))}",
+        [workspace_pk, professional_pk, professional_pk])
+    return [epoch_id for epoch_id, in rows]
+
+
+def post_page(workspace_pk: int, *, after_seq: int, epoch_ids: Sequence[int], kind: str | None,
+              limit: int) -> list[tuple]:
+    """Rows of payload columns: the workspace's posts after `after_seq` in those epochs (of one kind, if
+    given), in order. The epoch ids go in as a list: with them inline PostgreSQL walks the (workspace,
+    seq) index; an EXISTS on the wraps planned and ran about 4 ms slower per page (BENCHMARKS.md, W5)."""
+    p = "p"
+    kind_filter = f" AND {_c(Post, 'kind', p)} = %s" if kind is not None else ""
+    return sql.fetch_all(
+        f"{_payload_select()} WHERE {_c(Post, 'workspace', p)} = %s AND {_c(Post, 'seq', p)} > %s "
+        f"AND {_c(Post, 'epoch', p)} IN ({sql.placeholders(epoch_ids)}){kind_filter} "
+        f"ORDER BY {_c(Post, 'seq', p)} LIMIT %s",
+        [workspace_pk, after_seq, *epoch_ids, *([kind] if kind is not None else []), limit])
