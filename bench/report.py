@@ -73,10 +73,12 @@ def markdown_row(r: dict) -> str:
     if r["workload"].startswith("W6"):
         return _w6_row(r)
     w, cpu = r["workload"], f"{r['loadgen_cpu_s']} s"
-    if w == "W1":
+    if w in ("W1", "W1 floor"):
         per = r["server_cpu_s"] / r["posts"] * 1000
-        return (f"| W1 | {_server(r)} | {r['posts']:,} sequential posts, 1 every {r['interval_ms']:g} ms, u0 → u1 | "
-                f"p50 **{r['p50_ms']} ms**, p95 {r['p95_ms']}, p99 **{r['p99_ms']}**, max {r['max_ms']} | "
+        label, what = ("W1", "") if w == "W1" else (f"W1 floor ({r['phase']})",
+                                                      "bench/floor.py: one durable INSERT and a group_send per post; ")
+        return (f"| {label} | {_server(r)} | {what}{r['posts']:,} sequential posts, 1 every {r['interval_ms']:g} ms, "
+                f"u0 → u1 | p50 **{r['p50_ms']} ms**, p95 {r['p95_ms']}, p99 **{r['p99_ms']}**, max {r['max_ms']} | "
                 f"{_integrity(r, 'received_by_other', 'accepted')} | {cpu} | {r['server_cpu_s']} s ({per:.1f} ms/post) / "
                 f"{r['server_rss_kib'] // 1024} MiB |")
     if w == "W2":

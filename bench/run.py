@@ -80,6 +80,8 @@ class Server:
         env["CHANNEL_LAYER"] = layer
         subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
         app = "teamaroundchild.asgi:application"
+        if kind == "floor":  # the durable floor (bench/floor.py) under daphne, as the application
+            app, kind = "bench.floor:application", "daphne"
         if kind == "daphne":
             if workers != 1:
                 raise SystemExit("daphne runs one process per port; use --server uvicorn for --workers")
@@ -558,8 +560,34 @@ async def w5(b: Bench, socks, missed: int):
     return row
 
 
+async def floor_w1(args, state, sessions, phase: str) -> dict:
+    """W1 against the durable floor (bench/floor.py), in the same run as the application's workloads:
+    before them and again after, to bound the machine's drift between the two."""
+    server = Server(args.layer, "floor")
+    try:
+        b = Bench(state, server, sessions)
+        _install_w1_latency(b)
+        row = await w1(b, args.layer, args.w1_posts, args.w1_interval_ms / 1000)
+    finally:
+        server.stop()
+    row.update(workload="W1 floor", phase=phase)
+    print(json.dumps(row), flush=True)
+    _save(args, [row], server="floor")
+    return row
+
+
 async def main_async(args, state, sessions):
     n_users = len(state["users"])
+    rows = []
+    if args.floor:
+        rows.append(await floor_w1(args, state, sessions, "before"))
+    rows += await workloads(args, state, sessions, n_users)
+    if args.floor:
+        rows.append(await floor_w1(args, state, sessions, "after"))
+    return rows
+
+
+async def workloads(args, state, sessions, n_users):
     server = Server(args.layer, args.server, args.workers)
     b = Bench(state, server, sessions)
     _install_w1_latency(b)
@@ -606,6 +634,8 @@ def main():
     ap.add_argument("--step-s", type=float, default=10)
     ap.add_argument("--missed", type=int, default=50)
     ap.add_argument("--out", default="/tmp/tac_bench/results.jsonl")
+    ap.add_argument("--floor", action="store_true",
+                    help="run W1 against the durable floor (bench/floor.py) before and after the workloads")
     args = ap.parse_args()
     raise_nofile()
     django_setup(args.layer)
@@ -614,10 +644,10 @@ def main():
     asyncio.run(main_async(args, state, sessions))
 
 
-def _save(args, rows):
+def _save(args, rows, server: str | None = None):
     with open(args.out, "a") as f:
         for r in rows:
-            f.write(json.dumps({**r, "server": args.server, "workers": args.workers, "cmd": " ".join(sys.argv), "conn_max_age": os.environ.get("CONN_MAX_AGE", "0"),
+            f.write(json.dumps({**r, "server": server or args.server, "workers": 1 if server else args.workers, "cmd": " ".join(sys.argv), "conn_max_age": os.environ.get("CONN_MAX_AGE", "0"),
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
 
 
