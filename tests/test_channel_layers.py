@@ -67,3 +67,48 @@ def test_a_burst_of_500_group_changes_in_one_process_succeeds_on_both_layers():
                                 text=True, timeout=120)
         assert result.returncode == 0, (layer, result.stderr[-2000:])
         assert result.stdout.split() == ["ok", "500"], layer
+
+
+# Two deployments on one Redis server: a group event of one must not reach the other. Redis pub/sub
+# channels ignore the database number, so only the prefix (CHANNEL_LAYER_PREFIX) separates them; a layer
+# with the same prefix does hear it (the control, so the separation is not an accident of timing).
+TWO_DEPLOYMENTS = """
+import asyncio, django
+django.setup()
+from django.conf import settings
+from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+async def main():
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    print(config["prefix"])
+    sender = get_channel_layer()
+    same, other = (RedisPubSubChannelLayer(**dict(config, prefix=p)) for p in (config["prefix"], "another-deployment"))
+    heard = {}
+    for name, layer in (("same", same), ("other", other)):
+        channel = await layer.new_channel()
+        await layer.group_add("workspace.1", channel)
+        heard[name] = (layer, channel)
+    await asyncio.sleep(0.3)
+    await sender.group_send("workspace.1", {"type": "post.created"})
+    for name, (layer, channel) in heard.items():
+        try:
+            await asyncio.wait_for(layer.receive(channel), 2)
+            print(name, "heard it")
+        except asyncio.TimeoutError:
+            print(name, "heard nothing")
+
+asyncio.run(main())
+"""
+
+
+def test_a_deployment_does_not_hear_another_on_the_same_redis():
+    """As deployed (production settings read CHANNEL_LAYER_PREFIX; the test settings add a per-run prefix
+    of their own, so this sets the environment a deployment would have and uses the base settings)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "teamaroundchild.settings.base", "CHANNEL_LAYER": "pubsub",
+           "CHANNEL_LAYER_PREFIX": "tac-deployment-a", "REDIS_URL": "redis://127.0.0.1:6379/3",
+           "SECRET_KEY": "not-a-secret-for-this-test"}
+    result = subprocess.run([sys.executable, "-c", TWO_DEPLOYMENTS], cwd=BASE_DIR, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:3] == ["tac-deployment-a", "same heard it", "other heard nothing"], result.stdout

@@ -128,7 +128,11 @@ if REDIS_URL:
             # thousand sockets leaving together crashed (tests/test_channel_layers.py).
             "CONFIG": {"hosts": [REDIS_URL] if CHANNEL_LAYER == "pubsub"
                        else [{"address": REDIS_URL, "socket_timeout": 30,
-                              "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=4000)}]},
+                              "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=4000)}],
+                       # Pub/sub channels are not scoped by the Redis database number: two deployments
+                       # (or a quick start and a test run) on one Redis would hear each other's group
+                       # events unless each has its own prefix.
+                       "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tac")},
         }
     }
 else:
