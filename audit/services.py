@@ -50,7 +50,22 @@ def audit_record(
     to one chain are serialised, which keeps its sequence gapless and the chain linear; appends to other
     chains (another workspace's posts) do not wait.
     """
-    chain_id, seq, prev_hash = _head_locked(chain or chain_for(target))
+    event = audit_event_prepare(kind=kind, actor=actor, request=request, target=target, data=data,
+                                actor_label=actor_label, head=_head_locked(chain or chain_for(target)))
+    event.pk = storage.event_insert(event)
+    event._state.adding = False
+    storage.chain_head_move(event.chain_id, event.seq, event.hash)
+    return event
+
+
+def audit_event_prepare(*, kind: str, head: tuple[int, int, str], actor=None, request=None,
+                        target: models.Model | None = None, data: dict[str, Any] | None = None,
+                        actor_label: str = "") -> AuditEvent:
+    """The next event of the chain whose head is `head` ((id, seq, hash), which the caller holds locked
+    until its transaction ends), hashed and checked but not stored: audit_record stores it at once; the
+    post path stores it in the same statement as the post (messaging/storage.py) with
+    storage.event_statements."""
+    chain_id, seq, prev_hash = head
     if actor is not None and getattr(actor, "is_authenticated", False):
         actor_id, label = actor.pk, actor_label or actor.get_username()
     else:
@@ -72,10 +87,6 @@ def audit_record(
     event.hash = event.compute_hash()
     # The sequence is unique in its chain because the chain's row is locked; the constraint is the backstop.
     event.full_clean(exclude=["chain"], validate_unique=False, validate_constraints=False)
-    # Every post writes one of these: hand-written statements (storage.py).
-    event.pk = storage.event_insert(event)
-    event._state.adding = False
-    storage.chain_head_move(chain_id, event.seq, event.hash)
     return event
 
 

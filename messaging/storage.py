@@ -10,11 +10,15 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.http import Http404
 
 from accounts.models import IdentityKey, Professional
+from audit import storage as audit_storage
+from audit.models import AuditEvent, workspace_chain
 from teamaroundchild import sql
 
 from .models import Epoch, EpochWrap, Membership, Post, Workspace
@@ -73,13 +77,16 @@ _KEY_FIELDS = ("id", "version", "sign_public", "box_public")
 def _lock_for_post_sql() -> str:
     w, e, k = "w", "e", "k"
     return f"""
+        WITH {audit_storage.chain_head_lock_cte("chain")}
         SELECT {", ".join(_c(Workspace, f, w) for f in _LOCKED_FIELDS)},
                (SELECT {_c(Epoch, 'id', e)} FROM {_t(Epoch)} {e}
                 WHERE {_c(Epoch, 'workspace', e)} = {_c(Workspace, 'id', w)}
                   AND {_c(Epoch, 'number', e)} = {_c(Workspace, 'current_epoch', w)}),
                {active_member_sql(_c(Workspace, 'id', w))},
-               {", ".join(_c(IdentityKey, f, k) for f in _KEY_FIELDS)}
+               {", ".join(_c(IdentityKey, f, k) for f in _KEY_FIELDS)},
+               chain.*
         FROM {_t(Workspace)} {w}
+        LEFT JOIN chain ON TRUE
         LEFT JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = (
             SELECT {_c(IdentityKey, 'id')} FROM {_t(IdentityKey)}
             WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
@@ -87,22 +94,59 @@ def _lock_for_post_sql() -> str:
         WHERE {_c(Workspace, 'id', w)} = %s{sql.for_update(of=w)}"""
 
 
-def workspace_locked_for_post(workspace_pk: int, author_pk: int) -> tuple[Workspace, int | None, bool, IdentityKey | None]:
-    """The workspace row locked (SELECT ... FOR UPDATE), the id of its current epoch, whether the author
-    is an active member, and the author's current identity key (None if they have none)."""
-    row = sql.fetch_one(_lock_for_post_sql(), [author_pk, author_pk, workspace_pk])
+@dataclass(frozen=True)
+class LockedForPost:
+    workspace: Workspace
+    epoch_pk: int | None  # the current epoch's id
+    is_member: bool  # the author is an active member
+    key: IdentityKey | None  # the author's current identity key
+    chain_head: tuple[int, int, str] | None  # the workspace's audit chain (id, seq, hash), locked; None if none yet
+
+
+def workspace_locked_for_post(workspace_pk: int, author_pk: int) -> LockedForPost:
+    """One statement: the workspace row and its audit chain's row locked (SELECT ... FOR UPDATE), and what
+    the post's checks read."""
+    row = sql.fetch_one(_lock_for_post_sql(), [workspace_chain(workspace_pk), author_pk, author_pk, workspace_pk])
     if row is None:
         raise Http404("no such workspace")
-    n = len(_LOCKED_FIELDS)
-    epoch_pk, is_member, key_row = row[n], bool(row[n + 1]), row[n + 2:]
+    n, k = len(_LOCKED_FIELDS), len(_KEY_FIELDS)
+    epoch_pk, is_member, key_row, head = row[n], bool(row[n + 1]), row[n + 2:n + 2 + k], row[n + 2 + k:]
     key = sql.instance(IdentityKey, _KEY_FIELDS, key_row) if key_row[0] is not None else None
-    return sql.instance(Workspace, _LOCKED_FIELDS, row[:n]), epoch_pk, is_member, key
+    return LockedForPost(sql.instance(Workspace, _LOCKED_FIELDS, row[:n]), epoch_pk, is_member, key,
+                         tuple(head) if head[0] is not None else None)
+
+
+# PostgreSQL runs the post's writes as one statement; False runs them one by one, as SQLite always does
+# (tests/messaging/test_post_statements.py runs both on PostgreSQL and compares the rows).
+COMBINED_WRITES = True
+
+
+def post_write(post: Post, workspace_pk: int, changes: dict[str, Any], event: AuditEvent) -> None:
+    """Store the post, the workspace's changes, the audit event and its chain's new head: on PostgreSQL in
+    one statement of data-modifying CTEs (one round trip), elsewhere as four. Sets post.pk and event.pk."""
+    post_sql, post_params = sql.insert_statement(Post, _post_values(post))
+    ws_sql, ws_params = sql.update_statement(Workspace, workspace_pk, changes)
+    (event_sql, event_params), (head_sql, head_params) = audit_storage.event_statements(event)
+    if COMBINED_WRITES and connection.vendor == "postgresql":
+        row = sql.fetch_one(
+            f"WITH p AS ({post_sql}), w AS ({ws_sql}), e AS ({event_sql}), c AS ({head_sql}) "
+            f"SELECT (SELECT {_c(Post, 'id')} FROM p), (SELECT {_c(AuditEvent, 'id')} FROM e)",
+            [*post_params, *ws_params, *event_params, *head_params])
+        post.pk, event.pk = row
+    else:
+        post.pk = sql.fetch_one(post_sql, post_params)[0]
+        sql.execute(ws_sql, ws_params)
+        event.pk = sql.fetch_one(event_sql, event_params)[0]
+        sql.execute(head_sql, head_params)
+
+
+def _post_values(post: Post) -> dict[str, Any]:
+    return {f.attname: getattr(post, f.attname) for f in Post._meta.concrete_fields if not f.primary_key}
 
 
 def post_insert(post: Post) -> int:
     """The row Post.objects.create() would insert; returns its id."""
-    return sql.insert(Post, {f.attname: getattr(post, f.attname) for f in Post._meta.concrete_fields
-                             if not f.primary_key})
+    return sql.insert(Post, _post_values(post))
 
 
 def workspace_update(workspace_pk: int, changes: dict[str, Any]) -> None:

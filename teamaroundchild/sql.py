@@ -64,14 +64,31 @@ def _prepared(model: type[Model], values: dict[str, Any]) -> list:
 def insert(model: type[Model], values: dict[str, Any]) -> int:
     """INSERT one row (field names or attnames -> Python values); returns its primary key."""
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, tuple(values)), _prepared(model, values))
+        cursor.execute(*insert_statement(model, values))
         return cursor.fetchone()[0]
 
 
 def update(model: type[Model], pk: Any, values: dict[str, Any]) -> int:
     """UPDATE one row by primary key; returns the number of rows changed."""
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, tuple(values)), [*_prepared(model, values), pk])
+        cursor.execute(*update_statement(model, pk, values))
+        return cursor.rowcount
+
+
+def insert_statement(model: type[Model], values: dict[str, Any]) -> tuple[str, list]:
+    """The INSERT (RETURNING the primary key) and its parameters, to run as part of a larger statement."""
+    return _insert_sql(model, tuple(values)), _prepared(model, values)
+
+
+def update_statement(model: type[Model], pk: Any, values: dict[str, Any]) -> tuple[str, list]:
+    """The UPDATE of one row by primary key and its parameters, to run as part of a larger statement."""
+    return _update_sql(model, tuple(values)), [*_prepared(model, values), pk]
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> int:
+    """A statement that returns no rows; the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

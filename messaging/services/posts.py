@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import IdentityKey, Professional
-from audit.services import audit_record
+from audit.services import audit_event_prepare, audit_record
 from tacprotocol import actions, crypto
 from tacprotocol.wire import (
     CHANGEABLE_KINDS,
@@ -46,15 +46,16 @@ def post_create(*, author: Professional, workspace: Workspace, envelope: PostEnv
     looked for only when storing fails, so a first send costs no extra query; a retry is answered even
     if it would no longer be accepted (say the epoch has moved on since).
 
-    The common statements are hand-written (storage.py; teamaroundchild/sql.py says why): a post is six statements
-    and a commit."""
+    The statements are hand-written (storage.py; teamaroundchild/sql.py says why): on PostgreSQL an update is
+    two statements and a commit (tests/messaging/test_post_statements.py)."""
     try:
         with transaction.atomic():
-            workspace, epoch_pk, is_member, key = storage.workspace_locked_for_post(workspace.pk, author.pk)
-            if not is_member:
+            locked = storage.workspace_locked_for_post(workspace.pk, author.pk)
+            if not locked.is_member:
                 raise PermissionDenied("you are not a member of this workspace")
-            post = post_store(author=author, key=key, workspace=workspace, epoch_pk=epoch_pk, envelope=envelope,
-                               request=request)
+            workspace = locked.workspace
+            post = post_store(author=author, key=locked.key, workspace=workspace, epoch_pk=locked.epoch_pk,
+                              envelope=envelope, request=request, chain_head=locked.chain_head)
     except (IntegrityError, ValidationError, PermissionDenied):
         existing = Post.objects.filter(post_id=envelope.header.post_id).first()
         if existing is None:
@@ -73,10 +74,12 @@ def _post_duplicate(existing: Post, author: Professional, workspace: Workspace, 
 
 
 def post_store(*, author: Professional, key: IdentityKey | None, workspace: Workspace, epoch_pk: int,
-                envelope: PostEnvelope, request=None) -> Post:
+                envelope: PostEnvelope, request=None, chain_head: tuple[int, int, str] | None = None) -> Post:
     """Preconditions: the caller holds SELECT ... FOR UPDATE on the workspace row (or just created it),
     has checked that the author is an active member, and passes the author's current identity key (None
-    if they have none) and the id of the current epoch."""
+    if they have none) and the id of the current epoch; and `chain_head`, the workspace's audit chain
+    (id, seq, hash) if it holds it locked too, so the post, the workspace's changes and the audit event
+    are written in one statement (storage.post_write); without it they are written as audit_record does."""
     h = envelope.header
     if workspace.status == Workspace.Status.CLOSED:
         raise Conflict("this workspace is closed")
@@ -149,29 +152,36 @@ def post_store(*, author: Professional, key: IdentityKey | None, workspace: Work
         parent=parent, target=target, client_time=client_time, header=envelope.header_bytes, nonce=envelope.nonce,
         ciphertext=envelope.ciphertext, signature=envelope.signature,
     )
-    # Hand-written INSERT and UPDATE (storage.py): the same rows Post.objects.create() and
-    # workspace.save() would write, at a tenth of the CPU.
-    post.pk = storage.post_insert(post)
-    post._state.adding, post._state.db = False, "default"
     changes = {"last_seq": seq,
                # Checked above against this roster; wraps are only ever added, so it holds until the roster moves.
                "roster_keys_checked": workspace.roster_version}
-    rating_was = concern.rag if concern is not None and h.kind == "rating_change" else None
-    summarise_concern(post, workspace, author, concern)
     if h.kind == "concern":
         # The highest RAG of the concerns not retracted: a new concern can only raise it.
         changes["current_rag"] = max(workspace.current_rag, h.rag, key=lambda r: RAG_ORDER[r])
-    elif h.kind == "rating_change" or (h.kind == "retraction" and target.kind == "concern"):
-        changes["current_rag"] = highest_rag(workspace)
-    storage.workspace_update(workspace.pk, changes)
+    rating_was = concern.rag if concern is not None and h.kind == "rating_change" else None
+    audited = {"kind": "post.created", "actor": author, "request": request, "target": workspace,
+               "data": {"seq": seq, "post": str(h.post_id), "kind": h.kind,
+                        **({"status": h.status} if h.kind == "action_status" else {}),
+                        # A rating change's old and new ratings (its reason is in the encrypted body).
+                        **({"from": rating_was, "to": h.rag} if rating_was is not None else {})}}
+    # Hand-written statements (storage.py): the rows Post.objects.create(), workspace.save() and
+    # audit_record would write, at a tenth of the CPU, and on PostgreSQL in one round trip.
+    if chain_head is not None:
+        storage.post_write(post, workspace.pk, changes, audit_event_prepare(head=chain_head, **audited))
+    else:
+        post.pk = storage.post_insert(post)
+        storage.workspace_update(workspace.pk, changes)
+        audit_record(**audited)
+    post._state.adding, post._state.db = False, "default"
     for name, value in changes.items():
         setattr(workspace, name, value)
+    # The summaries refer to the stored post; a change of a concern's rating (or its retraction) moves the
+    # workspace's highest rating, which reads the summaries as they now are: one more statement, for those.
+    summarise_concern(post, workspace, author, concern)
+    if h.kind == "rating_change" or (h.kind == "retraction" and target.kind == "concern"):
+        workspace.current_rag = highest_rag(workspace)
+        storage.workspace_update(workspace.pk, {"current_rag": workspace.current_rag})
     summarise_action(post, summary, author)
-    audit_record(kind="post.created", actor=author, request=request, target=workspace,
-                 data={"seq": seq, "post": str(h.post_id), "kind": h.kind,
-                       **({"status": h.status} if h.kind == "action_status" else {}),
-                       # A rating change's old and new ratings (its reason is in the encrypted body).
-                       **({"from": rating_was, "to": h.rag} if rating_was is not None else {})})
     events.send_event_on_commit(events.workspace_group(workspace.pk), events.POST_CREATED,
                                 {"workspace_pk": workspace.pk, "roster": workspace.roster_version,
                                  "post": post_payload_from_row((
