@@ -1,6 +1,10 @@
+"""Checking the audit chains (audit/README.md, "Checking"). One pass over the events in (chain, seq) order,
+holding one small state per chain and nothing per row, so a database of millions of events is checked in
+constant memory per chain."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .models import SITE, AuditChain, AuditEvent, genesis_hash
@@ -17,106 +21,108 @@ class ChainProblem:
 class VerifyReport:
     chains: int = 0
     rows: int = 0
-    anchors: int = 0
+    anchors: int = 0  # chains with an anchored head checked against their rows
     problems: list[ChainProblem] = field(default_factory=list)
 
 
-def _events_by_chain(batch_size: int) -> Iterator[AuditEvent]:
-    return (AuditEvent.objects.order_by("chain_id", "seq")
+def _events(batch_size: int, *, site: AuditChain | None, of_site: bool) -> Iterator[AuditEvent]:
+    """The site chain's events, or every other chain's, in (chain, seq) order."""
+    rows = AuditEvent.objects.all()
+    if site is not None:
+        rows = rows.filter(chain=site) if of_site else rows.exclude(chain=site)
+    elif of_site:
+        rows = rows.none()
+    return (rows.order_by("chain_id", "seq")
             .only("chain_id", "seq", "occurred_at", "kind", "actor_id", "actor_label", "ip", "target_type",
                   "target_id", "data", "prev_hash", "hash")
             .iterator(chunk_size=batch_size))
 
 
-def _check_rows(name: str, events: list[AuditEvent] | Iterator[AuditEvent], report: VerifyReport,
-                claims: dict[tuple[str, int], str]) -> tuple[int, str] | None:
-    """Walks one chain's rows in order; returns (last seq, last hash), or None after its first problem
-    (which it adds to the report)."""
-    expected_seq, expected_prev = 1, genesis_hash(name)
-    for event in events:
-        report.rows += 1
-        if event.seq != expected_seq:
-            report.problems.append(ChainProblem(name, expected_seq,
-                                                f"row {expected_seq} is missing (next row found is {event.seq})"))
-            return None
-        if event.prev_hash != expected_prev:
-            report.problems.append(ChainProblem(name, event.seq, f"row {event.seq} does not link to row {event.seq - 1}"))
-            return None
+class _Walk:
+    """One chain's check as its rows go past in order: gapless from 1, each linked to the one before (the
+    first to the chain's genesis), each matching its hash, the row the site chain last anchored where
+    it was, and the head matching the last row. Stops at the chain's first problem."""
+
+    def __init__(self, chain: AuditChain, anchored: tuple[int, str] | None, report: VerifyReport):
+        self.chain, self.anchored, self.report = chain, anchored, report
+        self.seq, self.hash, self.failed = 0, genesis_hash(chain.name), False
+
+    def fail(self, seq: int, reason: str) -> None:
+        self.report.problems.append(ChainProblem(self.chain.name, seq, reason))
+        self.failed = True
+
+    def step(self, event: AuditEvent) -> None:
+        self.report.rows += 1
+        if self.failed:
+            return
+        expected = self.seq + 1
+        if event.seq != expected:
+            return self.fail(expected, f"row {expected} is missing (next row found is {event.seq})")
+        if event.prev_hash != self.hash:
+            return self.fail(event.seq, f"row {event.seq} does not link to row {event.seq - 1}")
         if event.compute_hash() != event.hash:
-            report.problems.append(ChainProblem(name, event.seq,
-                                                f"row {event.seq} was altered: its content does not match its hash"))
-            return None
-        anchored = claims.pop((name, event.seq), None)
-        if anchored is not None and anchored != event.hash:
-            report.problems.append(ChainProblem(name, event.seq, f"row {event.seq} is not the row the site chain "
-                                                                 f"anchored: the chain was rewritten from there"))
-            return None
-        expected_seq, expected_prev = event.seq + 1, event.hash
-    return expected_seq - 1, expected_prev
+            return self.fail(event.seq, f"row {event.seq} was altered: its content does not match its hash")
+        if self.anchored is not None and self.anchored[0] == event.seq and self.anchored[1] != event.hash:
+            return self.fail(event.seq, f"row {event.seq} is not the row the site chain anchored: the chain was "
+                                        f"rewritten from there")
+        self.seq, self.hash = event.seq, event.hash
+
+    def finish(self) -> None:
+        if self.failed:
+            return
+        chain, seq = self.chain, self.seq
+        if (chain.seq, chain.hash) != (seq, self.hash):
+            if chain.seq == seq:
+                return self.fail(seq, f"the chain's head does not match row {seq}: row {seq} was altered, or row "
+                                      f"{seq + 1} onwards were deleted")
+            return self.fail(seq + 1, f"rows after {seq} are missing (the head records {chain.seq})")
+        if self.anchored is not None and self.anchored[0] > seq:
+            self.fail(self.anchored[0], f"the site chain anchored row {self.anchored[0]}, which is missing: rows "
+                                        f"were deleted after it was anchored")
 
 
-def _check_head(chain: AuditChain, last: tuple[int, str], report: VerifyReport) -> None:
-    seq, hash_ = last
-    if (chain.seq, chain.hash) == (seq, hash_):
-        return
-    if chain.seq == seq:
-        report.problems.append(ChainProblem(chain.name, seq, f"the chain's head does not match row {seq}: row {seq} "
-                                                            f"was altered, or row {seq + 1} onwards were deleted"))
-    else:
-        report.problems.append(ChainProblem(chain.name, seq + 1,
-                                            f"rows after {seq} are missing (the head records {chain.seq})"))
+def _walk(chains: dict[int, AuditChain], events: Iterable[AuditEvent], anchored: dict[str, tuple[int, str]],
+          report: VerifyReport) -> set[int]:
+    """Walks every chain the events belong to (in (chain, seq) order); returns the ids of those seen."""
+    walk: _Walk | None = None
+    seen: set[int] = set()
+    for event in events:
+        if walk is None or event.chain_id != walk.chain.pk:
+            if walk is not None:
+                walk.finish()
+            chain = chains[event.chain_id]
+            walk = _Walk(chain, anchored.get(chain.name), report)
+            seen.add(chain.pk)
+        walk.step(event)
+    if walk is not None:
+        walk.finish()
+    return seen
 
 
 def audit_verify(*, batch_size: int = 5000) -> VerifyReport:
-    """Check every chain and every anchor. Each chain: rows numbered from 1 without a gap, each linked to
-    the one before (the first to the chain's genesis), each matching its hash, and the head matching the
-    last row. The site chain first, which must itself verify: each [chain, seq, hash] its
-    `audit.anchored` rows name must be that chain's row at seq, so a chain cut short or rewritten after
-    it was anchored is caught even if its head row was rewritten to match. One problem per chain at most
-    (the first); the report counts rows, chains and anchors checked."""
+    """Check the site chain, then every other chain against its rows and against the newest head the site
+    chain anchored for it: a chain cut short or rewritten after it was anchored is caught even if its head
+    row was rewritten to match. (An older anchor adds nothing the newest does not check: each row's hash
+    covers every row before it.) One problem per chain at most, its first."""
     report = VerifyReport()
     chains = {c.pk: c for c in AuditChain.objects.all()}
-    by_name = {c.name: c for c in chains.values()}
-    claims: dict[tuple[str, int], str] = {}
-    site = by_name.get(SITE)
+    site = next((c for c in chains.values() if c.name == SITE), None)
+    anchored: dict[str, tuple[int, str]] = {}
     if site is not None:
-        site_events = list(AuditEvent.objects.filter(chain=site).order_by("seq"))
-        last = _check_rows(SITE, site_events, report, {})
-        if last is not None:
-            _check_head(site, last, report)
-        for event in site_events:
-            if event.kind == "audit.anchored":
-                for name, seq, hash_ in event.data.get("heads", []):
-                    claims[(name, seq)] = hash_
-        report.anchors = len(claims)
-    current: list[AuditEvent] = []
-    current_chain: int | None = None
+        def site_events() -> Iterator[AuditEvent]:
+            for event in _events(batch_size, site=site, of_site=True):
+                if event.kind == "audit.anchored":
+                    for name, seq, hash_ in event.data.get("heads", []):
+                        if seq > anchored.get(name, (0, ""))[0]:
+                            anchored[name] = (seq, hash_)
+                yield event
 
-    def finish() -> None:
-        if current_chain is None or chains[current_chain].name == SITE:
-            return
-        chain = chains[current_chain]
-        last = _check_rows(chain.name, current, report, claims)
-        if last is not None:
-            _check_head(chain, last, report)
-
-    seen: set[int] = set()
-    for event in _events_by_chain(batch_size):
-        if event.chain_id != current_chain:
-            finish()
-            current, current_chain = [], event.chain_id
-            seen.add(event.chain_id)
-        current.append(event)
-    finish()
+        _walk(chains, site_events(), {}, report)
+    report.anchors = len(anchored)
+    others = _walk(chains, _events(batch_size, site=site, of_site=False), anchored, report)
     for pk, chain in chains.items():
-        if pk not in seen and chain.name != SITE:
-            _check_head(chain, (0, genesis_hash(chain.name)), report)
-    # Anchors naming rows that no chain holds: the chain (or its tail) was deleted after it was anchored.
-    failed = {p.chain for p in report.problems}
-    for (name, seq), _hash in sorted(claims.items()):
-        if name not in failed:
-            report.problems.append(ChainProblem(name, seq, f"the site chain anchored row {seq}, which is missing: "
-                                                          f"rows were deleted after it was anchored"))
-            failed.add(name)
+        if pk not in others and chain.name != SITE:
+            empty = _Walk(chain, anchored.get(chain.name), report)
+            empty.finish()
     report.chains = len(chains)
     return report
