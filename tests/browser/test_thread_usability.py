@@ -77,6 +77,41 @@ def test_it_says_the_session_ended_in_another_tab_and_fails_the_pending_post(new
     assert not Post.objects.filter(workspace=workspace, kind="update").exists()
 
 
+# A socket whose handshake the server refuses: the page sees only an abnormal close, never 4403. (Run
+# in the page, in place of the browser's WebSocket, so the refusal comes at a moment the test chooses.)
+REFUSED_SOCKETS_JS = """async () => {
+  window.WebSocket = class extends EventTarget {
+    static OPEN = 1;
+    constructor() {
+      super();
+      this.readyState = 0;
+      setTimeout(() => { this.readyState = 3; this.dispatchEvent(Object.assign(new Event('close'), { code: 1006 })); }, 10);
+    }
+    send() {}
+    close() {}
+  };
+  const { Live } = await import('/static/tac/live.js');
+  const live = new Live();
+  return await new Promise((resolve) => {
+    live.addEventListener('status', (event) => { if (event.detail.ended) resolve(event.detail.reason); });
+    setTimeout(() => resolve(null), 3000);
+  });
+}"""
+
+
+def test_a_socket_refused_after_the_session_ended_stops_and_says_so(new_page, lead):
+    """The session ended while the socket was down (a dropped connection, then a sign-out elsewhere): the
+    reconnect is refused at the handshake, which a page sees as an abnormal close, not 4403. The page
+    asks the server whether the session has ended and stops, rather than "Reconnecting..." for ever; with
+    the session still on, it keeps trying. (It kept trying for ever before.)"""
+    signed_in = new_page()
+    sign_in(signed_in, lead)
+    assert signed_in.evaluate(REFUSED_SOCKETS_JS) is None  # still signed in: it carries on reconnecting
+    signed_out = new_page()
+    signed_out.goto("/accounts/sign-in/")
+    assert signed_out.evaluate(REFUSED_SOCKETS_JS) == SIGNED_OUT
+
+
 def test_it_asks_a_second_tab_for_the_password_in_place_and_is_live_only_then(new_page, lead, team):
     workspace, *_ = team
     page = new_page()

@@ -4,6 +4,18 @@
 // everywhere, or for inactivity) it stops for good and fails what is pending with the reason.
 const NOT_ENTITLED = 4403;
 export const SIGNED_OUT = 'You have been signed out. Sign in again to carry on.';
+const SESSION_URL = '/accounts/api/v1/session';
+
+// Whether the session has ended, asked over HTTP: a handshake the server refuses (a session that ended
+// while this socket was down) reaches the page only as an abnormal close, never as 4403.
+async function sessionEnded() {
+  try {
+    const response = await fetch(SESSION_URL, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+    return response.status === 401 || response.status === 403;
+  } catch {
+    return false; // unreachable: keep trying the socket
+  }
+}
 
 export class Live extends EventTarget {
   constructor() {
@@ -17,8 +29,10 @@ export class Live extends EventTarget {
 
   connect() {
     const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+    let opened = false;
     this.socket = new WebSocket(`${scheme}://${window.location.host}/ws/`);
     this.socket.addEventListener('open', () => {
+      opened = true;
       this.backoff = 500;
       this.emit('status', { connected: true });
       for (const [workspace, seq] of this.subscriptions) this.send({ type: 'subscribe', workspace, after_seq: seq });
@@ -32,8 +46,14 @@ export class Live extends EventTarget {
         this.end(this.endReason || SIGNED_OUT);
         return;
       }
-      setTimeout(() => this.connect(), this.backoff);
+      const delay = this.backoff;
       this.backoff = Math.min(this.backoff * 2, 15000);
+      if (opened) { setTimeout(() => this.connect(), delay); return; }
+      // Refused before it opened: perhaps the session ended while the socket was down.
+      sessionEnded().then((ended) => {
+        if (ended) this.end(this.endReason || SIGNED_OUT);
+        else if (!this.closedForGood) setTimeout(() => this.connect(), delay);
+      });
     });
   }
 
