@@ -118,7 +118,8 @@ def anchors_record() -> int:
             batch = moved[start:start + ANCHORS_PER_EVENT]
             event = audit_record(kind="audit.anchored", chain=SITE, actor_label="audit anchor job",
                                  data={"heads": [[name, seq, hash_] for _, name, seq, hash_ in batch]})
-            for pk, _name, seq, hash_ in batch:
-                AuditAnchor.objects.update_or_create(chain_id=pk, defaults={"seq": seq, "hash": hash_})
+            # The bookmarks in one statement a batch (an upsert), not two queries a chain.
+            AuditAnchor.objects.bulk_create([AuditAnchor(chain_id=pk, seq=seq, hash=hash_) for pk, _n, seq, hash_ in batch],
+                                            update_conflicts=True, unique_fields=["chain"], update_fields=["seq", "hash"])
     logger.info("audit site chain head: #%d %s (%d chain heads anchored)", event.seq, event.hash, len(moved))
     return len(moved)

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from audit import services as audit_services
@@ -18,6 +16,7 @@ from audit.models import ACCOUNTS, SITE, AuditChain, AuditEvent, genesis_hash, w
 from messaging import services
 from messaging.schemas import PostEnvelope
 from teamaroundchild import jobs
+from tests.audit.test_chain import verify, verify_fails
 from tests.messaging.factories import Client
 
 pytestmark = pytest.mark.django_db
@@ -25,18 +24,6 @@ pytestmark = pytest.mark.django_db
 
 def rows(name: str):
     return AuditEvent.objects.filter(chain__name=name).order_by("seq")
-
-
-def verify() -> str:
-    out = StringIO()
-    call_command("audit_verify", stdout=out)
-    return out.getvalue()
-
-
-def verify_fails() -> str:
-    with pytest.raises(CommandError) as excinfo:
-        verify()
-    return str(excinfo.value)
 
 
 @pytest.fixture

@@ -89,6 +89,24 @@ export function postJSON(url, body) {
   });
 }
 
+const STATUS_URL = '/accounts/api/v1/session';
+
+// How long this session has left, asked without restarting its idle clock (idle.js; live.js after a
+// refused handshake). null when the server cannot be reached; { ended: true } when the session has ended.
+export async function sessionStatus() {
+  try {
+    const response = await fetch(STATUS_URL, {
+      credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' },
+    });
+    if (response.status === 401 || response.status === 403) return { ended: true };
+    if (!response.ok) return null;
+    const answer = await response.json();
+    return typeof answer.seconds_left === 'number' ? { secondsLeft: answer.seconds_left } : null;
+  } catch {
+    return null;
+  }
+}
+
 export function getJSON(url) {
   return request(url, { headers: { Accept: 'application/json' } });
 }

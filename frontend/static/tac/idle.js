@@ -6,10 +6,9 @@
 // tab of the session (and posts and reads over the websocket do too). So before warning, and while the
 // warning is open, this tab asks GET /accounts/api/v1/session how long is left (an answer that does not
 // itself restart the clock), and carries on quietly if another tab has been in use meanwhile.
-import { postJSON } from './api.js';
+import { postJSON, sessionStatus } from './api.js';
 import { forget } from './keystore.js';
 
-const STATUS_URL = '/accounts/api/v1/session';
 const KEEP_ALIVE_URL = '/accounts/api/v1/session/keep-alive';
 
 const body = document.body;
@@ -62,21 +61,6 @@ function milestone(seconds) {
   if (seconds > 30) return duration(60);
   if (seconds > 10) return duration(30);
   return duration(10);
-}
-
-// null when the server cannot be reached; { ended: true } when the session has ended.
-async function sessionStatus() {
-  try {
-    const response = await fetch(STATUS_URL, {
-      credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' },
-    });
-    if (response.status === 401 || response.status === 403) return { ended: true };
-    if (!response.ok) return null;
-    const answer = await response.json();
-    return typeof answer.seconds_left === 'number' ? { secondsLeft: answer.seconds_left } : null;
-  } catch {
-    return null;
-  }
 }
 
 function check() {

@@ -2,20 +2,10 @@
 // it receives exactly what it missed, in order), and re-sends unanswered posts with the same id (the
 // server stores a post once, however often it arrives). When the session ends (signed out in another tab,
 // everywhere, or for inactivity) it stops for good and fails what is pending with the reason.
-const NOT_ENTITLED = 4403;
-export const SIGNED_OUT = 'You have been signed out. Sign in again to carry on.';
-const SESSION_URL = '/accounts/api/v1/session';
+import { SIGNED_OUT, sessionStatus } from './api.js';
 
-// Whether the session has ended, asked over HTTP: a handshake the server refuses (a session that ended
-// while this socket was down) reaches the page only as an abnormal close, never as 4403.
-async function sessionEnded() {
-  try {
-    const response = await fetch(SESSION_URL, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
-    return response.status === 401 || response.status === 403;
-  } catch {
-    return false; // unreachable: keep trying the socket
-  }
-}
+export { SIGNED_OUT };
+const NOT_ENTITLED = 4403;
 
 export class Live extends EventTarget {
   constructor() {
@@ -50,8 +40,9 @@ export class Live extends EventTarget {
       this.backoff = Math.min(this.backoff * 2, 15000);
       if (opened) { setTimeout(() => this.connect(), delay); return; }
       // Refused before it opened: perhaps the session ended while the socket was down.
-      sessionEnded().then((ended) => {
-        if (ended) this.end(this.endReason || SIGNED_OUT);
+      // (The refusal reaches the page only as an abnormal close, never as 4403.)
+      sessionStatus().then((answer) => {
+        if (answer && answer.ended) this.end(this.endReason || SIGNED_OUT);
         else if (!this.closedForGood) setTimeout(() => this.connect(), delay);
       });
     });
