@@ -32,8 +32,12 @@ def active_member_terms(professional_id: int, via: str = "") -> dict:
     is the path to Membership from the model queried ("memberships__" from Workspace). Its SQL form, for
     the hand-written statements of the live path, is storage.active_member_sql; a test checks the two
     agree over every membership state."""
-    return {f"{via}professional_id": professional_id, f"{via}professional__is_active": True,
-            f"{via}state": Membership.State.ACTIVE}
+    return {f"{via}professional_id": professional_id, **active_terms(via)}
+
+
+def active_terms(via: str = "") -> dict:
+    """active_member_terms for anyone: every active member of an account that is not offboarded."""
+    return {f"{via}professional__is_active": True, f"{via}state": Membership.State.ACTIVE}
 
 
 def active_member_exists(professional_id: int) -> Exists:

@@ -79,6 +79,9 @@ class ReferenceCounter(models.Model):
 class Membership(models.Model):
     class Role(models.TextChoices):
         LEAD = "lead", "Lead professional"
+        # Named by the lead in a signed manifest: may start key epochs, and takes the lead if the lead
+        # leaves (docs/crypto.md, "Lead continuity").
+        DEPUTY = "deputy", "Deputy lead"
         MEMBER = "member", "Member"
         OVERSIGHT = "oversight", "Oversight"
 
@@ -149,6 +152,29 @@ class Epoch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} epoch {self.number}"
+
+
+class LeadAppointment(models.Model):
+    """The custodians' signed word that, after epoch `after_epoch` (whose manifest hashes to
+    `manifest_hash`), `appointee` leads: for a workspace whose lead has gone with no deputy left. Signed
+    offline with the custodian key's Ed25519 half (crypto.lead_appointment_statement; `tac custodian
+    appoint`), installed by `manage.py lead_appointment_install`. Clients check it against their pin."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="lead_appointments")
+    after_epoch = models.PositiveIntegerField()
+    manifest_hash = models.BinaryField(max_length=32)
+    appointee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    fingerprint = models.BinaryField(max_length=32)
+    created_ms = models.BigIntegerField()
+    signature = models.BinaryField(max_length=64)
+    custodian_key = models.ForeignKey(CustodianKey, on_delete=models.PROTECT, related_name="+")
+    installed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "after_epoch"], name="one_appointment_per_epoch")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} lead appointed after epoch {self.after_epoch}"
 
 
 class EpochWrap(models.Model):

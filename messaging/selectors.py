@@ -139,7 +139,27 @@ def workspace_detail(*, professional: Professional, workspace: Workspace) -> dic
             for e in epochs
         ],
         "key_confirmations": key_confirmations(workspace),
+        # Custodian-signed appointments of a lead for a frozen workspace: clients check them on their pin.
+        "lead_appointments": lead_appointments(workspace),
+        "continuity": continuity(workspace, memberships),
     }
+
+
+def lead_appointments(workspace: Workspace) -> list[dict]:
+    return [{"epoch": a.after_epoch, "appointee": str(a.appointee.public_id), "fingerprint": b64(a.fingerprint),
+             "created_ms": a.created_ms, "signature": b64(a.signature)}
+            for a in workspace.lead_appointments.select_related("appointee").order_by("after_epoch")]
+
+
+def continuity(workspace: Workspace, memberships) -> dict:
+    """In the server's words, who can sign the next epoch: "led" (the lead is an active member) or
+    "frozen" (the lead has gone and no deputy remains: only the custodians can appoint a lead). The
+    page says why and who can unfreeze it; clients still believe only signed manifests."""
+    lead = next((m for m in memberships if m.professional_id == workspace.lead_id), None)
+    if lead is not None and lead.state == Membership.State.ACTIVE and lead.professional.is_active:
+        return {"state": "led"}
+    return {"state": "frozen", "lead_name": workspace.lead.full_name,
+            "left_at": lead.left_at.isoformat() if lead is not None and lead.left_at else None}
 
 
 def action_list(*, workspace: Workspace) -> list[dict]:

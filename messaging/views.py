@@ -237,8 +237,13 @@ def epochs(request, workspace_id):
     body = require_dict(request.json)
     remove = professional_or_400(body, "remove") if body.get("remove") else None
     new_lead = professional_or_400(body, "new_lead") if body.get("new_lead") else None
+    deputies = None
+    if body.get("deputies") is not None:
+        if not isinstance(body["deputies"], list) or len(body["deputies"]) > 20:
+            raise ValidationError("deputies: a list of at most 20 member ids")
+        deputies = [professional_or_400({"deputy": d}, "deputy") for d in body["deputies"]]
     epoch = services.epoch_rotate(lead=request.user, workspace=workspace, epoch=EpochBundle.parse(body.get("epoch")),
-                                  remove=remove, new_lead=new_lead, request=request)
+                                  remove=remove, new_lead=new_lead, deputies=deputies, request=request)
     return JsonResponse({"epoch": epoch.number}, status=201)
 
 

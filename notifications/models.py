@@ -19,9 +19,17 @@ class Notification(models.Model):
         ACTION_OVERDUE_LEAD = "action_overdue_lead", "An action in a workspace you lead is overdue"
         ACTION_ESCALATED = "action_escalated", "An action owned by someone at your agency is overdue"
         CONCERN_BREACHED = "concern_breached", "A concern has not been responded to in time"
+        LEAD_TAKEN_OVER = "lead_taken_over", ("The lead professional of a workspace you deputise in has left: you "
+                                              "are its lead now. Open it so your device renews its keys")
+        WORKSPACE_FROZEN = "workspace_frozen", ("The lead professional of a workspace you are in has left and no "
+                                                "deputy was named: nothing new can be shared until the key "
+                                                "custodians appoint a new lead")
+        LEAD_APPOINTED = "lead_appointed", ("The key custodians have appointed you lead professional of a workspace. "
+                                            "Open it so your device renews its keys")
 
     # Always emailed at once, whatever the person chose for routine items.
-    URGENT = frozenset({Kind.INVITATION, Kind.ACTION_ESCALATED, Kind.CONCERN_BREACHED, Kind.ACTION_OVERDUE_LEAD})
+    URGENT = frozenset({Kind.INVITATION, Kind.ACTION_ESCALATED, Kind.CONCERN_BREACHED, Kind.ACTION_OVERDUE_LEAD,
+                        Kind.LEAD_TAKEN_OVER, Kind.WORKSPACE_FROZEN, Kind.LEAD_APPOINTED})
 
     class Email(models.TextChoices):
         PENDING = "pending", "To be sent"

@@ -13,6 +13,12 @@ reason is printed) or its answer could not be trusted, 2 bad input.
     tac action-status TAC-2026-0001 4 done --note "Visited; all well"
     tac reassign TAC-2026-0001 4 --owner morgan.manager@demo.tac
     tac rate TAC-2026-0001 3 red --reason "Second missed appointment this month"
+    tac deputies TAC-2026-0001 priya.gp@demo.tac
+    tac renew-keys TAC-2026-0001
+    tac custodian-appoint request.json --safety-number "..." --out appointment.json < two-shares.txt
+
+`custodian-appoint` is the one command that needs no server and no sign-in: two records custodians run it
+offline, with their shares on standard input, to appoint a lead for a workspace frozen without one.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from tacprotocol import actions, crypto
+from tacprotocol import actions, crypto, custodian
 from tacprotocol.record import Record
 from tacprotocol.wire import CONCERN_CATEGORIES, DETAILS_FIELDS, RAGS
 from tacprotocol.workspace import b64d, b64e
@@ -167,6 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--safety-number", required=True, type=text_arg,
                      help="the thirty digits they read out to you (must match their key)")
     sub.set_defaults(run=cmd_confirm)
+
+    sub = commands.add_parser("deputies", help="(the lead) name the deputies who carry the workspace on if you leave; "
+                              "the keys are renewed")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("members", nargs="*", metavar="MEMBER",
+                     help="each deputy's email address or public id (none: no deputies)")
+    sub.set_defaults(run=cmd_deputies)
+
+    sub = commands.add_parser("renew-keys", help="(the lead or a deputy) start a new key epoch: after someone left, "
+                              "or to take over as lead when the server names you lead")
+    sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.set_defaults(run=cmd_renew_keys)
+
+    sub = commands.add_parser("custodian-appoint", help="(records custodians, offline) sign a lead appointment "
+                              "request with two shares of the custodian key, read from standard input")
+    sub.add_argument("request", help="the request file from `manage.py lead_appointment_request`")
+    sub.add_argument("--safety-number", required=True, type=text_arg,
+                     help="the appointee's safety number, as they read it to you from their page")
+    sub.add_argument("--out", required=True, help="where to write the signed appointment")
+    sub.set_defaults(run=cmd_custodian_appoint)
     return parser
 
 
@@ -415,7 +441,25 @@ def cmd_team(client: TacClient, args) -> int:
         if pid not in ws.keys.members() and card.get("state") in ("invited", "accepted", "active"):
             flag = " — NOT IN THE SIGNED MEMBERSHIP" if card["state"] == "active" else ""
             print(f"{clean(card.get('name', pid)):24} {card['state']}{flag}")
+    if ws.detail.get("continuity", {}).get("state") == "frozen":
+        print(frozen_sentence(ws.detail["continuity"]))
+    elif deputy_wanted(ws, client.me):
+        print("You lead a team of three or more with no deputy: name one (`tac deputies`), so the workspace "
+              "carries on if you leave.")
     return 0
+
+
+def deputy_wanted(ws: Workspace, me: uuid.UUID) -> bool:
+    """The lead is asked to name a deputy once the signed team reaches three."""
+    members = ws.keys.members()
+    return ws.keys.lead() == me and len(members) >= 3 and not ws.keys.deputies()
+
+
+def frozen_sentence(continuity: dict) -> str:
+    left = f" on {continuity['left_at'][:10]}" if continuity.get("left_at") else ""
+    return (f"FROZEN: the lead professional, {clean(continuity.get('lead_name', ''))}, left{left} and named no deputy, "
+            f"so nobody can renew the keys and nothing new can be shared. Two of the site's key custodians can "
+            f"appoint a new lead from the team: ask your Team Around the Child administrator.")
 
 
 @with_client
@@ -423,6 +467,51 @@ def cmd_confirm(client: TacClient, args) -> int:
     ws_id = resolve(client, args.workspace)
     wraps = client.confirm_key(ws_id, args.member, safety_number=args.safety_number)
     print(f"Key confirmed; {wraps} epoch key{'s' if wraps != 1 else ''} shared with them.")
+    return 0
+
+
+@with_client
+def cmd_deputies(client: TacClient, args) -> int:
+    ws_id = resolve(client, args.workspace)
+    result = client.rotate(ws_id, deputies=args.members)
+    for warning in result.warnings:
+        print(f"tac: warning: {warning}", file=sys.stderr)
+    named = ", ".join(args.members) or "none"
+    print(f"Deputies: {named}. Keys renewed: epoch {result.epoch}.")
+    return 0
+
+
+@with_client
+def cmd_renew_keys(client: TacClient, args) -> int:
+    ws_id = resolve(client, args.workspace)
+    result = client.rotate(ws_id)
+    for warning in result.warnings:
+        print(f"tac: warning: {warning}", file=sys.stderr)
+    lead = client.workspace(ws_id).lead_id
+    print(f"Keys renewed: epoch {result.epoch}, {len(result.members)} members"
+          f"{'; you are the lead' if lead == client.me else ''}.")
+    return 0
+
+
+def cmd_custodian_appoint(args) -> int:
+    """No server, no sign-in: the custodians run this on an offline machine."""
+    try:
+        with open(args.request) as f:
+            request = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {args.request}: {exc}") from exc
+    lines = sys.stdin.read().splitlines() if sys.stdin else []
+    try:
+        identity = custodian.identity_from_shares(lines)
+        appointment = custodian.appointment_sign(request, identity, args.safety_number)
+    except custodian.AppointmentError as exc:
+        raise UsageError(f"nothing was signed: {exc}") from exc
+    with open(args.out, "w") as f:
+        json.dump(appointment, f, indent=2)
+        f.write("\n")
+    print(f"Signed: {clean(request.get('appointee_name', appointment['appointee']))} to lead "
+          f"{clean(request.get('reference', appointment['workspace']))} after key epoch {appointment['epoch']}. "
+          f"Give {args.out} to the site administrator: manage.py lead_appointment_install {args.out}")
     return 0
 
 
@@ -456,6 +545,8 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
     if server != verified:
         rag += f"; the server's summary says {(server or 'none').upper()}"
     lines = [f"{ws.reference} · {ws.detail['status']} · {rag} · lead {clean(lead.get('name', ws.lead_id))}"]
+    if ws.detail.get("continuity", {}).get("state") == "frozen":
+        lines.append(frozen_sentence(ws.detail["continuity"]))
     for problem in record.problems:
         lines.append(f"STOPPED: {clean(problem)}")
     for warning in record.warnings:

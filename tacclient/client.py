@@ -609,18 +609,24 @@ class TacClient:
         return self._api("POST", f"/api/v1/workspaces/{ws_id}/membership/{action}", json={})
 
     def rotate(self, workspace, *, remove: uuid.UUID | str | None = None, new_lead: uuid.UUID | str | None = None,
-               admit: Iterable[uuid.UUID | str] | None = None, repost_details: bool = True) -> RotateResult:
-        """Start a new key epoch (lead only). Everyone in the signed membership stays, with the newest key
-        the team has confirmed for them; `remove` goes at once; `new_lead` takes the lead role. Accepted
-        invitees with a valid invitation join: those in `admit` (naming them says you compared their
-        safety numbers with them), or, when it is None, those whose safety number you gave invite().
-        Then the child's latest details are re-posted in the new epoch, so members who join now can see
-        them."""
+               admit: Iterable[uuid.UUID | str] | None = None, deputies: Iterable[uuid.UUID | str | dict] | None = None,
+               repost_details: bool = True) -> RotateResult:
+        """Start a new key epoch (the lead, or a deputy). Everyone in the signed membership stays, with the
+        newest key the team has confirmed for them; `remove` goes at once; `new_lead` takes the lead role;
+        `deputies` (the lead only) names every deputy from now. Accepted invitees with a valid invitation
+        join: those in `admit` (naming them says you compared their safety numbers with them), or, when it
+        is None, those whose safety number you gave invite(). A deputy the server made lead (the lead was
+        offboarded), or a lead the custodians appointed, takes the lead in this epoch. Then the child's
+        latest details are re-posted in the new epoch, so members who join now can see them."""
         identity = self._identity()
         ws = self.workspace(workspace)
         remove_id, new_lead_id = self._person_id(remove), self._person_id(new_lead)
-        if ws.lead_id != self.me:
-            raise TacError(403, "forbidden", "only the lead professional can start a new key epoch")
+        signer = ws.keys.signer_role(self.me)
+        if signer is None:
+            raise TacError(403, "forbidden", "only the lead professional or a deputy can start a new key epoch")
+        if new_lead_id is None and signer != "lead" and ws.detail.get("lead") == str(self.me):
+            new_lead_id = self.me  # taking over: the server already names me, the signed record not yet
+        deputy_ids = None if deputies is None else {self._person_id(d) for d in deputies}
         warnings_first: list[str] = []
         if admit is None:
             # Only invitees whose safety number this professional compared (invite(safety_number=...)).
@@ -636,7 +642,7 @@ class TacClient:
         else:
             admit_ids = {self._person_id(a) for a in admit}
         plan = plan_epoch_members(ws.keys, ws.cards, my_id=self.me, my_fingerprint=identity.fingerprint(),
-                                  remove=remove_id, new_lead=new_lead_id, admit=admit_ids)
+                                  remove=remove_id, new_lead=new_lead_id, admit=admit_ids, deputies=deputy_ids)
         pin = self.custodian()
         if pin.current[0] != ws.keys.current.custodian_id:
             plan.warnings.append("the data controller's custodian key has changed since the last epoch (the pin "
@@ -651,6 +657,8 @@ class TacClient:
             body["remove"] = str(remove_id)
         if new_lead_id:
             body["new_lead"] = str(new_lead_id)
+        if deputy_ids is not None:
+            body["deputies"] = sorted(str(d) for d in deputy_ids)
         answer = self._api("POST", f"/api/v1/workspaces/{ws.id}/epochs", json=body)
         self.workspace(ws.id)
         reposted = None

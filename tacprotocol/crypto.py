@@ -173,6 +173,7 @@ LABEL_CUSTODIAN_SIGN = b"tac.custodian.sign.v1\x00"
 LABEL_CUSTODIAN_ROTATE = b"tac.custodian.rotate.v1\x00"
 LABEL_INVITE = b"tac.invite.v2\x00"
 LABEL_KEY_CONFIRM = b"tac.key.confirm.v1\x00"
+LABEL_LEAD_APPOINT = b"tac.lead.appoint.v1\x00"
 LABEL_STATE_KEY = b"tac.state.key.v1\x00"
 LABEL_STATE = b"tac.state.v1\x00"
 LABEL_STATE_SIG = b"tac.state.sig.v1\x00"
@@ -268,7 +269,7 @@ def wraps_hash(wraps: dict[uuid.UUID, bytes], custodian_wrap: bytes) -> bytes:
     return hash32(b"".join(parts))
 
 
-ROLE_CODES = {"lead": 1, "member": 2, "oversight": 3}
+ROLE_CODES = {"lead": 1, "member": 2, "oversight": 3, "deputy": 4}
 MANIFEST_MEMBER_BYTES = 16 + 32 + 32 + 1
 
 
@@ -331,6 +332,10 @@ class Manifest:
     def lead_ids(self) -> list[uuid.UUID]:
         return [m.public_id for m in self.members if m.role == "lead"]
 
+    @property
+    def deputy_ids(self) -> list[uuid.UUID]:
+        return [m.public_id for m in self.members if m.role == "deputy"]
+
     def member(self, public_id: uuid.UUID) -> ManifestMember | None:
         return next((m for m in self.members if m.public_id == public_id), None)
 
@@ -381,6 +386,16 @@ def key_confirmation_statement(confirmer_id: uuid.UUID, subject_id: uuid.UUID, s
     phone: 'this key is theirs'. Clients wrap epoch keys only for keys a signed manifest lists or such a
     statement vouches for (signed by a current member's trusted key)."""
     return LABEL_KEY_CONFIRM + confirmer_id.bytes + subject_id.bytes + subject_fingerprint + struct.pack(">Q", confirmed_ms)
+
+
+def lead_appointment_statement(workspace_id: uuid.UUID, epoch: int, manifest_hash: bytes, appointee_id: uuid.UUID,
+                               appointee_fingerprint: bytes, created_ms: int) -> bytes:
+    """What two custodians sign (the custodian key's Ed25519 half, rebuilt offline from two shares) when a
+    workspace's lead has gone and no deputy remains: 'after epoch `epoch`, whose manifest hashes to
+    `manifest_hash`, this member with this key leads'. It names one manifest, so it can start one epoch
+    and cannot be replayed on a later record."""
+    return (LABEL_LEAD_APPOINT + workspace_id.bytes + struct.pack(">I", epoch) + manifest_hash + appointee_id.bytes
+            + appointee_fingerprint + struct.pack(">Q", created_ms))
 
 
 def verify_detached(sign_public: bytes, message: bytes, signature: bytes) -> bool:

@@ -107,6 +107,14 @@ def workspace_vectors() -> dict:
     invite_nonce = bytes(range(50, 66))
     invite = crypto.invite_statement(workspace_id, reader_id, reader.fingerprint(), "member", 6, invite_nonce)
     confirmation = crypto.key_confirmation_statement(author_id, reader_id, reader.fingerprint(), 1_790_000_222_000)
+    # A lead appointment after epoch 7 (signed by the custodian key), and a manifest naming a deputy (role 4).
+    appointment = crypto.lead_appointment_statement(workspace_id, 7, crypto.hash32(manifest), reader_id,
+                                                    reader.fingerprint(), 1_790_000_400_000)
+    deputy_members = [members[0], crypto.ManifestMember(reader_id, reader.sign_public, reader.box_public, "deputy")]
+    deputy_manifest = crypto.manifest_bytes(
+        workspace_id=workspace_id, epoch=8, prev_manifest_hash=crypto.hash32(manifest), members=deputy_members,
+        custodian_id=custodian_id, wraps_digest=digest, key_commitment=commitment, created_ms=1_790_000_500_000,
+    )
     state_plain = b'{"v":1,"verified":{},"workspaces":{}}'
     state_blob, state_signature = crypto.state_seal(reader, reader_id, 3, state_plain, nonce=bytes(range(1, 25)))
     return {
@@ -130,6 +138,14 @@ def workspace_vectors() -> dict:
                      "bytes": b64(manifest), "signature": b64(author.sign(manifest))},
         "invite": {"epoch": 6, "nonce": b64(invite_nonce), "role": "member", "statement": b64(invite),
                    "signature": b64(author.sign(invite))},
+        "lead_appointment": {"epoch": 7, "manifest_hash": b64(crypto.hash32(manifest)), "appointee": str(reader_id),
+                             "fingerprint": b64(reader.fingerprint()), "created_ms": 1_790_000_400_000,
+                             "statement": b64(appointment), "signature": b64(custodian.sign(appointment))},
+        "deputy_manifest": {"epoch": 8, "prev_manifest_hash": b64(crypto.hash32(manifest)),
+                            "created_ms": 1_790_000_500_000,
+                            "members": [{"public_id": str(m.public_id), "sign_public": b64(m.sign_public),
+                                         "box_public": b64(m.box_public), "role": m.role} for m in deputy_members],
+                            "bytes": b64(deputy_manifest)},
         "key_confirmation": {"confirmed_ms": 1_790_000_222_000, "statement": b64(confirmation),
                              "signature": b64(author.sign(confirmation))},
         "state": {"version": 3, "plaintext": state_plain.decode(), "key": b64(crypto.state_key(reader, reader_id)),

@@ -7,8 +7,9 @@ here talks to the network.
 The server is treated as an active adversary: it may edit any row and any answer. So nothing it says
 about keys, members, epochs, order or time is believed unless it verifies against signed statements
 this client already trusts:
-  - the chain of epoch manifests, each signed by the lead the previous one names, with the key that
-    manifest lists for them (or a key a current member confirmed);
+  - the chain of epoch manifests, each signed by the lead or a deputy the previous one names (or a lead
+    the custodians appointed for it), with the key that manifest lists for them (or a key a current
+    member confirmed);
   - the keys a manifest lists for each member, and keys a current member vouched for after comparing
     safety numbers (a signed key confirmation), or this professional compared themselves;
   - the epoch key, checked against the manifest's commitment before it is used;
@@ -142,6 +143,11 @@ class WorkspaceKeys:
     trusted: dict[uuid.UUID, dict[bytes, TrustedKey]] = field(default_factory=dict)
     # Problems that stop this client posting: a rolled-back or forked record, a key that failed its check.
     problems: list[str] = field(default_factory=list)
+    # How each epoch's manifest was signed: ("lead" | "deputy" | "appointed", signer), docs/crypto.md.
+    signed_by: dict[int, tuple[str, uuid.UUID]] = field(default_factory=dict)
+    # A custodian appointment that verifies for the next epoch: (appointee, fingerprint).
+    appointed: tuple[uuid.UUID, bytes] | None = None
+    appointments_offered: list[dict] = field(default_factory=list)
 
     @property
     def current_epoch(self) -> int:
@@ -157,6 +163,21 @@ class WorkspaceKeys:
 
     def lead(self, epoch: int | None = None) -> uuid.UUID:
         return self.manifests[epoch or self.current_epoch].lead_ids[0]
+
+    def deputies(self, epoch: int | None = None) -> list[uuid.UUID]:
+        return self.manifests[epoch or self.current_epoch].deputy_ids
+
+    def signer_role(self, public_id: uuid.UUID) -> str | None:
+        """Whether `public_id` may sign the next manifest, and as what: "lead", "deputy", "appointed"."""
+        if not self.manifests:
+            return None
+        if public_id == self.lead():
+            return "lead"
+        if public_id in self.deputies():
+            return "deputy"
+        if self.appointed is not None and self.appointed[0] == public_id:
+            return "appointed"
+        return None
 
     def trust(self, public_id: uuid.UUID, fp: bytes) -> TrustedKey | None:
         return self.trusted.get(public_id, {}).get(fp)
@@ -189,6 +210,22 @@ def _author_key_index(detail: dict) -> dict[tuple[uuid.UUID, bytes], tuple[bytes
     return out
 
 
+def _whole(value) -> int:
+    """A count or a time from the server: a JSON whole number a JavaScript number holds exactly (as the
+    browser requires), never a string, a bool or a negative. Raises ValueError."""
+    if type(value) is not int or not 0 <= value < 2**53:
+        raise ValueError("not a whole number")
+    return value
+
+
+def _canonical_id(value) -> uuid.UUID:
+    """An id as the API writes it (lowercase, hyphenated), as the browser compares ids. Raises ValueError."""
+    parsed = uuid.UUID(value)
+    if value != str(parsed):
+        raise ValueError("not a canonical id")
+    return parsed
+
+
 def _apply_confirmations(keys: WorkspaceKeys, confirmations: list[dict], members: set[uuid.UUID]) -> None:
     """Add keys vouched for by a current member (one of `members`), signed with a key already trusted for
     them. Repeated until nothing changes, so a confirmed key can itself confirm."""
@@ -199,7 +236,7 @@ def _apply_confirmations(keys: WorkspaceKeys, confirmations: list[dict], members
             try:
                 confirmer, subject = uuid.UUID(c["confirmer"]), uuid.UUID(c["subject"])
                 sign_public, box_public = b64d(c["sign_public"]), b64d(c["box_public"])
-                ms, signature = int(c["confirmed_ms"]), b64d(c["signature"])
+                ms, signature = _whole(c["confirmed_ms"]), b64d(c["signature"])
             except (KeyError, ValueError, TypeError, TrustError):
                 continue
             fp = crypto.fingerprint(sign_public, box_public)
@@ -219,8 +256,9 @@ def verify_workspace(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUI
     """Check a workspace's record and open the epoch keys wrapped for `identity`.
 
     - every manifest chains by hash to the one before, is for this workspace and epoch, names one lead,
-      and is signed by the lead the previous manifest names, with the key it lists for them or a key a
-      member of that manifest confirmed (the first manifest by the lead it names itself);
+      and is signed by the lead or a deputy the previous manifest names, or by a lead the custodians
+      appointed for it (_check_signer), with the key it lists for them or a key a member of that
+      manifest confirmed (the first manifest by the lead it names itself);
     - each manifest names the custodian key of the one before, or its successor in the pin;
     - an epoch key is used only if it matches the manifest's key commitment;
     - `memory` (this professional's record of the workspace: tacclient.memory) must be a prefix of what
@@ -241,6 +279,7 @@ def verify_workspace(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUI
             if (pid_uuid, fp) in known:
                 sign_public, box_public = known[(pid_uuid, fp)]
                 keys.trust_add(pid_uuid, fp, TrustedKey(sign_public, box_public, "mine", my_id))
+    keys.appointments_offered = [a for a in detail.get("lead_appointments", []) if isinstance(a, dict)]
     previous: crypto.Manifest | None = None
     prev_hash = crypto.ZERO_HASH
     epochs = sorted(detail.get("epochs", []), key=lambda e: e.get("number", 0))
@@ -259,16 +298,11 @@ def verify_workspace(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUI
         signature = b64d(e["manifest_signature"])
         if previous is None:
             lead = manifest.member(manifest.lead_ids[0])
-            signers = [lead.sign_public]
+            if not crypto.verify_detached(lead.sign_public, raw, signature):
+                raise TrustError(f"epoch {e['number']}'s manifest is not signed by the lead it names: refusing it")
+            keys.signed_by[manifest.epoch] = ("lead", lead.public_id)
         else:
-            # The lead the previous manifest names, with the key it lists for them; a new key of theirs
-            # only if a member of that manifest confirmed it (or this professional compared it).
-            lead = previous.member(previous.lead_ids[0])
-            signers = [lead.sign_public] + [k.sign_public for k in keys.trusted.get(lead.public_id, {}).values()
-                                            if k.how != "manifest"]
-        if not any(crypto.verify_detached(k, raw, signature) for k in signers):
-            raise TrustError(f"epoch {e['number']}'s manifest is not signed by the lead the record names "
-                             f"(with a key the team has confirmed): refusing it")
+            keys.signed_by[manifest.epoch] = _check_signer(keys, previous, manifest, raw, signature, pin)
         if pin is not None:
             at = pin.position(manifest.custodian_id)
             before = pin.position(previous.custodian_id) if previous is not None else None
@@ -296,9 +330,84 @@ def verify_workspace(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUI
                 continue
             keys.epoch_keys[manifest.epoch] = key
             break
+    if previous is not None:
+        appointed = _appointment_for(keys, previous, keys.manifest_hashes[previous.epoch], pin)
+        if appointed is not None:
+            keys.appointed = appointed
     if memory:
         _check_memory(keys, memory)
     return keys
+
+
+def _keys_for(keys: WorkspaceKeys, manifest: crypto.Manifest, public_id: uuid.UUID) -> list[bytes]:
+    """The signing keys a reader accepts from someone in `manifest`'s place: the key it lists for them, or
+    a new key of theirs a member confirmed or this reader compared (a lead or deputy who reset)."""
+    listed = manifest.member(public_id)
+    extra = [k.sign_public for k in keys.trusted.get(public_id, {}).values() if k.how != "manifest"]
+    return ([listed.sign_public] if listed is not None else []) + extra
+
+
+def _appointment_for(keys: WorkspaceKeys, previous: crypto.Manifest, previous_hash: bytes,
+                     pin: CustodianPin | None) -> tuple[uuid.UUID, bytes] | None:
+    """The (appointee, fingerprint) of a custodian appointment that verifies for the epoch after
+    `previous`: signed by a pinned custodian key no older than the one `previous` names, for this
+    workspace, that epoch and that manifest's hash, naming a member (not oversight) of `previous` with a
+    key trusted for them. None if the server offers none that verifies."""
+    if pin is None:
+        return None
+    oldest = pin.position(previous.custodian_id) or 0
+    custodians = [k[2] for k in pin.keys[oldest:]]
+    for a in keys.appointments_offered:
+        try:
+            if _whole(a["epoch"]) != previous.epoch:
+                continue
+            appointee, fp = _canonical_id(a["appointee"]), b64d(a["fingerprint"])
+            created_ms, signature = _whole(a["created_ms"]), b64d(a["signature"])
+        except (KeyError, TypeError, ValueError, TrustError):
+            continue
+        listed = previous.member(appointee)
+        if listed is None or listed.role not in ("member", "deputy") or keys.trust(appointee, fp) is None:
+            continue
+        statement = crypto.lead_appointment_statement(keys.workspace_id, previous.epoch, previous_hash, appointee, fp,
+                                                      created_ms)
+        if any(crypto.verify_detached(k, statement, signature) for k in custodians):
+            return appointee, fp
+    return None
+
+
+def _check_signer(keys: WorkspaceKeys, previous: crypto.Manifest, manifest: crypto.Manifest, raw: bytes,
+                  signature: bytes, pin: CustodianPin | None) -> tuple[str, uuid.UUID]:
+    """Who may sign the manifest after `previous` (docs/crypto.md, "Lead continuity"), and how they did:
+    ("lead", id) the previous lead, as they please; ("deputy", id) a deputy of `previous`, keeping its
+    lead, or taking the lead themselves when the previous lead is not in the new manifest; ("appointed",
+    id) the member a custodian appointment names for `previous`, as lead, the previous lead gone. Neither
+    a deputy nor an appointed lead may name deputies."""
+    number = manifest.epoch
+    old_lead, new_lead = previous.lead_ids[0], manifest.lead_ids[0]
+    if any(crypto.verify_detached(k, raw, signature) for k in _keys_for(keys, previous, old_lead)):
+        return "lead", old_lead
+    new_ids = {m.public_id for m in manifest.members}
+    kept_deputies = set(manifest.deputy_ids) <= set(previous.deputy_ids)
+    for deputy in previous.deputy_ids:
+        if not any(crypto.verify_detached(k, raw, signature) for k in _keys_for(keys, previous, deputy)):
+            continue
+        if new_lead != old_lead and not (new_lead == deputy and old_lead not in new_ids):
+            raise TrustError(f"epoch {number}'s manifest is signed by a deputy who names a new lead while the lead "
+                             f"is still a member: a deputy takes over only when the lead has left")
+        if not kept_deputies:
+            raise TrustError(f"epoch {number}'s manifest is signed by a deputy who names deputies: only the lead can")
+        return "deputy", deputy
+    hash_prev = keys.manifest_hashes[previous.epoch]
+    appointed = _appointment_for(keys, previous, hash_prev, pin)
+    if appointed is not None and appointed[0] == new_lead:
+        key = keys.trust(*appointed)
+        if crypto.verify_detached(key.sign_public, raw, signature):
+            if old_lead in new_ids or not kept_deputies:
+                raise TrustError(f"epoch {number}'s manifest, signed by the lead the custodians appointed, keeps the "
+                                 f"previous lead or names deputies")
+            return "appointed", new_lead
+    raise TrustError(f"epoch {number}'s manifest is not signed by the lead the record names, by a deputy, or by a "
+                     f"lead the custodians appointed (with a key the team has confirmed): refusing it")
 
 
 def _check_memory(keys: WorkspaceKeys, memory: dict) -> None:
@@ -346,7 +455,7 @@ class EpochPlan:
 
 
 def invitation_valid(keys: WorkspaceKeys, ws_id: uuid.UUID, card: dict, key: MemberKey) -> str | None:
-    """None if `card` (an accepted invitee) holds an invitation the current lead signed for this key and
+    """None if `card` (an accepted invitee) holds an invitation the current lead or a deputy signed for this key and
     role, issued in an epoch no later than the current one and not used since (no manifest after it lists
     them). Otherwise the reason to refuse."""
     role = card.get("role", "member")
@@ -361,32 +470,51 @@ def invitation_valid(keys: WorkspaceKeys, ws_id: uuid.UUID, card: dict, key: Mem
         return "the invitation names an epoch that does not exist"
     if any(key.public_id in keys.members(n) for n in keys.manifests if n > epoch):
         return "this invitation was used before (they have been admitted since it was signed)"
-    lead_keys = [k.sign_public for k in keys.trusted.get(keys.lead(), {}).values()]
+    signers = [keys.lead(), *keys.deputies()]
+    lead_keys = [k.sign_public for pid in signers for k in keys.trusted.get(pid, {}).values()]
     statement = crypto.invite_statement(ws_id, key.public_id, key.fingerprint, role, epoch, nonce)
     if not any(crypto.verify_detached(k, statement, signature) for k in lead_keys):
-        return "no invitation signed by the lead for their current key"
+        return "no invitation signed by the lead (or a deputy) for their current key"
     return None
 
 
 def plan_epoch_members(keys: WorkspaceKeys, cards: dict[uuid.UUID, dict], *, my_id: uuid.UUID,
                        my_fingerprint: bytes, remove: uuid.UUID | None = None, new_lead: uuid.UUID | None = None,
-                       admit: set[uuid.UUID] | None = None) -> EpochPlan:
-    """Who the lead's next epoch is wrapped for, from signed state; the server's member list only says
-    who has left and who accepted.
+                       admit: set[uuid.UUID] | None = None, deputies: set[uuid.UUID] | None = None) -> EpochPlan:
+    """Who the next epoch is wrapped for, from signed state; the server's member list only says who has
+    left and who accepted. The signer is `my_id`: the lead, a deputy or an appointed lead (the rules of
+    docs/crypto.md, "Lead continuity", which readers check again on the manifest).
 
     - Everyone in the current manifest stays, with the newest key the client trusts for them (the
       manifest's, or one a member confirmed), unless the server says they left or were removed (dropping
       someone only narrows who can read), or they are `remove`.
     - An accepted invitee (in `admit`, or all when `admit` is None) joins only with a valid invitation
       (invitation_valid); others are left out with a reason.
+    - `new_lead` hands the lead over; `deputies` (the lead only) is the whole set of deputies from now.
+      A deputy keeps the lead, or takes it (`new_lead` = themselves) once the lead has left; an
+      appointed lead takes it. Neither names deputies.
     - Raises TrustError if the server shows an active member the manifest does not list: it would refuse
       an epoch without them, and no epoch may include them."""
     current = keys.members()
     plan = EpochPlan([], [], [], {})
+    signer = keys.signer_role(my_id)
+    old_lead = keys.lead()
+    if signer is None:
+        raise TrustError("only the lead or a deputy the signed record names can start a new key epoch")
+    if signer != "lead" and deputies is not None:
+        raise TrustError("only the lead can name deputies")
+    if signer == "appointed" and new_lead != my_id:
+        raise TrustError("the custodians appointed you: the next epoch names you as lead")
+    if signer != "lead" and new_lead not in (None, my_id):
+        raise TrustError("only the lead can hand the lead role to someone else")
 
     def role_for(pid: uuid.UUID, role: str) -> str:
-        if new_lead is not None:
-            return "lead" if pid == new_lead else ("member" if role == "lead" else role)
+        if pid == (new_lead or old_lead):
+            return "lead"
+        if role == "lead":
+            return "member"
+        if deputies is not None and role in ("member", "deputy"):
+            return "deputy" if pid in deputies else "member"
         return role
 
     for pid, card in cards.items():
@@ -434,6 +562,13 @@ def plan_epoch_members(keys: WorkspaceKeys, cards: dict[uuid.UUID, dict], *, my_
         raise TrustError("you are not in the signed membership")
     if new_lead is not None and new_lead not in ids:
         raise TrustError("the new lead must be a member of the signed membership")
+    if new_lead is None and old_lead not in ids:
+        raise TrustError("the lead has left: a deputy or a lead the custodians appointed takes over first")
+    if signer != "lead" and new_lead == my_id and old_lead in ids:
+        raise TrustError("the lead is still a member: a deputy takes over only when the lead has left")
+    roles = {m.public_id: m.role for m in plan.members}
+    if deputies is not None and any(roles.get(pid) not in ("deputy",) for pid in deputies):
+        raise TrustError("a deputy must be a member of the signed membership, neither the lead nor oversight")
     return plan
 
 

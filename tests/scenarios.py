@@ -278,6 +278,60 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
     out.append(team.scenario("a stale ended card listed after the current one", reader="lead", detail=stale, plan={},
                              expect={"plan_keeps": str(priya.user.public_id)}))
 
+    # Lead continuity (docs/crypto.md): Sam names Priya his deputy (epoch 3). Then epoch 4 as a server
+    # could show it to Morgan: signed by the deputy keeping the lead, seizing it while Sam is still a
+    # member, taking it once he has gone, naming another deputy; signed by Morgan under an appointment
+    # the server signed itself, and under one the custodians signed.
+    sam.rotate(ws, deputies=[priya.user])
+    out.append(team.scenario("the lead names a deputy", reader="lead", plan={"deputies": [str(morgan.user.public_id)]},
+                             expect={"plan_role_of": [str(morgan.user.public_id), "deputy"]}))
+    out.append(team.scenario("a deputy names deputies", plan={"deputies": []},
+                             expect={"plan_error": "only the lead can name deputies"}))
+    morgan_detail, _ = team.answers("manager")
+    epoch3 = morgan.keys(ws).manifest_hashes[3]
+
+    def epoch4(signer, roles: dict, appointments: list | None = None) -> dict:
+        members = [member_key(c.user, role) for c, role in roles.items()]
+        bundle, _key = epoch_bundle(lead=signer.identity, workspace_id=ws.public_id, epoch=4,
+                                    prev_manifest_hash=epoch3, members=members, custodian=signer.custodian_key)
+        d = copy.deepcopy(morgan_detail)
+        d["epochs"].append({"number": 4, "manifest": bundle["manifest"], "manifest_signature": bundle["manifest_signature"],
+                            "signed_by": str(signer.user.public_id), "signer_key_version": 1,
+                            "signer_sign_public": b64(signer.identity.sign_public),
+                            "created_at": "2026-12-02T12:00:00+00:00", "my_wraps": []})
+        if appointments is not None:
+            d["lead_appointments"] = appointments
+        return d
+
+    out.append(team.scenario("a deputy renews the keys and keeps the lead", reader="manager",
+                             detail=epoch4(priya, {sam: "lead", priya: "deputy", morgan: "member"}),
+                             expect={"error": None}))
+    out.append(team.scenario("a deputy seizes the lead while the lead is a member", reader="manager",
+                             detail=epoch4(priya, {sam: "member", priya: "lead", morgan: "member"}),
+                             expect={"error": "a deputy takes over only when the lead has left"}))
+    out.append(team.scenario("a deputy takes the lead once the lead has gone", reader="manager",
+                             detail=epoch4(priya, {priya: "lead", morgan: "member"}), expect={"error": None}))
+    out.append(team.scenario("a deputy names another deputy", reader="manager",
+                             detail=epoch4(priya, {sam: "lead", priya: "deputy", morgan: "deputy"}),
+                             expect={"error": "only the lead can"}))
+    statement = crypto.lead_appointment_statement(ws.public_id, 3, epoch3, morgan.user.public_id,
+                                                  morgan.identity.fingerprint(), 1_790_000_000_000)
+    appointment = {"epoch": 3, "appointee": str(morgan.user.public_id), "fingerprint": b64(morgan.identity.fingerprint()),
+                   "created_ms": 1_790_000_000_000}
+    rogue = crypto.custodian_identity(bytes(32))
+    out.append(team.scenario("a lead appointed with a key the server made", reader="manager",
+                             detail=epoch4(morgan, {morgan: "lead", priya: "deputy"},
+                                           [{**appointment, "signature": b64(rogue.sign(statement))}]),
+                             expect={"error": "not signed by the lead"}))
+    out.append(team.scenario("a lead appointed by the custodians", reader="manager",
+                             detail=epoch4(morgan, {morgan: "lead", priya: "deputy"},
+                                           [{**appointment, "signature": b64(team.custodian.sign(statement))}]),
+                             expect={"error": None}))
+    out.append(team.scenario("a custodians' appointment replayed for another epoch", reader="manager",
+                             detail=epoch4(morgan, {morgan: "lead", priya: "deputy"},
+                                           [{**appointment, "epoch": 2, "signature": b64(team.custodian.sign(statement))}]),
+                             expect={"error": "not signed by the lead"}))
+
     # Item 3: Morgan removed, then shown as accepted again on the old invitation.
     sam.rotate(ws, remove=morgan.user)
     readmit = team.answers("lead")[0]
@@ -296,7 +350,7 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
     password_reset(team.personas["gp"], "a brand new passphrase for priya")
     priya.refresh_identity()
     sam.confirm(ws, priya.user)
-    sam.rekey(ws, priya.user, [2, 3])
+    sam.rekey(ws, priya.user, list(range(2, ws.current_epoch + 1)))
     post = priya.post(ws, "update", {"text": "After my reset"}).post
     confirmed, _ = team.answers("lead")
     unconfirmed = copy.deepcopy(confirmed)
@@ -364,7 +418,8 @@ def outcome(s: dict) -> dict:
                 keys, cards, my_id=uuid.UUID(reader["id"]), my_fingerprint=identity.fingerprint(),
                 remove=uuid.UUID(options["remove"]) if options.get("remove") else None,
                 new_lead=uuid.UUID(options["new_lead"]) if options.get("new_lead") else None,
-                admit={uuid.UUID(p) for p in options["admit"]} if "admit" in options else None)
+                admit={uuid.UUID(p) for p in options["admit"]} if "admit" in options else None,
+                deputies={uuid.UUID(p) for p in options["deputies"]} if "deputies" in options else None)
             result["plan"] = {"members": sorted([str(m.public_id), b64(m.fingerprint), m.role] for m in plan.members),
                               "admitted": sorted(str(p) for p in plan.admitted),
                               "refused": sorted(str(p) for p in plan.refused), "warnings": len(plan.warnings),

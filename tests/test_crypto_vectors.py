@@ -131,3 +131,31 @@ def test_padding_round_trips(case):
     d = base64.b64decode
     assert len(d(case["padded"])) % case["block"] == 0
     assert crypto.unpad(d(case["padded"]), case["block"]) == d(case["data"])
+
+
+def test_the_lead_appointment_is_signed_by_the_custodian_key_for_one_manifest():
+    w = VECTORS["workspace"]
+    d = base64.b64decode
+    a = w["lead_appointment"]
+    reader = crypto.Identity(sign_seed=d(w["reader_sign_seed"]), box_secret=d(w["reader_box_secret"]))
+    statement = crypto.lead_appointment_statement(uuid.UUID(w["workspace_id"]), a["epoch"],
+                                                  crypto.hash32(d(w["manifest"]["bytes"])), uuid.UUID(a["appointee"]),
+                                                  reader.fingerprint(), a["created_ms"])
+    assert statement == d(a["statement"])
+    assert crypto.verify_detached(d(w["custodian_sign_public"]), statement, d(a["signature"]))
+    # Another epoch's manifest: the same signature does not carry over.
+    other = crypto.lead_appointment_statement(uuid.UUID(w["workspace_id"]), a["epoch"], bytes(32),
+                                              uuid.UUID(a["appointee"]), reader.fingerprint(), a["created_ms"])
+    assert not crypto.verify_detached(d(w["custodian_sign_public"]), other, d(a["signature"]))
+
+
+def test_a_manifest_names_a_deputy_with_role_code_4():
+    w = VECTORS["workspace"]
+    d = base64.b64decode
+    dm = w["deputy_manifest"]
+    manifest = crypto.manifest_parse(d(dm["bytes"]))
+    assert (manifest.epoch, manifest.prev_manifest_hash) == (dm["epoch"], d(dm["prev_manifest_hash"]))
+    assert sorted((str(m.public_id), m.role) for m in manifest.members) == sorted(
+        (m["public_id"], m["role"]) for m in dm["members"])
+    assert [str(p) for p in manifest.deputy_ids] == [w["reader_id"]]
+    assert crypto.ROLE_CODES["deputy"] == 4

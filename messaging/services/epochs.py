@@ -92,6 +92,9 @@ def store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBund
                            f"reload and try again")
         if (member.role == "lead") != (public_id == lead_id):
             raise ValidationError("the manifest must name exactly the lead professional as lead")
+        if public_id != lead_id and member.role != expected[public_id][1]:
+            raise ValidationError(f"the manifest names member {public_id} as {member.role}, not as "
+                                  f"{expected[public_id][1]}")
         keys[public_id] = key
 
     now = timezone.now()
@@ -128,60 +131,107 @@ def store_epoch(*, workspace: Workspace, signer: Professional, bundle: EpochBund
     return epoch
 
 
+def signer_role(professional: Professional, workspace: Workspace) -> str | None:
+    """Who may start a key epoch: the lead ("lead") or a deputy the lead named ("deputy"), while an active
+    member. docs/crypto.md, "Lead continuity", gives the rules readers check again on the manifest."""
+    membership = access.active_membership(professional, workspace)
+    if membership is None:
+        return None
+    if workspace.lead_id == professional.pk:
+        return "lead"
+    return "deputy" if membership.role == Membership.Role.DEPUTY else None
+
+
+def _deputies_expected(workspace: Workspace, expected: dict, deputies: list[Professional], lead_id: uuid.UUID) -> dict:
+    """The roles the lead's manifest gives when it names `deputies` (all of them, from now): each an
+    active member or deputy, not the lead; any other deputy becomes a member."""
+    named = {p.public_id for p in deputies}
+    for pid in named:
+        membership, role = expected.get(pid, (None, None))
+        if membership is None or membership.state != Membership.State.ACTIVE or role not in (
+                Membership.Role.MEMBER, Membership.Role.DEPUTY) or pid == lead_id:
+            raise ValidationError("a deputy must be an active member of the workspace, not the lead or oversight")
+    return {pid: (m, Membership.Role.DEPUTY if pid in named else
+                  (Membership.Role.MEMBER if role == Membership.Role.DEPUTY else role))
+            for pid, (m, role) in expected.items()}
+
+
 def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle,
-                 remove: Professional | None = None, new_lead: Professional | None = None, request=None) -> Epoch:
-    """A new key epoch from the lead's client: to admit members who accepted, after one left, on the
-    30-day / 500-post schedule, to remove a member (at once, in the same act), or to hand the lead
-    role over (the outgoing lead signs the manifest naming the new lead)."""
+                 remove: Professional | None = None, new_lead: Professional | None = None,
+                 deputies: list[Professional] | None = None, request=None) -> Epoch:
+    """A new key epoch from the lead's client, or a deputy's: to admit members who accepted, after one
+    left, on the 30-day / 500-post schedule, to remove a member (at once, in the same act), to hand the
+    lead role over (the outgoing lead signs the manifest naming the new lead), or to name deputies (the
+    lead only, `deputies` being all of them from now). A deputy keeps the lead; one who took the lead
+    when the lead was offboarded (or a lead the custodians appointed) is the lead here already, and its
+    first manifest names them so (`new_lead` themselves)."""
+    signer = lead
     with transaction.atomic():
         workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
-        if not access.is_lead(lead, workspace):
-            raise PermissionDenied("only the lead professional can start a new key epoch")
+        role = signer_role(signer, workspace)
+        if role is None:
+            raise PermissionDenied("only the lead professional or a deputy can start a new key epoch")
         if workspace.status == Workspace.Status.CLOSED:
             raise Conflict("this workspace is closed")
+        if role == "deputy" and (new_lead is not None or deputies is not None):
+            raise PermissionDenied("only the lead professional can hand the lead over or name deputies")
         removing = None
         if remove is not None:
             removing = access.active_membership(remove, workspace) or Membership.objects.filter(
                 workspace=workspace, professional=remove, state__in=Membership.CURRENT_STATES).first()
             if removing is None:
                 raise ValidationError("that professional is not a member of this workspace")
-            if remove.pk == lead.pk:
+            if remove.pk == signer.pk:
                 raise ValidationError("the lead cannot remove themselves; hand the lead role over first")
+            if remove.pk == workspace.lead_id:
+                raise PermissionDenied("a deputy cannot remove the lead professional")
+        handing_over = new_lead is not None and new_lead.pk != workspace.lead_id
         if new_lead is not None and access.active_membership(new_lead, workspace) is None:
             raise ValidationError("the new lead must be an active member of the workspace")
         expected = _expected_manifest_members(workspace, remove=removing)
+        lead_id = (new_lead or workspace.lead).public_id
         if new_lead is not None:
-            expected = {pid: (m, "lead" if pid == new_lead.public_id else ("member" if m.role == "lead" else m.role))
-                        for pid, (m, _r) in expected.items()}
-        stored = store_epoch(workspace=workspace, signer=lead, bundle=epoch, expected=expected, new_lead=new_lead)
+            expected = {pid: (m, "lead" if pid == new_lead.public_id else
+                              ("member" if m.role == "lead" else m.role)) for pid, (m, _r) in expected.items()}
+        if deputies is not None:
+            expected = _deputies_expected(workspace, expected, deputies, lead_id)
+        before = {m.professional.public_id: m.role for m, _r in expected.values() if m is not None}
+        stored = store_epoch(workspace=workspace, signer=signer, bundle=epoch, expected=expected,
+                             new_lead=new_lead)
         admitted = [str(m.professional.public_id) for m, _ in expected.values()
-                    if m is not None and m.first_epoch == stored.number and m.professional_id != lead.pk]
+                    if m is not None and m.first_epoch == stored.number and m.professional_id != signer.pk]
         if removing is not None:
             removing.state = Membership.State.REMOVED
             removing.left_at = timezone.now()
             removing.save(update_fields=["state", "left_at"])
-            audit_record(kind="membership.removed", actor=lead, request=request, target=workspace,
+            audit_record(kind="membership.removed", actor=signer, request=request, target=workspace,
                          data={"member": str(remove.public_id), "epoch": stored.number})
             events.send_event_on_commit(events.user_group(remove.pk), events.MEMBERSHIP_ENDED,
                                         {"workspace": str(workspace.public_id), "reason": "removed"})
-        if new_lead is not None:
-            Membership.objects.filter(workspace=workspace, professional=lead, state=Membership.State.ACTIVE).update(
-                role=Membership.Role.MEMBER)
-            Membership.objects.filter(workspace=workspace, professional=new_lead,
-                                      state=Membership.State.ACTIVE).update(role=Membership.Role.LEAD)
+        if handing_over:
             workspace.lead = new_lead
             workspace.save(update_fields=["lead"])
-            audit_record(kind="workspace.lead_handed_over", actor=lead, request=request, target=workspace,
-                         data={"new_lead": str(new_lead.public_id)})
+            audit_record(kind="workspace.lead_handed_over", actor=signer, request=request, target=workspace,
+                         data={"new_lead": str(new_lead.public_id), "reason": "handed over"})
+        # Every role as the stored manifest gives it (a handover, deputies named or dropped).
+        for m, new_role in expected.values():
+            if m is not None and m.role != new_role:
+                Membership.objects.filter(pk=m.pk).update(role=new_role)
+        if deputies is not None:
+            after = sorted(str(pid) for pid, (_m, r) in expected.items() if r == Membership.Role.DEPUTY)
+            if after != sorted(str(pid) for pid, r in before.items() if r == Membership.Role.DEPUTY):
+                audit_record(kind="workspace.deputies_named", actor=signer, request=request, target=workspace,
+                             data={"deputies": after, "epoch": stored.number})
         # The manifest's count: an accepted member the lead's device left out is not in this epoch.
-        audit_record(kind="epoch.created", actor=lead, request=request, target=workspace,
-                     data={"epoch": stored.number, "members": len(epoch.manifest.members), "admitted": admitted})
+        audit_record(kind="epoch.created", actor=signer, request=request, target=workspace,
+                     data={"epoch": stored.number, "members": len(epoch.manifest.members), "admitted": admitted,
+                           "signed_as": role})
         events.send_event_on_commit(events.workspace_group(workspace.pk), events.EPOCH_CREATED,
                                     {"workspace": str(workspace.public_id), "epoch": stored.number})
         # A newcomer's socket is not in the workspace's group yet (it could not subscribe): tell it directly
         # that it now holds a key, so the browser opens the thread without a reload.
         for m, _role in expected.values():
-            if m is not None and m.first_epoch == stored.number and m.professional_id != lead.pk:
+            if m is not None and m.first_epoch == stored.number and m.professional_id != signer.pk:
                 events.send_event_on_commit(events.user_group(m.professional_id), events.KEYS_ADDED,
                                             {"workspace": str(workspace.public_id)})
     return stored

@@ -19,20 +19,22 @@ from ..models import (
     Membership,
     Workspace,
 )
+from . import epochs
 from .checks import key_fingerprint
 
 
 def membership_invite(*, lead: Professional, workspace: Workspace, professional: Professional,
                       invite_signature: bytes, invite_nonce: bytes, role: str = Membership.Role.MEMBER,
                       request=None) -> Membership:
-    """The lead invites a professional, signing the invitation (crypto.invite_statement) for their current
-    key and role, the current epoch and a fresh nonce: the lead's client later admits exactly that, once."""
+    """The lead (or a deputy) invites a professional, signing the invitation (crypto.invite_statement) for
+    their current key and role, the current epoch and a fresh nonce: the lead's client later admits
+    exactly that, once."""
     if role not in (Membership.Role.MEMBER, Membership.Role.OVERSIGHT):
         raise ValidationError("invite as member or oversight")
     with transaction.atomic():
         workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
-        if not access.is_lead(lead, workspace):
-            raise PermissionDenied("only the lead professional can invite")
+        if epochs.signer_role(lead, workspace) is None:
+            raise PermissionDenied("only the lead professional or a deputy can invite")
         if workspace.status == Workspace.Status.CLOSED:
             raise Conflict("this workspace is closed")
         if not professional.is_active:
@@ -114,7 +116,9 @@ def membership_leave(*, professional: Professional, workspace: Workspace, reques
 
 def memberships_end_for_offboarding(*, professional: Professional, actor: Professional, request=None) -> None:
     """An offboarded professional leaves every workspace at once; each needs a new key epoch before
-    anyone posts again, as when a member leaves. Precondition: inside the offboarding transaction."""
+    anyone posts again, as when a member leaves. Where they led, a deputy takes the lead (their device
+    starts that epoch); with no deputy left the workspace is frozen until the custodians appoint a lead
+    (lead_appointment_install). Precondition: inside the offboarding transaction."""
     now = timezone.now()
     memberships = list(Membership.objects.select_for_update().filter(
         professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"))
@@ -133,6 +137,30 @@ def memberships_end_for_offboarding(*, professional: Professional, actor: Profes
                                                              roster_version=F("roster_version") + 1)
         audit_record(kind="membership.removed", actor=actor, request=request, target=workspace,
                      data={"member": str(professional.public_id), "reason": "offboarded"})
+        if workspace.lead_id == professional.pk:
+            _lead_gone(workspace=workspace, lead=professional, actor=actor, request=request)
         events.send_event_on_commit(events.workspace_group(workspace.pk), events.MEMBERSHIP_CHANGED,
                                     {"workspace": str(workspace.public_id), "member": str(professional.public_id),
                                      "state": "removed"})
+
+
+def _lead_gone(*, workspace: Workspace, lead: Professional, actor: Professional, request=None) -> None:
+    """The lead was offboarded: the longest-serving deputy takes the lead, or the workspace is frozen."""
+    deputy = (Membership.objects.filter(workspace=workspace, role=Membership.Role.DEPUTY,
+                                        **access.active_terms())
+              .select_related("professional").order_by("joined_at", "pk").first())
+    if deputy is None:
+        audit_record(kind="workspace.frozen", actor=actor, request=request, target=workspace,
+                     data={"lead": str(lead.public_id), "reason": "the lead was offboarded and no deputy remains"})
+        members = [m.professional for m in Membership.objects.filter(
+            workspace=workspace, **access.active_terms()).select_related("professional")]
+        notify(recipients=members, kind=Notification.Kind.WORKSPACE_FROZEN, workspace_id=workspace.pk,
+               subject=f"frozen:{workspace.current_epoch}")
+        return
+    Membership.objects.filter(pk=deputy.pk).update(role=Membership.Role.LEAD)
+    Workspace.objects.filter(pk=workspace.pk).update(lead=deputy.professional)
+    audit_record(kind="workspace.lead_handed_over", actor=actor, request=request, target=workspace,
+                 data={"new_lead": str(deputy.professional.public_id), "previous_lead": str(lead.public_id),
+                       "reason": "the lead was offboarded: their deputy takes the lead"})
+    notify(recipients=[deputy.professional], kind=Notification.Kind.LEAD_TAKEN_OVER, workspace_id=workspace.pk,
+           subject=f"lead:{workspace.current_epoch}")

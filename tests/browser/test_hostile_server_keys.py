@@ -332,7 +332,7 @@ def test_it_refuses_a_member_whose_invitation_the_server_signed(new_page, lead, 
     entry = page.locator(f"[data-tac-member='{ghost.public_id}']")
     expect(entry).to_contain_text("Accepted, waiting to be admitted")
     expect(entry.locator(f"[data-tac-refused='{ghost.public_id}']")).to_contain_text(
-        f"{ghost.full_name} cannot be admitted: no invitation signed by the lead for their current key")
+        f"{ghost.full_name} cannot be admitted: no invitation signed by the lead (or a deputy) for their current key")
     expect(entry.get_by_role("button", name=f"Admit {ghost.full_name}")).to_have_count(0)
     page.wait_for_timeout(500)
     assert not EpochWrap.objects.filter(recipient=ghost).exists()

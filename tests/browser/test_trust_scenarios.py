@@ -47,6 +47,7 @@ async (all) => {
         const plan = w.planEpochMembers(keys, cards, {
           myId: s.reader.id, myFingerprint: c.fingerprint(identity.signPublic, identity.boxPublic),
           remove: options.remove || null, newLead: options.new_lead || null, admit: 'admit' in options ? new Set(options.admit) : null,
+          deputies: 'deputies' in options ? new Set(options.deputies) : null,
         });
         result.plan = {
           members: plan.members.map((m) => [m.publicId, b64(m.fingerprint), m.role]).sort(),

@@ -40,6 +40,14 @@ async (w) => {
   const rotation = c.custodianRotationStatement(custodianId, b(r.next_box_public), b(r.next_sign_public), r.created_ms);
   const inv = w.invite;
   const invite = c.inviteStatement(w.workspace_id, w.reader_id, c.fingerprint(reader.signPublic, reader.boxPublic), inv.role, inv.epoch, b(inv.nonce));
+  const la = w.lead_appointment;
+  const appointment = c.leadAppointmentStatement(w.workspace_id, la.epoch, c.hash32(manifest), la.appointee, c.fingerprint(reader.signPublic, reader.boxPublic), la.created_ms);
+  const dm = w.deputy_manifest;
+  const deputyManifest = c.manifestBytes({
+    workspaceId: w.workspace_id, epoch: dm.epoch, prevManifestHash: b(dm.prev_manifest_hash),
+    members: dm.members.map((m) => ({ publicId: m.public_id, signPublic: b(m.sign_public), boxPublic: b(m.box_public), role: m.role })),
+    custodianId, wrapsDigest, keyCommitment: commitment, createdMs: dm.created_ms,
+  });
   const confirmation = c.keyConfirmationStatement(w.author_id, w.reader_id, c.fingerprint(reader.signPublic, reader.boxPublic), w.key_confirmation.confirmed_ms);
   const st = w.state;
   const stateOpened = new TextDecoder().decode(c.stateOpen(reader, w.reader_id, st.version, b(st.blob), b(st.signature)));
@@ -83,6 +91,10 @@ async (w) => {
     manifestMembers: parsedManifest.members.map((m) => [m.publicId, c.toB64(m.signPublic), c.toB64(m.boxPublic), m.role]),
     rotation: c.toB64(rotation), rotationVerifies: c.verify(custodian.signPublic, rotation, b(r.signature)),
     invite: c.toB64(invite), inviteSignature: c.toB64(c.sign(author, invite)),
+    appointment: c.toB64(appointment), appointmentSignature: c.toB64(c.sign(custodian, appointment)),
+    appointmentVerifies: c.verify(b(w.custodian_sign_public), appointment, b(la.signature)),
+    deputyManifest: c.toB64(deputyManifest), deputyManifestHash: c.toB64(c.hash32(manifest)), deputyRoleCode: c.ROLE_CODES.deputy,
+    deputyMembers: c.manifestParse(b(dm.bytes)).members.map((m) => [m.publicId, c.toB64(m.signPublic), c.toB64(m.boxPublic), m.role]),
     confirmation: c.toB64(confirmation), confirmationSignature: c.toB64(c.sign(author, confirmation)),
     stateKey: c.toB64(c.stateKey(reader, w.reader_id)), stateOpened, stateWrongVersion,
     stateBlob: c.toB64(stateSealed.blob), stateSignature: c.toB64(stateSealed.signature), padding,
@@ -116,6 +128,15 @@ def test_it_makes_the_same_workspace_bytes_as_python(page):
     assert got["rotation"] == w["custodian_rotation"]["statement"]
     assert got["rotationVerifies"] is True
     assert (got["invite"], got["inviteSignature"]) == (w["invite"]["statement"], w["invite"]["signature"])
+    la, dm = w["lead_appointment"], w["deputy_manifest"]
+    assert (got["appointment"], got["appointmentSignature"]) == (la["statement"], la["signature"])
+    assert got["appointmentVerifies"] is True
+    assert got["deputyManifestHash"] == la["manifest_hash"] == dm["prev_manifest_hash"]
+    assert got["deputyManifest"] == dm["bytes"]
+    assert got["deputyRoleCode"] == 4
+    assert got["deputyMembers"] == [[m["public_id"], m["sign_public"], m["box_public"], m["role"]]
+                                    for m in sorted(dm["members"], key=lambda m: uuid.UUID(m["public_id"]).bytes)]
+    assert "deputy" in [m[3] for m in got["deputyMembers"]]
     assert (got["confirmation"], got["confirmationSignature"]) == (
         w["key_confirmation"]["statement"], w["key_confirmation"]["signature"])
     assert got["stateKey"] == w["state"]["key"]

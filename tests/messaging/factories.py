@@ -121,7 +121,8 @@ class Client:
                                           invite_nonce=base64.b64decode(payload["invite_nonce"]))
 
     def next_epoch_bundle(self, workspace: Workspace, *, exclude: set[int] = frozenset(),
-                          lead: Professional | None = None, include_accepted: bool = True) -> dict:
+                          lead: Professional | None = None, include_accepted: bool = True,
+                          deputies: list[Professional] | None = None) -> dict:
         from messaging.models import Membership
 
         workspace.refresh_from_db()
@@ -130,18 +131,28 @@ class Client:
         memberships = Membership.objects.filter(workspace=workspace, state__in=states).exclude(
             professional_id__in=exclude).select_related("professional")
         lead = lead or workspace.lead
-        members = [member_key(m.professional, "lead" if m.professional_id == lead.pk else
-                              ("member" if m.role == "lead" else m.role)) for m in memberships]
+        named = None if deputies is None else {d.pk for d in deputies}
+
+        def role(m) -> str:
+            if m.professional_id == lead.pk:
+                return "lead"
+            if named is not None and m.role in ("member", "deputy"):
+                return "deputy" if m.professional_id in named else "member"
+            return "member" if m.role == "lead" else m.role
+
+        members = [member_key(m.professional, role(m)) for m in memberships]
         bundle, _ = epoch_bundle(lead=self.identity, workspace_id=workspace.public_id,
                                  epoch=workspace.current_epoch + 1,
                                  prev_manifest_hash=keys.manifest_hashes[workspace.current_epoch],
                                  members=members, custodian=self.custodian_key)
         return bundle
 
-    def rotate(self, workspace: Workspace, *, remove: Professional | None = None, new_lead: Professional | None = None):
-        bundle = self.next_epoch_bundle(workspace, exclude={remove.pk} if remove else set(), lead=new_lead)
+    def rotate(self, workspace: Workspace, *, remove: Professional | None = None, new_lead: Professional | None = None,
+               deputies: list[Professional] | None = None):
+        bundle = self.next_epoch_bundle(workspace, exclude={remove.pk} if remove else set(), lead=new_lead,
+                                        deputies=deputies)
         return services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle),
-                                     remove=remove, new_lead=new_lead)
+                                     remove=remove, new_lead=new_lead, deputies=deputies)
 
     def seal(self, workspace: Workspace, kind: str, body: dict, *, epoch: int | None = None,
              keys: WorkspaceKeys | None = None, **fields) -> dict:

@@ -365,7 +365,7 @@ def test_it_lets_only_the_lead_invite_and_refuses_bad_invitations(http, pair, ou
     lead_http, gp_http = http(lead_client.persona), http(gp_client.persona)
     members = ws_path(workspace, "/members")
     refused(send(gp_http, members, lead_client.invite_payload(workspace, outsider.user)), 403, "forbidden",
-            "only the lead professional can invite")
+            "only the lead professional or a deputy can invite")
     forged = gp_client.invite_payload(workspace, outsider.user)  # signed by the GP's key
     refused(send(lead_http, members, forged), 400, "invalid", "the invitation signature does not verify")
     refused(send(lead_http, members, {**lead_client.invite_payload(workspace, outsider.user),

@@ -47,7 +47,7 @@ def world(pair, manager, outsider) -> World:
         "/posts": lead_client.seal(workspace, "update", {"text": "fuzz"}),
         "/members": lead_client.invite_payload(workspace, outsider.user),
         "/membership/accept": {}, "/membership/decline": {}, "/membership/leave": {},
-        "/epochs": {"epoch": lead_client.next_epoch_bundle(workspace)},
+        "/epochs": {"epoch": lead_client.next_epoch_bundle(workspace, deputies=[gp_client.user]), "deputies": [gp_id]},
         "/rekey": {"member": gp_id, "wraps": [{"epoch": 2, "sealed": sealed}]},
         "/history": {"member": gp_id, "wraps": [{"epoch": 1, "sealed": sealed}]},
         "/key-confirmations": key_confirmation(lead_client.identity, lead_client.user.public_id,

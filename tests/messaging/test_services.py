@@ -578,7 +578,8 @@ def test_it_admits_accepted_members_in_a_new_epoch(lead, gp, outsider, custodian
         == {lead.user.pk, gp.user.pk}
     [event] = audit_since(head)
     assert (event.kind, event.data) == ("epoch.created", {"epoch": 2, "members": 2,
-                                                          "admitted": [str(gp.user.public_id)]})
+                                                          "admitted": [str(gp.user.public_id)],
+                                                          "signed_as": "lead"})
     assert capture_events == [
         (f"workspace.{workspace.pk}", {"type": "epoch.created", "workspace": str(workspace.public_id), "epoch": 2}),
         # The newcomer is not subscribed to the workspace yet: told on their own group.
@@ -603,7 +604,7 @@ def test_it_lets_the_lead_leave_out_an_accepted_member_it_cannot_verify(lead, gp
     assert Membership.objects.get(workspace=workspace, professional=gp.user).state == Membership.State.ACCEPTED
     assert not EpochWrap.objects.filter(epoch__workspace=workspace, recipient=gp.user).exists()
     [event] = audit_since(head)
-    assert event.data == {"epoch": 2, "members": 1, "admitted": []}  # the manifest's members, not the waiting
+    assert event.data == {"epoch": 2, "members": 1, "admitted": [], "signed_as": "lead"}  # the manifest's members, not the waiting
 
 
 def test_it_refuses_an_epoch_that_slips_in_someone_who_was_only_invited(lead, gp, custodian):

@@ -171,7 +171,7 @@ def test_it_refuses_to_admit_a_member_no_lead_invited(team, outsider, gp, case):
         slipped, name = outsider.user, "Olly Outsider"
         Membership.objects.create(workspace=workspace, professional=slipped, state="accepted", invited_by=workspace.lead,
                                   invite_signature=bytes(64), invite_epoch=2, invite_nonce=os.urandom(16))
-        reason = "no invitation signed by the lead for their current key"
+        reason = "no invitation signed by the lead (or a deputy) for their current key"
     else:  # the GP's genuine invitation, replayed after the lead removed them
         slipped, name = gp.user, "Dr Priya GP"
         lead_client.rotate(ws_id, remove=gp.user.public_id)

@@ -245,17 +245,19 @@ class DemoClient:
                              epoch_key=ws.keys.epoch_keys[epoch], kind=kind, body=body, prev=record.last, **fields)
         return services.post_create(author=self.user, workspace=workspace, envelope=PostEnvelope.parse(envelope)).post
 
-    def rotate(self, workspace: Workspace) -> None:
-        """The lead's client admits those who accepted (invitations checked) and re-posts the details."""
+    def rotate(self, workspace: Workspace, deputies: list[Professional] | None = None) -> None:
+        """The lead's client admits those who accepted (invitations checked), names `deputies` if given,
+        and re-posts the details."""
         self._views.pop(workspace.pk, None)  # the roster as it is now: invitations accepted since do not move it
         ws, record = self.view(workspace)
         plan = plan_epoch_members(ws.keys, ws.cards, my_id=self.user.public_id,
-                                  my_fingerprint=self.identity.fingerprint())
+                                  my_fingerprint=self.identity.fingerprint(),
+                                  deputies=None if deputies is None else {p.public_id for p in deputies})
         details = record.latest_details()
         bundle, _key = epoch_bundle(lead=self.identity, workspace_id=ws.id, epoch=ws.keys.current_epoch + 1,
                                     prev_manifest_hash=ws.keys.manifest_hashes[ws.keys.current_epoch],
                                     members=plan.members, custodian=CustodianPin.parse(custodian.pin_read()).current)
-        services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle))
+        services.epoch_rotate(lead=self.user, workspace=workspace, epoch=EpochBundle.parse(bundle), deputies=deputies)
         if details is not None:
             self.post(workspace, "details", details.body)
 
@@ -279,6 +281,8 @@ def demo_workspace(workspace_id: uuid.UUID, spec: dict, clients: dict[str, DemoC
                                    invite_signature=base64.b64decode(signature), invite_nonce=nonce)
         services.membership_respond(professional=member.user, workspace=workspace, accept=True)
     lead.rotate(workspace)
+    if spec.get("deputy"):  # the others, teams of three and more, show the lead the prompt to name one
+        lead.rotate(workspace, deputies=[clients[spec["deputy"]].user])
     story = Story(workspace, clients, spec["lead"])
     try:
         spec["story"](story)
@@ -625,6 +629,7 @@ DEMO_WORKSPACES = [
         "slug": "demo-workspace-mia",
         "lead": SAM,
         "members": [GP, POLICE, SCHOOL],
+        "deputy": GP,
         "details": _details("Mia Turner", "2022-02-09", "3982597919", "27 Station Road, Northshire NS2 7HD",
                             "Lives with mum; mum's former partner has moved out"),
         "story": _mia_story,

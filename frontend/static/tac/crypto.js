@@ -177,6 +177,7 @@ const LABEL_CUSTODIAN_SIGN = enc.encode('tac.custodian.sign.v1\0');
 const LABEL_CUSTODIAN_ROTATE = enc.encode('tac.custodian.rotate.v1\0');
 const LABEL_INVITE = enc.encode('tac.invite.v2\0');
 const LABEL_KEY_CONFIRM = enc.encode('tac.key.confirm.v1\0');
+const LABEL_LEAD_APPOINT = enc.encode('tac.lead.appoint.v1\0');
 const LABEL_STATE_KEY = enc.encode('tac.state.key.v1\0');
 const LABEL_STATE = enc.encode('tac.state.v1\0');
 const LABEL_STATE_SIG = enc.encode('tac.state.sig.v1\0');
@@ -269,7 +270,7 @@ export function wrapsHash(wraps, custodianWrap) {
   return hash32(concat(...parts));
 }
 
-export const ROLE_CODES = { lead: 1, member: 2, oversight: 3 };
+export const ROLE_CODES = { lead: 1, member: 2, oversight: 3, deputy: 4 };
 const MEMBER_BYTES = 16 + 32 + 32 + 1;
 
 // members: array of { publicId, signPublic, boxPublic, role }
@@ -329,6 +330,14 @@ export function inviteStatement(workspaceId, memberId, memberFingerprint, role, 
 export const keyConfirmationStatement = (confirmerId, subjectId, subjectFingerprint, confirmedMs) => concat(
   LABEL_KEY_CONFIRM, uuidBytes(confirmerId), uuidBytes(subjectId), subjectFingerprint, u64be(confirmedMs),
 );
+
+// What two custodians sign (the custodian key's Ed25519 half) when a lead has gone and no deputy remains:
+// after epoch `epoch`, whose manifest hashes to `manifestHash`, this member with this key leads. It names
+// one manifest, so it starts one epoch and cannot be replayed on a later record.
+export function leadAppointmentStatement(workspaceId, epoch, manifestHash, appointeeId, appointeeFingerprint, createdMs) {
+  return concat(LABEL_LEAD_APPOINT, uuidBytes(workspaceId), u32be(epoch), manifestHash, uuidBytes(appointeeId),
+    appointeeFingerprint, u64be(createdMs));
+}
 
 // --- the saved state (twin of crypto.py's state_*) ----------------------------------------------------
 

@@ -28,6 +28,7 @@ const KIND_LABEL = {
   history_shared: 'Earlier record shared', action_status: 'Action status', acknowledgement: 'Acknowledgement', edit: 'Edit', retraction: 'Retraction',
   rating_change: 'Rating change',
 };
+const ROLE_WORD = { lead: 'Lead professional', deputy: 'Deputy', member: 'Member', oversight: 'Oversight' };
 const RAG_CLASS = { red: 'govuk-tag--red', amber: 'govuk-tag--orange', green: 'govuk-tag--green' };
 const RAG_WORD = { red: 'Red', amber: 'Amber', green: 'Green' };
 // Posts that change another: shown on their target, once applied.
@@ -69,11 +70,11 @@ function focusPost(postId) {
 
 // Ask before an act that cannot be taken back, with what follows (GOV.UK's warning text): `anchor` is the
 // button that asked; the panel goes after it and takes focus; Cancel gives it back.
-function confirmPanel(anchor, { warning, confirmLabel, onConfirm }) {
+function confirmPanel(anchor, { warning, confirmLabel, onConfirm, confirmClass = 'govuk-button--warning' }) {
   const existing = anchor.parentElement.querySelector('[data-tac-confirm]');
   if (existing) existing.remove();
   const text = el('strong', { className: 'govuk-warning-text__text', attrs: { tabindex: '-1' } }, [el('span', { className: 'govuk-visually-hidden', text: 'Warning' }), ` ${warning}`]);
-  const yes = el('button', { className: 'govuk-button govuk-button--warning', text: confirmLabel, attrs: { type: 'button' } });
+  const yes = el('button', { className: `govuk-button ${confirmClass}`.trim(), text: confirmLabel, attrs: { type: 'button' } });
   const no = el('button', { className: 'tac-link-button govuk-link', text: 'Cancel', attrs: { type: 'button' } });
   const panel = el('div', { attrs: { 'data-tac-confirm': '' } }, [
     el('div', { className: 'govuk-warning-text' }, [el('span', { className: 'govuk-warning-text__icon', text: '!', attrs: { 'aria-hidden': 'true' } }), text]),
@@ -111,6 +112,7 @@ function who(publicId) {
 }
 
 const when = (ms) => new Date(ms).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+const day = (ms) => new Date(ms).toLocaleDateString('en-GB', { dateStyle: 'long' });
 const whenIso = (iso) => (iso ? new Date(iso).toLocaleDateString('en-GB', { dateStyle: 'long' }) : 'an unknown date');
 
 // --- loading: the verified record, then the thread ---------------------------------------------------
@@ -146,6 +148,61 @@ async function rememberWhatWasSeen() {
 
 const lead = () => state.keys && state.keys.lead();
 const isLead = () => lead() === ME;
+// Who may sign the next manifest, from signed state (docs/crypto.md, "Lead continuity"): 'lead', 'deputy',
+// 'appointed' (the member a custodians' appointment names) or null.
+const signerRole = (pid = ME) => (state.keys && state.keys.manifests.size ? state.keys.signerRole(pid) : null);
+// The server's word that someone is still an active member (it can only narrow who is trusted).
+function isActive(pid) {
+  const card = state.members.get(pid);
+  return Boolean(card) && card.state === 'active' && card.is_active !== false;
+}
+// The deputies the signed membership names who are still active members.
+const activeDeputies = () => (state.keys && state.keys.manifests.size ? state.keys.deputies().filter(isActive) : []);
+
+// Who renews the keys, in words: "the lead professional (Sam Lead) or their deputy (Priya Shah)".
+function renewers() {
+  const names = activeDeputies().map((pid) => who(pid).name);
+  const first = `the lead professional (${who(lead()).name})`;
+  if (!names.length) return first;
+  return `${first} or ${names.length === 1 ? 'their deputy' : 'a deputy'} (${names.join(' or ')})`;
+}
+
+// Why nobody can post although the record verifies, or null: the lead has gone and named no deputy (the
+// workspace is frozen until the key custodians appoint a lead), or the server names a new lead (a deputy
+// taking over, or an appointed lead) whose device has not renewed the keys yet. The server's words say
+// only why to wait: who leads is believed from signed manifests alone.
+function leadChange() {
+  const d = state.detail;
+  if (!d || !state.keys || !state.keys.manifests.size) return null;
+  if (d.continuity && d.continuity.state === 'frozen') {
+    const left = d.continuity.left_at ? ` on ${whenIso(d.continuity.left_at)}` : '';
+    return {
+      kind: 'frozen',
+      heading: 'This workspace is frozen',
+      text: `Its lead professional, ${d.continuity.lead_name}, left Team Around the Child${left} and had named no deputy, so nobody can renew its keys and nothing new can be shared. You can still read everything in it. Two of your site's key custodians can appoint a new lead from this team: ask your Team Around the Child administrator.`,
+      composer: 'Nothing new can be shared while this workspace is frozen.',
+    };
+  }
+  const signed = lead();
+  if (!d.lead || d.lead === signed || isActive(signed)) return null;
+  const old = who(signed).name;
+  if (d.lead !== ME) {
+    const next = who(d.lead).name;
+    return {
+      kind: 'taking-over',
+      heading: `${next} is taking over as lead professional`,
+      text: `${next} is taking over as lead professional after ${old} left: their device renews the keys when they next open this workspace. Until then nothing new can be shared.`,
+      composer: `Nothing new can be shared until ${next}'s device renews the keys.`,
+    };
+  }
+  if (signerRole() !== null) return null; // this device takes over now (maintainKeys)
+  return {
+    kind: 'refused',
+    heading: 'Your device cannot take over this workspace',
+    text: `The server names you lead professional after ${old} left, but the signed record does not show that you may take over: you are not a deputy, and no appointment by the key custodians checks out. Your device has not renewed the keys, so nothing new can be shared. Tell your Team Around the Child administrator.`,
+    composer: 'Nothing new can be shared until this is resolved.',
+  };
+}
 
 function myStatus() {
   const listed = state.keys.members().get(ME);
@@ -158,13 +215,14 @@ function myStatus() {
 
 // --- keys: epochs, admissions, re-keying ----------------------------------------------------------------
 
-// A new epoch from the lead's device. Nobody new is admitted unless named in `admit` (the lead pressed
-// Admit after comparing their safety number); everyone in the signed membership stays with the newest key
-// the team confirmed for them.
-async function rotate({ remove = null, newLead = null, admit = new Set() } = {}) {
+// A new epoch from the lead's device, or a deputy's (or an appointed lead's). Nobody new is admitted
+// unless named in `admit` (the lead pressed Admit after comparing their safety number); everyone in the
+// signed membership stays with the newest key the team confirmed for them. `deputies` (the lead only) is
+// every deputy from now on.
+async function rotate({ remove = null, newLead = null, admit = new Set(), deputies = null } = {}) {
   const pin = await custodianPin();
   const plan = planEpochMembers(state.keys, state.members, {
-    myId: ME, myFingerprint: c.fingerprint(state.me.signPublic, state.me.boxPublic), remove, newLead, admit,
+    myId: ME, myFingerprint: c.fingerprint(state.me.signPublic, state.me.boxPublic), remove, newLead, admit, deputies,
   });
   for (const [pid, reason] of plan.refused) {
     if (admit.has(pid)) throw new TrustError(`${who(pid).name} cannot be admitted: ${reason}. Invite them again.`);
@@ -175,7 +233,9 @@ async function rotate({ remove = null, newLead = null, admit = new Set() } = {})
     members: plan.members, custodian: pin.current,
   });
   const details = state.record.latestDetails();
-  await postJSON(`/api/v1/workspaces/${WS}/epochs`, { epoch: payload, remove, new_lead: newLead });
+  const request = { epoch: payload, remove, new_lead: newLead };
+  if (deputies) request.deputies = [...deputies];
+  await postJSON(`/api/v1/workspaces/${WS}/epochs`, request);
   state.lastError = null;
   // Members who join from this epoch on must still see the child's details: carry them over.
   if (details) {
@@ -186,12 +246,18 @@ async function rotate({ remove = null, newLead = null, admit = new Set() } = {})
   return plan;
 }
 
-// What the lead's device does by itself: renew the keys on the signed schedule, or when someone left. And
-// any member's device: re-key colleagues whose new key the team has confirmed (never an unconfirmed one).
+// What the lead's device does by itself, and a deputy's: renew the keys on the signed schedule, or when
+// someone left; and, when the lead has gone and the server names this professional instead (a deputy
+// taking over, or the lead the key custodians appointed), start the epoch that names them lead. And any
+// member's device: re-key colleagues whose new key the team has confirmed (never an unconfirmed one).
 async function maintainKeys() {
   if (state.stopped.length || myStatus() !== 'ok') return;
   const d = state.detail;
-  if (isLead()) {
+  const role = signerRole();
+  const signed = lead();
+  if (role && role !== 'lead' && d.lead === ME && signed !== ME && !isActive(signed)) {
+    await renewKeys({ newLead: ME });
+  } else if ((role === 'lead' || role === 'deputy') && isActive(signed)) {
     const departed = [...state.keys.members().keys()].some((pid) => {
       // Only the server's word that someone left narrows the next epoch; a member it merely stops showing
       // stays in it (planEpochMembers), so renewing the keys for that would change nothing.
@@ -199,11 +265,30 @@ async function maintainKeys() {
       return Boolean(card) && (card.state !== 'active' || card.is_active === false);
     });
     const due = rotationDue(state.keys, state.record.postsInEpoch(state.keys.currentEpoch));
-    if (departed || due || d.rotation_required) {
-      try { await rotate(); } catch (error) { state.lastError = error.message; renderWarnings(); }
-    }
+    if (departed || due || d.rotation_required) await renewKeys();
   }
   for (const need of state.detail.needs_rekey || []) await rekey(need);
+}
+
+// The lead's and a deputy's devices may both renew the keys at once: the server takes the first epoch and
+// answers the second with a conflict. That is no problem to show: read the record again and carry on.
+// While this device renews them, a post waits (send), so it goes in the new epoch.
+let renewing = null;
+async function renewKeys(options = {}) {
+  const before = state.keys.currentEpoch;
+  renewing = (async () => {
+    try {
+      await rotate(options);
+    } catch (error) {
+      if (error.status === 409) {
+        await rebuild();
+        if (state.keys.currentEpoch > before) return;
+      }
+      state.lastError = error.message;
+      renderWarnings();
+    }
+  })();
+  try { await renewing; } finally { renewing = null; }
 }
 
 async function rekey(need) {
@@ -302,6 +387,10 @@ function historyForm(pid, name, onSubmit, submitLabel) {
 
 function renderTeam() {
   const list = $('[data-tac-members]');
+  // The list is drawn anew whenever the record changes (a colleague's epoch, a new deputy): keep focus on
+  // the member, or the control, the person was on.
+  const active = list.contains(document.activeElement) ? document.activeElement : null;
+  const focused = active && { member: active.closest('[data-tac-member]')?.dataset.tacMember, control: active.dataset.tacControl };
   list.replaceChildren();
   const warnings = [];
   const manifest = state.keys.current;
@@ -311,8 +400,11 @@ function renderTeam() {
     const item = el('li', { attrs: { 'data-tac-member': m.publicId } }, [
       el('strong', { text: card.name }), el('br'),
       el('span', { className: 'govuk-body-s', text: [card.job_title, card.agency].filter(Boolean).join(', ') }), el('br'),
-      el('span', { className: 'govuk-body-s', text: m.role === 'lead' ? 'Lead professional' : (m.role === 'oversight' ? 'Oversight' : 'Member') }),
+      el('span', { className: 'govuk-body-s', text: ROLE_WORD[m.role] || 'Member', attrs: { 'data-tac-role': m.role } }),
     ]);
+    if (m.publicId === ME && m.role === 'deputy') {
+      item.append(el('br'), el('span', { className: 'govuk-body-s', text: `You are a deputy: if ${who(manifest.members.find((x) => x.role === 'lead').publicId).name} leaves Team Around the Child, you carry on as lead professional.` }));
+    }
     let shown = m.fingerprint;
     let cardKey = null;
     try { cardKey = card.sign_public ? memberKey(card) : null; } catch { cardKey = null; }
@@ -349,6 +441,7 @@ function renderTeam() {
         confirmLabel: `Yes, make ${card.name} the lead`, onConfirm: () => rotate({ newLead: m.publicId }),
       }));
       item.append(remove, makeLead);
+      if (m.role === 'member' || m.role === 'deputy') item.append(deputyButton(m.publicId, card.name, m.role === 'deputy'));
       if ((card.first_epoch || 1) > 1 && !card.history_shared) {
         const details = el('details', { className: 'govuk-details' }, [
           el('summary', { className: 'govuk-details__summary' }, [el('span', { className: 'govuk-details__summary-text', text: `Share the earlier record with ${card.name}` })]),
@@ -385,14 +478,95 @@ function renderTeam() {
       list.append(item);
     }
   }
+  if (focused && focused.member) {
+    const item = list.querySelector(`[data-tac-member="${focused.member}"]`);
+    const again = item && focused.control ? [...item.querySelectorAll('[data-tac-control]')].find((b) => b.dataset.tacControl === focused.control) : null;
+    if (again) again.focus();
+    else if (item) { item.setAttribute('tabindex', '-1'); item.focus(); }
+  }
   state.teamWarnings = warnings;
-  $('[data-tac-lead-only]').hidden = !isLead();
+  // A deputy may invite too; only the lead admits (after comparing safety numbers) and shares history.
+  $('[data-tac-lead-only]').hidden = !['lead', 'deputy'].includes(signerRole()) || Boolean(leadChange());
   $('[data-tac-member-only]').hidden = isLead();
+  renderKeyHistory();
+  renderDeputyPrompt();
   const owner = $('[data-tac-owner-select]');
   const chosen = owner.value || ME;
   owner.replaceChildren(...manifest.members.filter((m) => state.members.get(m.publicId)?.state === 'active')
     .map((m) => el('option', { text: m.publicId === ME ? `${who(m.publicId).name} (me)` : `${who(m.publicId).name}, ${who(m.publicId).agency}`, attrs: { value: m.publicId } })));
   owner.value = chosen;
+}
+
+// The lead names or drops a deputy: a new epoch whose signed manifest says so (and the server's roles follow).
+function deputyButton(pid, name, isDeputy) {
+  const others = activeDeputies().filter((x) => x !== pid);
+  const toggle = button(isDeputy ? `Stop ${name} being a deputy` : `Make ${name} a deputy`, () => confirmPanel(toggle, isDeputy ? {
+    warning: `${name} stays in the team, but will no longer carry on as lead professional if you leave. The keys are renewed.`,
+    confirmLabel: `Yes, stop ${name} being a deputy`, onConfirm: () => rotate({ deputies: new Set(others) }),
+  } : {
+    warning: `${name} becomes a deputy: they can renew the keys and invite professionals, and if you leave Team Around the Child they carry on as lead professional. The keys are renewed.`,
+    confirmLabel: `Yes, make ${name} a deputy`, confirmClass: '', onConfirm: () => rotate({ deputies: new Set([...others, pid]) }),
+  }));
+  return toggle;
+}
+
+// The lead of a team of three or more (oversight aside) with no deputy is asked, never made, to name one:
+// so that the workspace carries on if they leave.
+function renderDeputyPrompt() {
+  const box = $('[data-tac-deputy-prompt]');
+  const manifest = state.keys.current;
+  const team = manifest.members.filter((m) => m.role !== 'oversight' && isActive(m.publicId));
+  const eligible = team.filter((m) => m.role === 'member' && m.publicId !== ME);
+  const problems = state.keys.problems.length > 0 || (state.record?.problems.length || 0) > 0;
+  const show = isLead() && myStatus() === 'ok' && !problems && !leadChange() && team.length >= 3
+    && activeDeputies().length === 0 && eligible.length > 0;
+  box.hidden = !show;
+  if (!show) return;
+  const choices = $('[data-tac-deputy-choices]');
+  const chosen = choices.querySelector('input:checked')?.value;
+  choices.replaceChildren(...eligible.map((m, i) => {
+    const id = i === 0 ? 'deputy-choice' : `deputy-choice-${i}`;
+    const card = state.members.get(m.publicId);
+    return el('div', { className: 'govuk-radios__item' }, [
+      el('input', { className: 'govuk-radios__input', attrs: { id, name: 'deputy-choice', type: 'radio', value: m.publicId, ...(m.publicId === chosen ? { checked: '' } : {}) } }),
+      el('label', { className: 'govuk-label govuk-radios__label', text: [card.name, card.agency].filter(Boolean).join(', '), attrs: { for: id } }),
+    ]);
+  }));
+}
+
+$('form[data-tac-deputy-form]').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const chosen = form.querySelector('input[name=deputy-choice]:checked');
+  if (!chosen) { showErrors([{ field: 'deputy-choice', message: 'Choose who will be your deputy' }]); return; }
+  const pid = chosen.value;
+  const submit = form.querySelector('button[type=submit]');
+  setBusy(submit, true, 'Working…');
+  act(() => rotate({ deputies: new Set([...activeDeputies(), pid]) }), () => {
+    // The prompt is gone: focus goes to the new deputy in the team list, which now says so.
+    const entry = document.querySelector(`[data-tac-member="${pid}"]`);
+    if (entry) { entry.setAttribute('tabindex', '-1'); entry.focus(); }
+    announce(`${who(pid).name} is now your deputy.`);
+  }).finally(() => setBusy(submit, false));
+});
+
+// Who renewed the keys when it was not the lead: a deputy, or a lead the key custodians appointed (from
+// the signed record: how each manifest was signed). The latest three.
+function renderKeyHistory() {
+  const list = $('[data-tac-key-history]');
+  const lines = [];
+  const signedBy = [...(state.keys.signedBy || new Map())].sort(([a], [b]) => b - a);
+  for (const [n, by] of signedBy) {
+    if (by.how === 'lead') continue;
+    const name = who(by.id).name;
+    const on = day(state.keys.manifests.get(n).createdMs);
+    if (by.how === 'appointed') lines.push(`${name} was appointed lead by the key custodians, and renewed the keys on ${on}`);
+    else if (state.keys.lead(n) === by.id && state.keys.lead(n - 1) !== by.id) lines.push(`Keys renewed by ${name}, deputy, on ${on}, taking over as lead professional`);
+    else lines.push(`Keys renewed by ${name}, deputy, on ${on}`);
+    if (lines.length === 3) break;
+  }
+  list.replaceChildren(...lines.map((text) => el('li', { text })));
+  list.hidden = lines.length === 0;
 }
 
 // Everything that is wrong, in one place; posting stops for a record that was rolled back or hides keys,
@@ -419,9 +593,20 @@ function renderWarnings() {
   waiting.hidden = !waitingText;
   $('[data-tac-waiting-text]').textContent = waitingText;
   if (mine) $('[data-tac-my-safety]').textContent = c.safetyNumber(mine);
+  const change = state.keys ? leadChange() : null;
+  const banner = $('[data-tac-continuity]');
+  banner.hidden = !change;
+  // Set only when it changes: the banner is an alert, said again whenever its words are replaced.
+  const heading = $('[data-tac-continuity-heading]');
+  const text = $('[data-tac-continuity-text]');
+  if (heading.textContent !== (change ? change.heading : '')) heading.textContent = change ? change.heading : '';
+  if (text.textContent !== (change ? change.text : '')) text.textContent = change ? change.text : '';
   const composer = $('form[data-tac-composer]');
-  const blocked = state.stopped.length > 0 || status !== 'ok';
+  const blocked = state.stopped.length > 0 || status !== 'ok' || Boolean(change);
   composer.hidden = blocked;
+  const closed = $('[data-tac-compose-closed]');
+  closed.hidden = !(change && state.stopped.length === 0 && status === 'ok');
+  closed.textContent = closed.hidden ? '' : change.composer;
   $('[data-tac-stopped]').hidden = !(state.stopped.length > 0);
 }
 
@@ -450,7 +635,8 @@ $('form[data-tac-invite]').addEventListener('submit', async (event) => {
     else li.append(button(`Invite ${p.name}`, () => act(async () => {
       const member = memberKey(p, 'member');
       await postJSON(`/api/v1/workspaces/${WS}/members`, invitation(state.me, WS, member, 'member', state.keys.currentEpoch));
-      const done = el('li', { className: 'govuk-body-s', text: `${p.name} is invited. When they accept, compare their safety number with them and admit them.`, attrs: { tabindex: '-1', 'data-tac-invited': p.id } });
+      const next = isLead() ? 'compare their safety number with them and admit them' : 'the lead professional compares their safety number with them and admits them';
+      const done = el('li', { className: 'govuk-body-s', text: `${p.name} is invited. When they accept, ${next}.`, attrs: { tabindex: '-1', 'data-tac-invited': p.id } });
       results.replaceChildren(done);
       done.focus();
       await rebuild();
@@ -647,7 +833,7 @@ function renderControls(entry, node) {
   if (parent) {
     parentLine.replaceChildren('In reply to ', el('a', { className: 'govuk-link', text: postName(parent), attrs: { href: `#${document.querySelector(`[data-tac-post="${parent.postId}"]`)?.id || `post-${parent.postId}`}` } }));
   }
-  if (entry.kind === 'details' || entry.kind === 'history_shared' || entry.retractedBy || state.stopped.length || myStatus() !== 'ok') return;
+  if (entry.kind === 'details' || entry.kind === 'history_shared' || entry.retractedBy || state.stopped.length || myStatus() !== 'ok' || leadChange()) return;
   const name = postName(entry);
   const after = (what) => () => { focusPost(entry.postId); announce(`${what} ${name}.`); };
   if (h.authorId !== ME && !entry.acks.has(ME)) {
@@ -911,8 +1097,11 @@ document.addEventListener('visibilitychange', () => { if (document.visibilitySta
 
 async function send(kind, body, fields = {}) {
   clearErrors();
+  if (renewing) await renewing.catch(() => {});
   if (state.stopped.length) throw new Error(`Posting is stopped: ${state.stopped[0]}`);
-  if (state.detail.rotation_required && !isLead()) throw new Error('A member has left: wait for the lead professional to renew the keys.');
+  const change = leadChange();
+  if (change) throw new Error(change.composer);
+  if (state.detail.rotation_required && !signerRole()) throw new Error(`A member has left: wait for ${renewers()} to renew the keys.`);
   const epoch = state.keys.currentEpoch;
   const epochKey = state.keys.epochKeys.get(epoch);
   if (!epochKey) throw new Error('You are waiting for your team to give you the keys to this workspace.');

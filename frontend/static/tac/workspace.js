@@ -78,10 +78,24 @@ function newKeys(workspaceId) {
     // person id -> Map(fingerprint b64 -> { signPublic, boxPublic, how: manifest | confirmed | mine, by, atMs })
     trusted: new Map(),
     problems: [],
+    // How each epoch's manifest was signed: epoch -> { how: lead | deputy | appointed, id } (docs/crypto.md).
+    signedBy: new Map(),
+    // A custodian appointment that verifies for the next epoch: { id, fingerprint }.
+    appointed: null,
+    appointmentsOffered: [],
     get currentEpoch() { return Math.max(0, ...this.manifests.keys()); },
     get current() { return this.manifests.get(this.currentEpoch); },
     members(epoch) { return new Map((this.manifests.get(epoch ?? this.currentEpoch)?.members || []).map((m) => [m.publicId, m])); },
     lead(epoch) { return (this.manifests.get(epoch ?? this.currentEpoch)?.members || []).find((m) => m.role === 'lead')?.publicId; },
+    deputies(epoch) { return (this.manifests.get(epoch ?? this.currentEpoch)?.members || []).filter((m) => m.role === 'deputy').map((m) => m.publicId); },
+    // Whether `publicId` may sign the next manifest, and as what: lead, deputy, appointed (or null).
+    signerRole(publicId) {
+      if (!this.manifests.size) return null;
+      if (publicId === this.lead()) return 'lead';
+      if (this.deputies().includes(publicId)) return 'deputy';
+      if (this.appointed && this.appointed.id === publicId) return 'appointed';
+      return null;
+    },
     trust(publicId, fp) { return this.trusted.get(publicId)?.get(c.toB64(fp)) || null; },
     trustAdd(publicId, fp, key) {
       if (!this.trusted.has(publicId)) this.trusted.set(publicId, new Map());
@@ -147,6 +161,7 @@ export function verifyWorkspace(detail, identity, { myId = null, memory = null, 
       if (k) keys.trustAdd(pid, c.fromB64(fpB64), { ...k, how: 'mine', by: myId, atMs: 0 });
     }
   }
+  keys.appointmentsOffered = (detail.lead_appointments || []).filter((a) => a && typeof a === 'object' && !Array.isArray(a));
   let previous = null;
   let prevHash = c.ZERO_HASH;
   const epochs = [...(detail.epochs || [])].sort((x, y) => x.number - y.number);
@@ -158,18 +173,12 @@ export function verifyWorkspace(detail, identity, { myId = null, memory = null, 
     if (!c.sameBytes(m.prevManifestHash, prevHash)) throw new TrustError(`epoch ${e.number}'s manifest does not chain to the one before`);
     const leads = m.members.filter((x) => x.role === 'lead');
     if (leads.length !== 1) throw new TrustError(`epoch ${e.number}'s manifest does not name one lead`);
-    let signers;
-    if (!previous) {
-      signers = [leads[0].signPublic];
-    } else {
-      // The lead the previous manifest names, with the key it lists; a new key of theirs only if a member of
-      // that manifest confirmed it (or this professional compared it).
-      const lead = previous.members.find((x) => x.role === 'lead');
-      signers = [lead.signPublic, ...[...(keys.trusted.get(lead.publicId)?.values() || [])].filter((k) => k.how !== 'manifest').map((k) => k.signPublic)];
-    }
     const signature = b64d(e.manifest_signature);
-    if (!signers.some((k) => c.verify(k, raw, signature))) {
-      throw new TrustError(`epoch ${e.number}'s manifest is not signed by the lead the record names (with a key the team has confirmed): refusing it`);
+    if (!previous) {
+      if (!c.verify(leads[0].signPublic, raw, signature)) throw new TrustError(`epoch ${e.number}'s manifest is not signed by the lead it names: refusing it`);
+      keys.signedBy.set(m.epoch, { how: 'lead', id: leads[0].publicId });
+    } else {
+      keys.signedBy.set(m.epoch, checkSigner(keys, previous, m, raw, signature, pin));
     }
     if (pin) {
       const at = pin.position(m.custodianId);
@@ -197,8 +206,69 @@ export function verifyWorkspace(detail, identity, { myId = null, memory = null, 
       break;
     }
   });
+  if (previous) keys.appointed = appointmentFor(keys, previous, keys.manifestHashes.get(previous.epoch), pin);
   if (memory) checkMemory(keys, memory);
   return keys;
+}
+
+const idsWithRole = (manifest, role) => manifest.members.filter((x) => x.role === role).map((x) => x.publicId);
+
+// The signing keys a reader accepts from someone in `manifest`'s place: the key it lists for them, or a new
+// key of theirs a member confirmed or this reader compared (a lead or deputy who reset).
+function keysFor(keys, manifest, publicId) {
+  const listed = manifest.members.find((x) => x.publicId === publicId);
+  const extra = [...(keys.trusted.get(publicId)?.values() || [])].filter((k) => k.how !== 'manifest').map((k) => k.signPublic);
+  return [...(listed ? [listed.signPublic] : []), ...extra];
+}
+
+// The { id, fingerprint } of a custodian appointment that verifies for the epoch after `previous`: signed by
+// a pinned custodian key no older than the one `previous` names, for this workspace, that epoch and that
+// manifest's hash, naming a member (not oversight) of `previous` with a key trusted for them. Without the
+// pin none is believed.
+function appointmentFor(keys, previous, previousHash, pin) {
+  if (!pin) return null;
+  const custodians = pin.keys.slice(pin.position(previous.custodianId) ?? 0).map((k) => k.signPublic);
+  for (const a of keys.appointmentsOffered) {
+    if (a.epoch !== previous.epoch || !Number.isSafeInteger(a.created_ms) || a.created_ms < 0) continue;
+    let fp; let signature;
+    try { fp = b64d(a.fingerprint); signature = b64d(a.signature); } catch { continue; }
+    const listed = previous.members.find((x) => x.publicId === a.appointee);
+    if (!listed || !['member', 'deputy'].includes(listed.role) || !keys.trust(a.appointee, fp)) continue;
+    const statement = c.leadAppointmentStatement(keys.workspaceId, previous.epoch, previousHash, a.appointee, fp, a.created_ms);
+    if (custodians.some((k) => c.verify(k, statement, signature))) return { id: a.appointee, fingerprint: fp };
+  }
+  return null;
+}
+
+// Who may sign the manifest after `previous` (docs/crypto.md, "Lead continuity"), and how they did: the
+// previous lead, as they please; a deputy of `previous`, keeping its lead, or taking the lead themselves
+// when the previous lead is not in the new manifest; the member a custodian appointment names for
+// `previous`, as lead, the previous lead gone. Neither a deputy nor an appointed lead may name deputies.
+function checkSigner(keys, previous, m, raw, signature, pin) {
+  const number = m.epoch;
+  const oldLead = idsWithRole(previous, 'lead')[0];
+  const newLead = idsWithRole(m, 'lead')[0];
+  const signs = (id) => keysFor(keys, previous, id).some((k) => c.verify(k, raw, signature));
+  if (signs(oldLead)) return { how: 'lead', id: oldLead };
+  const newIds = new Set(m.members.map((x) => x.publicId));
+  const previousDeputies = idsWithRole(previous, 'deputy');
+  const keptDeputies = idsWithRole(m, 'deputy').every((id) => previousDeputies.includes(id));
+  for (const deputy of previousDeputies) {
+    if (!signs(deputy)) continue;
+    if (newLead !== oldLead && !(newLead === deputy && !newIds.has(oldLead))) {
+      throw new TrustError(`epoch ${number}'s manifest is signed by a deputy who names a new lead while the lead is still a member: a deputy takes over only when the lead has left`);
+    }
+    if (!keptDeputies) throw new TrustError(`epoch ${number}'s manifest is signed by a deputy who names deputies: only the lead can`);
+    return { how: 'deputy', id: deputy };
+  }
+  const appointed = appointmentFor(keys, previous, keys.manifestHashes.get(previous.epoch), pin);
+  if (appointed && appointed.id === newLead && c.verify(keys.trust(appointed.id, appointed.fingerprint).signPublic, raw, signature)) {
+    if (newIds.has(oldLead) || !keptDeputies) {
+      throw new TrustError(`epoch ${number}'s manifest, signed by the lead the custodians appointed, keeps the previous lead or names deputies`);
+    }
+    return { how: 'appointed', id: newLead };
+  }
+  throw new TrustError(`epoch ${number}'s manifest is not signed by the lead the record names, by a deputy, or by a lead the custodians appointed (with a key the team has confirmed): refusing it`);
 }
 
 function checkMemory(keys, memory) {
@@ -235,8 +305,8 @@ export function rotationDue(keys, postsInCurrentEpoch, atMs = Date.now()) {
 
 // --- who the next epoch admits ---------------------------------------------------------------------------
 
-// null if the accepted invitee holds an invitation the current lead signed for this key and role, made in
-// an epoch no later than the current one and not used since; otherwise the reason to refuse.
+// null if the accepted invitee holds an invitation the current lead or a deputy signed for this key and role,
+// made in an epoch no later than the current one and not used since; otherwise the reason to refuse.
 export function invitationValid(keys, workspaceId, card, key) {
   const role = card.role || 'member';
   if (!['member', 'oversight'].includes(role)) return `the invitation has the role ${role}`;
@@ -249,15 +319,12 @@ export function invitationValid(keys, workspaceId, card, key) {
   for (const [n] of keys.manifests) {
     if (n > epoch && keys.members(n).has(key.publicId)) return 'this invitation was used before (they have been admitted since it was signed)';
   }
-  const leadKeys = [...(keys.trusted.get(keys.lead())?.values() || [])].map((k) => k.signPublic);
+  const signerKeys = [keys.lead(), ...keys.deputies()].flatMap((pid) => [...(keys.trusted.get(pid)?.values() || [])].map((k) => k.signPublic));
   const statement = c.inviteStatement(workspaceId, key.publicId, key.fingerprint, role, epoch, nonce);
-  if (!leadKeys.some((k) => c.verify(k, statement, signature))) return 'no invitation signed by the lead for their current key';
+  if (!signerKeys.some((k) => c.verify(k, statement, signature))) return 'no invitation signed by the lead (or a deputy) for their current key';
   return null;
 }
 
-// Who the lead's next epoch is wrapped for, from signed state (docs/crypto.md): the server's member list
-// only says who has left and who accepted. cards: Map(id -> member card). Throws TrustError if the server
-// shows an active member the signed membership does not list.
 // Each person's card from the server's member list, as tacprotocol/workspace.py's workspace_from_detail
 // reads it: a card in a current state (invited, accepted, active) wins over an ended one for the same
 // person, whatever the order (a stale "removed" row listed last must not drop a member from the next epoch).
@@ -270,10 +337,28 @@ export function memberCards(detail) {
   return cards;
 }
 
-export function planEpochMembers(keys, cards, { myId, myFingerprint, remove = null, newLead = null, admit = null }) {
+// Who the next epoch is wrapped for, from signed state (docs/crypto.md): the server's member list only says
+// who has left and who accepted. cards: Map(id -> member card). The signer is `myId`: the lead, a deputy or
+// an appointed lead ("Lead continuity", which readers check again on the manifest). `newLead` hands the
+// lead over; `deputies` (a Set, the lead only) is the whole set of deputies from now. A deputy keeps the
+// lead, or takes it (newLead = themselves) once the lead has left; an appointed lead takes it. Throws
+// TrustError for a plan readers would refuse, or if the server shows an active member the signed
+// membership does not list.
+export function planEpochMembers(keys, cards, { myId, myFingerprint, remove = null, newLead = null, admit = null, deputies = null }) {
   const current = keys.members();
   const plan = { members: [], admitted: [], warnings: [], refused: new Map() };
-  const roleFor = (pid, role) => (newLead ? (pid === newLead ? 'lead' : (role === 'lead' ? 'member' : role)) : role);
+  const signer = keys.signerRole(myId);
+  const oldLead = keys.lead();
+  if (signer === null) throw new TrustError('only the lead or a deputy the signed record names can start a new key epoch');
+  if (signer !== 'lead' && deputies) throw new TrustError('only the lead can name deputies');
+  if (signer === 'appointed' && newLead !== myId) throw new TrustError('the custodians appointed you: the next epoch names you as lead');
+  if (signer !== 'lead' && newLead && newLead !== myId) throw new TrustError('only the lead can hand the lead role to someone else');
+  const roleFor = (pid, role) => {
+    if (pid === (newLead || oldLead)) return 'lead';
+    if (role === 'lead') return 'member';
+    if (deputies && ['member', 'deputy'].includes(role)) return deputies.has(pid) ? 'deputy' : 'member';
+    return role;
+  };
   for (const [pid, card] of cards) {
     if (card.state === 'active' && !current.has(pid) && pid !== remove) {
       throw new TrustError(`${card.name || pid} is shown as a member but is not in the signed membership: refusing to encrypt for them`);
@@ -312,6 +397,14 @@ export function planEpochMembers(keys, cards, { myId, myFingerprint, remove = nu
   const ids = new Set(plan.members.map((m) => m.publicId));
   if (!ids.has(myId)) throw new TrustError('you are not in the signed membership');
   if (newLead && !ids.has(newLead)) throw new TrustError('the new lead must be a member of the signed membership');
+  if (!newLead && !ids.has(oldLead)) throw new TrustError('the lead has left: a deputy or a lead the custodians appointed takes over first');
+  if (signer !== 'lead' && newLead === myId && ids.has(oldLead)) {
+    throw new TrustError('the lead is still a member: a deputy takes over only when the lead has left');
+  }
+  const roles = new Map(plan.members.map((m) => [m.publicId, m.role]));
+  if (deputies && [...deputies].some((pid) => roles.get(pid) !== 'deputy')) {
+    throw new TrustError('a deputy must be a member of the signed membership, neither the lead nor oversight');
+  }
   return plan;
 }
 

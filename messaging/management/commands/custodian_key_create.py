@@ -15,15 +15,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from messaging.custodian import Conflict, custodian_key_install
 from tacprotocol import crypto
+from tacprotocol.custodian import AppointmentError
+from tacprotocol.custodian import identity_from_shares as shares_identity
 
 
 def identity_from_shares(lines: list[str]) -> crypto.Identity:
-    shares = [line.strip() for line in lines if line.strip()]
     try:
-        secret = shamir_mnemonic.combine_mnemonics(shares)
-    except shamir_mnemonic.MnemonicError as exc:
-        raise CommandError(f"the shares do not rebuild a key: {exc}") from exc
-    return crypto.custodian_identity(secret)
+        return shares_identity(lines)
+    except AppointmentError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):
