@@ -182,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=cmd_deputies)
 
     sub = commands.add_parser("renew-keys", help="(the lead or a deputy) start a new key epoch: after someone left, "
-                              "or to take over as lead when the server names you lead")
+                              "or, with --take-over, to take the lead from a lead who has left")
     sub.add_argument("workspace", type=workspace_arg, help=WORKSPACE_HELP)
+    sub.add_argument("--take-over", action="store_true",
+                     help="(a deputy) name yourself lead: the lead has left (check with a colleague if unsure)")
     sub.set_defaults(run=cmd_renew_keys)
 
     sub = commands.add_parser("custodian-appoint", help="(records custodians, offline) sign a lead appointment "
@@ -484,7 +486,11 @@ def cmd_deputies(client: TacClient, args) -> int:
 @with_client
 def cmd_renew_keys(client: TacClient, args) -> int:
     ws_id = resolve(client, args.workspace)
-    result = client.rotate(ws_id)
+    why = client.take_over_due(ws_id)
+    if why is not None and not args.take_over:
+        raise UsageError(f"{why}. As their deputy you carry the workspace on: check with a colleague if you are "
+                         f"unsure, then run again with --take-over to renew the keys naming you lead")
+    result = client.rotate(ws_id, new_lead=client.me if why is not None else None)
     for warning in result.warnings:
         print(f"tac: warning: {warning}", file=sys.stderr)
     lead = client.workspace(ws_id).lead_id

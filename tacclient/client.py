@@ -615,8 +615,9 @@ class TacClient:
         newest key the team has confirmed for them; `remove` goes at once; `new_lead` takes the lead role;
         `deputies` (the lead only) names every deputy from now. Accepted invitees with a valid invitation
         join: those in `admit` (naming them says you compared their safety numbers with them), or, when it
-        is None, those whose safety number you gave invite(). A deputy the server made lead (the lead was
-        offboarded), or a lead the custodians appointed, takes the lead in this epoch. Then the child's
+        is None, those whose safety number you gave invite(). A lead the custodians appointed takes the
+        lead in this epoch; a deputy takes it only when asked (`new_lead` = themselves), since only the
+        server says the lead has left (take_over_due). Then the child's
         latest details are re-posted in the new epoch, so members who join now can see them."""
         identity = self._identity()
         ws = self.workspace(workspace)
@@ -624,8 +625,8 @@ class TacClient:
         signer = ws.keys.signer_role(self.me)
         if signer is None:
             raise TacError(403, "forbidden", "only the lead professional or a deputy can start a new key epoch")
-        if new_lead_id is None and signer != "lead" and ws.detail.get("lead") == str(self.me):
-            new_lead_id = self.me  # taking over: the server already names me, the signed record not yet
+        if new_lead_id is None and signer == "appointed" and ws.detail.get("lead") == str(self.me):
+            new_lead_id = self.me  # the custodians appointed me (checked on the pin): I take the lead now
         deputy_ids = None if deputies is None else {self._person_id(d) for d in deputies}
         warnings_first: list[str] = []
         if admit is None:
@@ -667,6 +668,19 @@ class TacClient:
             reposted = self.post(ws.id, "details", details.body)
         return RotateResult(epoch=answer["epoch"], members=[m.public_id for m in plan.members],
                             admitted=plan.admitted, details_reposted=reposted, warnings=warnings_first + plan.warnings)
+
+    def take_over_due(self, workspace) -> str | None:
+        """Why this deputy should take the lead, in the server's words, or None: the server names them
+        lead while the signed record still names a lead it says has left. Nothing signed proves that the
+        lead left, so a client takes over only when its professional says so (rotate(new_lead=me))."""
+        ws = self.workspace(workspace)
+        lead = ws.keys.lead()
+        card = ws.cards.get(lead, {})
+        if (ws.keys.signer_role(self.me) != "deputy" or ws.detail.get("lead") != str(self.me)
+                or card.get("state") == "active" and card.get("is_active", True)):
+            return None
+        left = f" on {card['left_at'][:10]}" if card.get("left_at") else ""
+        return f"Team Around the Child says {card.get('name', lead)} left{left}"
 
     def _remember_compared(self, key: MemberKey, safety_number: str, name: str) -> None:
         if " ".join(safety_number.split()) != crypto.safety_number(key.fingerprint):

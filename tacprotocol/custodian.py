@@ -48,6 +48,8 @@ def appointment_sign(request: dict, identity: crypto.Identity, safety_number: st
     if not isinstance(request, dict) or request.get("type") != "tac.lead_appointment_request.v1":
         raise AppointmentError("this is not a lead appointment request")
     try:
+        if not isinstance(request.get("workspace"), str) or not isinstance(request.get("appointee"), str):
+            raise TypeError("ids are strings")
         workspace_id, appointee = uuid.UUID(request["workspace"]), uuid.UUID(request["appointee"])
         epoch = int(request["epoch"])
     except (KeyError, TypeError, ValueError) as exc:

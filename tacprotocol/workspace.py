@@ -220,6 +220,8 @@ def _whole(value) -> int:
 
 def _canonical_id(value) -> uuid.UUID:
     """An id as the API writes it (lowercase, hyphenated), as the browser compares ids. Raises ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("not an id")
     parsed = uuid.UUID(value)
     if value != str(parsed):
         raise ValueError("not a canonical id")
@@ -279,7 +281,8 @@ def verify_workspace(detail: dict, identity: crypto.Identity, *, my_id: uuid.UUI
             if (pid_uuid, fp) in known:
                 sign_public, box_public = known[(pid_uuid, fp)]
                 keys.trust_add(pid_uuid, fp, TrustedKey(sign_public, box_public, "mine", my_id))
-    keys.appointments_offered = [a for a in detail.get("lead_appointments", []) if isinstance(a, dict)]
+    offered = detail.get("lead_appointments")
+    keys.appointments_offered = [a for a in offered if isinstance(a, dict)] if isinstance(offered, list) else []
     previous: crypto.Manifest | None = None
     prev_hash = crypto.ZERO_HASH
     epochs = sorted(detail.get("epochs", []), key=lambda e: e.get("number", 0))

@@ -331,6 +331,12 @@ def build(lead, gp, manager, outsider, custodian) -> list[dict]:
                              detail=epoch4(morgan, {morgan: "lead", priya: "deputy"},
                                            [{**appointment, "epoch": 2, "signature": b64(team.custodian.sign(statement))}]),
                              expect={"error": "not signed by the lead"}))
+    # Review: appointments a server mangled are passed over by both clients, never a crash.
+    honest4 = epoch4(priya, {sam: "lead", priya: "deputy", morgan: "member"})
+    for mangled in ({"epoch": 3}, 5, "appointments", [{**appointment, "appointee": 7,
+                                                       "signature": b64(team.custodian.sign(statement))}]):
+        out.append(team.scenario(f"a server lists appointments as {type(mangled).__name__}", reader="manager",
+                                 detail={**honest4, "lead_appointments": mangled}, expect={"error": None}))
 
     # Item 3: Morgan removed, then shown as accepted again on the old invitation.
     sam.rotate(ws, remove=morgan.user)

@@ -86,10 +86,15 @@ def lead_appointment_install(*, appointment: dict, actor_label: str) -> LeadAppo
     if not isinstance(appointment, dict) or appointment.get("type") != "tac.lead_appointment.v1":
         raise ValidationError("this is not a signed lead appointment (tac custodian-appoint writes one)")
     try:
+        if not isinstance(appointment.get("workspace"), str) or not isinstance(appointment.get("appointee"), str):
+            raise TypeError("ids are strings")
         workspace_id, appointee_id = uuid.UUID(appointment["workspace"]), uuid.UUID(appointment["appointee"])
         number, created_ms = int(appointment["epoch"]), int(appointment["created_ms"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError("the appointment names no valid workspace, appointee, epoch or time") from exc
+    # What the signed statement packs (>I, >Q) and the table holds (a signed 64-bit time).
+    if not 1 <= number < 2**32 or not 0 <= created_ms < 2**63:
+        raise ValidationError("the appointment's epoch or time is out of range")
     manifest_hash, fp = _field(appointment, "manifest_hash", 32), _field(appointment, "fingerprint", 32)
     signature = _field(appointment, "signature", 64)
     with transaction.atomic():

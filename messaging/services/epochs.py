@@ -175,6 +175,14 @@ def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle
             raise Conflict("this workspace is closed")
         if role == "deputy" and (new_lead is not None or deputies is not None):
             raise PermissionDenied("only the lead professional can hand the lead over or name deputies")
+        # A lead the signed record does not name yet (a deputy the server made lead when the lead was
+        # offboarded, or a lead the custodians appointed) takes over in this epoch as readers allow it:
+        # naming themselves lead and nobody a deputy (docs/crypto.md, "Lead continuity").
+        current = workspace.epochs.filter(number=workspace.current_epoch).first()
+        if current is not None and crypto.manifest_parse(bytes(current.manifest)).lead_ids[0] != signer.public_id and (
+                deputies is not None or (new_lead is not None and new_lead.pk != signer.pk)):
+            raise PermissionDenied("the epoch that takes over names you lead and names no deputy; hand the lead over "
+                                   "or name deputies in the next one")
         removing = None
         if remove is not None:
             removing = access.active_membership(remove, workspace) or Membership.objects.filter(

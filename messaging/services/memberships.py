@@ -120,12 +120,16 @@ def memberships_end_for_offboarding(*, professional: Professional, actor: Profes
     starts that epoch); with no deputy left the workspace is frozen until the custodians appoint a lead
     (lead_appointment_install). Precondition: inside the offboarding transaction."""
     now = timezone.now()
+    # Lock order, as in every service: the workspace rows (in id order), then their memberships, then
+    # their audit chains (in the same order), then the accounts chain (the caller's own record). A key
+    # epoch changing roles in one of them holds its workspace row first too, so neither waits on the other
+    # in the opposite order.
+    ids = (Membership.objects.filter(professional=professional, state__in=Membership.CURRENT_STATES)
+           .values_list("workspace_id", flat=True))
+    list(Workspace.objects.select_for_update().filter(pk__in=list(ids)).order_by("pk"))
     memberships = list(Membership.objects.select_for_update().filter(
-        professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace"))
-    # Lock order, as in every service: the workspace rows (in id order), then their audit chains (in the
-    # same order), then the accounts chain (the caller's own record).
-    memberships.sort(key=lambda m: m.workspace_id)
-    list(Workspace.objects.select_for_update().filter(pk__in=[m.workspace_id for m in memberships]).order_by("pk"))
+        professional=professional, state__in=Membership.CURRENT_STATES).select_related("workspace")
+        .order_by("workspace_id"))
     for membership in memberships:
         was_active = membership.state == Membership.State.ACTIVE
         membership.state = Membership.State.REMOVED

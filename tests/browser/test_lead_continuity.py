@@ -231,8 +231,9 @@ def test_the_lead_of_a_team_of_three_is_asked_to_name_a_deputy(new_page, lead, g
 def test_a_deputy_takes_over_when_the_lead_is_offboarded(new_page, lead, gp, outsider, team, admin,
                                                          capture_events):
     """The lead named the GP deputy (epoch 3), then is offboarded: the server makes her the lead. Her open
-    page hears of it and her device starts epoch 4, signed by her and naming her lead; meanwhile the
-    teacher is told she is taking over and cannot post. Then she posts, and the teacher reads it live as
+    page hears of it and asks her to take over (only the server says the lead left); when she does, her
+    device starts epoch 4, signed by her and naming her lead; meanwhile the teacher is told she is taking
+    over and cannot post. Then she posts, and the teacher reads it live as
     hers, with who renewed the keys."""
     workspace = team.workspace
     team.lead.rotate(workspace, deputies=[gp.user])
@@ -252,7 +253,15 @@ def test_a_deputy_takes_over_when_the_lead_is_offboarded(new_page, lead, gp, out
         f"Nothing new can be shared until {gp.user.full_name}'s device renews the keys.")
     assert epochs == []
 
-    deliver_live(capture_events)  # membership.changed: the GP's open page takes over
+    deliver_live(capture_events)  # membership.changed: the GP's open page asks her to take over
+    # Only the server says the lead left: nothing is signed until the deputy says so.
+    gp_banner = gp_page.locator(BANNER)
+    expect(gp_banner).to_contain_text("Take over as lead professional")
+    expect(gp_banner).to_contain_text(f"Team Around the Child says {lead.user.full_name} left on ")
+    expect(gp_page.locator(COMPOSER)).to_be_hidden()
+    gp_page.wait_for_timeout(500)
+    assert epochs == []
+    gp_page.get_by_role("button", name="Take over as lead professional").click()
     wait_until(gp_page, lambda: Post.objects.filter(workspace=workspace, epoch__number=4, kind="details").exists(),
                "the deputy's page to start epoch 4 and carry the details into it")
     epoch = Epoch.objects.get(workspace=workspace, number=4)

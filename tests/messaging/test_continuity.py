@@ -373,3 +373,108 @@ def test_a_malformed_appointment_is_ignored_never_a_crash(team, custodian, field
                                     "binding_signature": key["binding_signature"], "confirmed_ms": -5,
                                     "signature": b64(bytes(64))}]
     assert verify_workspace(detail, olly.identity, my_id=olly.user.public_id).current_epoch == 2
+
+
+@pytest.mark.parametrize("appointments", [
+    "appointee not a string", "appointee a list", 5, {"epoch": 2}, "a string",
+])
+def test_a_hostile_list_of_appointments_is_ignored_never_a_crash(team, custodian, appointments):
+    """Review: an appointee id that is not a string (uuid.UUID(7) raises AttributeError) or a
+    `lead_appointments` that is not a list crashed the Python client's verify_workspace; the browser
+    passes both over. Both clients must ignore them like any appointment that does not verify."""
+    workspace, sam, priya, olly = team
+    detail = olly.detail(workspace)
+    keys = olly.keys(workspace)
+    statement = crypto.lead_appointment_statement(workspace.public_id, 2, keys.manifest_hashes[2], priya.user.public_id,
+                                                  priya.identity.fingerprint(), 1_790_000_000_000)
+    good = {"epoch": 2, "appointee": str(priya.user.public_id), "fingerprint": b64(priya.identity.fingerprint()),
+            "created_ms": 1_790_000_000_000, "signature": b64(custodian.sign(statement))}
+    if appointments == "appointee not a string":
+        appointments = [{**good, "appointee": 7}]
+    elif appointments == "appointee a list":
+        appointments = [{**good, "appointee": [good["appointee"]]}]
+    detail["lead_appointments"] = appointments
+    verified = verify_workspace(detail, olly.identity, my_id=olly.user.public_id,
+                                pin=CustodianPin.parse(pin_file.pin_read()))
+    assert verified.appointed is None and verified.current_epoch == 2
+
+
+@pytest.mark.parametrize("field", [
+    {"workspace": 7}, {"appointee": ["x"]}, {"created_ms": -1}, {"created_ms": 2**64}, {"epoch": 2**40},
+])
+def test_a_malformed_appointment_file_gets_a_clear_refusal_never_a_traceback(team, admin, custodian, tmp_path,
+                                                                                field):
+    """Review: manage.py lead_appointment_install crashed (AttributeError, struct.error) on an appointment
+    file with a field of the wrong type or range, instead of saying what is wrong."""
+    workspace, sam, priya, olly = team
+    professional_offboard(admin=admin.user, professional=sam.user)
+    workspace.refresh_from_db()
+    request = services.lead_appointment_request(workspace=workspace, appointee=priya.user, actor_label="test")
+    genuine = appointment_sign(request, custodian, crypto.safety_number(priya.identity.fingerprint()))
+    path = tmp_path / "appointment.json"
+    path.write_text(json.dumps({**genuine, **field}))
+    with pytest.raises(CommandError):
+        call_command("lead_appointment_install", str(path))
+    assert not LeadAppointment.objects.exists() and Workspace.objects.get(pk=workspace.pk).lead == sam.user
+
+
+def test_a_request_that_cannot_be_written_is_a_clear_error_and_not_audited(team, admin, tmp_path):
+    """Review: lead_appointment_request audited the request, then crashed (OSError) when --out could not
+    be written: a traceback, and an audit event for a request nobody can sign."""
+    workspace, sam, priya, olly = team
+    professional_offboard(admin=admin.user, professional=sam.user)
+    before = audit_kinds(workspace).count("lead_appointment.requested")
+    with pytest.raises(CommandError, match="cannot write"):
+        call_command("lead_appointment_request", workspace.reference, "--lead", priya.user.email,
+                     "--out", str(tmp_path / "missing" / "request.json"))
+    assert audit_kinds(workspace).count("lead_appointment.requested") == before
+
+
+def test_custodian_appoint_says_why_a_request_with_a_wrong_type_is_refused(team, admin, custodian):
+    """Review: a request naming its workspace with a number raised AttributeError out of appointment_sign
+    (`tac custodian-appoint` printed 'unexpected error')."""
+    workspace, sam, priya, olly = team
+    professional_offboard(admin=admin.user, professional=sam.user)
+    request = services.lead_appointment_request(workspace=workspace, appointee=priya.user, actor_label="test")
+    safety = crypto.safety_number(priya.identity.fingerprint())
+    for field in ({"workspace": 7}, {"appointee": ["x"]}):
+        with pytest.raises(AppointmentError, match="no valid workspace, appointee or epoch"):
+            appointment_sign({**request, **field}, custodian, safety)
+
+
+@pytest.mark.parametrize("act", ["names a deputy", "hands the lead on"])
+def test_a_deputy_taking_over_cannot_name_deputies_or_hand_the_lead_on_in_that_epoch(team, admin, act):
+    """Review: once the server made Priya lead (Sam offboarded), it took from her, in the epoch that takes
+    over, deputies or a handover to someone else: a manifest signed by Sam's deputy that every member's
+    client refuses ('only the lead can'), and which the next epoch must chain to, so nobody could read or
+    post again. The server must hold a continuity epoch to the rules readers check."""
+    workspace, sam, priya, olly = team
+    sam.rotate(workspace, deputies=[priya.user])
+    professional_offboard(admin=admin.user, professional=sam.user)
+    workspace.refresh_from_db()
+    with pytest.raises(PermissionDenied, match="takes over"):
+        if act == "names a deputy":
+            priya.rotate(workspace, new_lead=priya.user, deputies=[olly.user])
+        else:
+            priya.rotate(workspace, new_lead=olly.user)
+    assert Workspace.objects.get(pk=workspace.pk).current_epoch == 3
+    # Taking over as the rules allow is accepted, and from then on she leads as she pleases.
+    priya.rotate(workspace, new_lead=priya.user)
+    assert olly.keys(workspace).signed_by[4] == ("deputy", priya.user.public_id)
+    priya.rotate(workspace, deputies=[olly.user])
+    assert olly.keys(workspace).deputies() == [olly.user.public_id]
+
+
+def test_offboarding_locks_the_workspaces_before_their_memberships(team, admin):
+    """As epoch_rotate does (it changes roles under the workspace's lock): the other order let offboarding
+    someone while their role changed deadlock (found by review; PostgreSQL then aborts one with an error)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    workspace, sam, priya, _olly = team
+    with CaptureQueriesContext(connection) as captured:
+        professional_offboard(admin=admin.user, professional=priya.user)
+    locks = [q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"]]
+    tables = [Workspace._meta.db_table, Membership._meta.db_table]
+    order = [next(t for t in tables if f'FROM "{t}"' in sql) for sql in locks if any(f'FROM "{t}"' in sql for t in tables)]
+    assert order[:2] == tables, order

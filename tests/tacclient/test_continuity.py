@@ -40,7 +40,11 @@ def test_a_deputy_carries_the_workspace_on_after_the_lead_is_offboarded(tac, tea
     assert tac(outsider, "deputies", reference)[0] == 1  # not the lead: refused before anything is signed
 
     professional_offboard(admin=admin.user, professional=lead.user)
-    code, out, _ = tac(gp, "renew-keys", reference)
+    # Only the server says Sam left: his deputy takes the lead when she says so.
+    code, _, err = tac(gp, "renew-keys", reference)
+    assert code == 2 and "Team Around the Child says Sam Lead left on " in err and "--take-over" in err
+    assert Workspace.objects.get(reference=reference).current_epoch == 3
+    code, out, _ = tac(gp, "renew-keys", reference, "--take-over")
     assert (code, out) == (0, "Keys renewed: epoch 4, 2 members; you are the lead.\n")
     epoch = Epoch.objects.get(workspace__reference=reference, number=4)
     manifest = crypto.manifest_parse(bytes(epoch.manifest))

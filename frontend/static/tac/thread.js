@@ -195,7 +195,21 @@ function leadChange() {
       composer: `Nothing new can be shared until ${next}'s device renews the keys.`,
     };
   }
-  if (signerRole() !== null) return null; // this device takes over now (maintainKeys)
+  // A lead the key custodians appointed (checked against the pin): this device takes over now (maintainKeys).
+  if (signerRole() === 'appointed') return null;
+  if (signerRole() === 'deputy') {
+    // Only the server says the lead has left, and nothing signed can: the deputy confirms before taking
+    // the lead, so a server cannot move the lead by marking them gone (they can check with the team).
+    const card = state.members.get(signed);
+    const left = card && card.left_at ? ` on ${whenIso(card.left_at)}` : '';
+    return {
+      kind: 'take-over',
+      heading: 'Take over as lead professional',
+      text: `Team Around the Child says ${old} left${left}. As their deputy you carry this workspace on: if you are unsure, check with a colleague first. Taking over renews the keys without ${old} and names you lead professional; until then nothing new can be shared.`,
+      composer: 'Nothing new can be shared until you take over as lead professional.',
+      action: { label: 'Take over as lead professional', run: () => renewKeys({ newLead: ME }) },
+    };
+  }
   return {
     kind: 'refused',
     heading: 'Your device cannot take over this workspace',
@@ -255,7 +269,7 @@ async function maintainKeys() {
   const d = state.detail;
   const role = signerRole();
   const signed = lead();
-  if (role && role !== 'lead' && d.lead === ME && signed !== ME && !isActive(signed)) {
+  if (role === 'appointed' && d.lead === ME && signed !== ME && !isActive(signed)) {
     await renewKeys({ newLead: ME });
   } else if ((role === 'lead' || role === 'deputy') && isActive(signed)) {
     const departed = [...state.keys.members().keys()].some((pid) => {
@@ -534,6 +548,14 @@ function renderDeputyPrompt() {
   }));
 }
 
+$('[data-tac-continuity-action]').addEventListener('click', (event) => {
+  const change = leadChange();
+  if (!change || !change.action) return;
+  setBusy(event.currentTarget, true, 'Renewing the keys…');
+  const clicked = event.currentTarget;
+  act(change.action.run, () => { if (isLead()) announce('You are the lead professional now.'); }).finally(() => setBusy(clicked, false));
+});
+
 $('form[data-tac-deputy-form]').addEventListener('submit', (event) => {
   event.preventDefault();
   const form = event.currentTarget;
@@ -601,6 +623,9 @@ function renderWarnings() {
   const text = $('[data-tac-continuity-text]');
   if (heading.textContent !== (change ? change.heading : '')) heading.textContent = change ? change.heading : '';
   if (text.textContent !== (change ? change.text : '')) text.textContent = change ? change.text : '';
+  const takeOver = $('[data-tac-continuity-action]');
+  takeOver.hidden = !(change && change.action);
+  if (change && change.action) takeOver.textContent = change.action.label;
   const composer = $('form[data-tac-composer]');
   const blocked = state.stopped.length > 0 || status !== 'ok' || Boolean(change);
   composer.hidden = blocked;

@@ -161,7 +161,8 @@ export function verifyWorkspace(detail, identity, { myId = null, memory = null, 
       if (k) keys.trustAdd(pid, c.fromB64(fpB64), { ...k, how: 'mine', by: myId, atMs: 0 });
     }
   }
-  keys.appointmentsOffered = (detail.lead_appointments || []).filter((a) => a && typeof a === 'object' && !Array.isArray(a));
+  keys.appointmentsOffered = Array.isArray(detail.lead_appointments)
+    ? detail.lead_appointments.filter((a) => a && typeof a === 'object' && !Array.isArray(a)) : [];
   let previous = null;
   let prevHash = c.ZERO_HASH;
   const epochs = [...(detail.epochs || [])].sort((x, y) => x.number - y.number);

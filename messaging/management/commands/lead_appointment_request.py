@@ -6,6 +6,7 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts.models import Professional
 from messaging.models import Workspace
@@ -27,14 +28,19 @@ class Command(BaseCommand):
         appointee = Professional.objects.filter(email__iexact=lead).select_related("agency").first()
         if appointee is None:
             raise CommandError(f"no professional with the email {lead}")
-        try:
-            request = lead_appointment_request(workspace=workspace, appointee=appointee,
-                                               actor_label="manage.py lead_appointment_request")
-        except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from exc
-        with open(out, "w") as f:
-            json.dump(request, f, indent=2)
-            f.write("\n")
+        # The request is audited only if it was written: a request nobody can sign was never made.
+        with transaction.atomic():
+            try:
+                request = lead_appointment_request(workspace=workspace, appointee=appointee,
+                                                   actor_label="manage.py lead_appointment_request")
+            except ValidationError as exc:
+                raise CommandError("; ".join(exc.messages)) from exc
+            try:
+                with open(out, "w") as f:
+                    json.dump(request, f, indent=2)
+                    f.write("\n")
+            except OSError as exc:
+                raise CommandError(f"cannot write {out}: {exc}") from exc
         self.stdout.write(f"Request written to {out}: appoint {appointee.full_name} ({appointee.agency.name}) lead of "
                           f"{reference} after key epoch {request['epoch']}.\n"
                           f"Two custodians sign it offline: tac custodian-appoint {out} --out appointment.json "
