@@ -62,15 +62,33 @@ def is_agency_admin(user) -> bool:
     return bool(user.is_authenticated and user.is_active and getattr(user, "is_agency_admin", False))
 
 
-def session_passed_2fa(session, user, *, user_just_loaded: bool = False) -> bool:
+def session_device(persistent_id):
+    """The 2FA device a session names (django-otp's persistent id, "app_label.model_name/pk"), as a
+    queryset of at most one row to filter further, or None if it names no device model. (django-otp's
+    Device.from_persistent_id raises AttributeError for a model that is not a device.)"""
+    from django.apps import apps
+    from django_otp.models import Device
+
+    if not isinstance(persistent_id, str):
+        return None
+    label, _, pk = persistent_id.rpartition("/")
+    app_label, _, model_name = label.partition(".")
+    try:
+        model, pk = apps.get_model(app_label, model_name), int(pk)
+    except (LookupError, ValueError):
+        return None
+    return model.objects.filter(pk=pk) if issubclass(model, Device) else None
+
+
+def session_passed_2fa(session, user, *, user_just_loaded: bool = False, device_confirmed: bool | None = None) -> bool:
     """For websockets, which Django's middleware never sees: is this session's user active, signed in in
     the current session generation, and verified by a 2FA device of their own? Call on connect and
     again while the socket is open. `user_just_loaded`: `user` was read from the database for this very
-    check (channels' AuthMiddleware at the handshake), so it need not be read again."""
+    check (at the handshake), so it need not be read again; `device_confirmed`: read with it (whether
+    the session's device is theirs and confirmed), so that need not be either."""
     from django.contrib.auth import HASH_SESSION_KEY
     from django.utils.crypto import constant_time_compare
     from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.models import Device
 
     from .services import SESSION_GENERATION_KEY
 
@@ -85,8 +103,10 @@ def session_passed_2fa(session, user, *, user_just_loaded: bool = False) -> bool
     # A password change elsewhere changes the auth hash, as Django checks for HTTP requests.
     if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash()):
         return False
-    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
-    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    if device_confirmed is not None:
+        return device_confirmed
+    devices = session_device(session.get(DEVICE_ID_SESSION_KEY))
+    device = devices.first() if devices is not None else None
     return device is not None and device.user_id == user.pk and device.confirmed
 
 

@@ -103,6 +103,52 @@ async def test_it_refuses_a_password_only_session(lead):
         await assert_refused(communicator)
 
 
+def _session_altered(session_key: str, change) -> None:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore(session_key)
+    session.load()
+    change(session)
+    session.save()
+
+
+def _unconfirm_device(persona) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user=persona.user).update(confirmed=False)
+
+
+@pytest.mark.parametrize("case", ["another's device", "an unconfirmed device", "not a device", "a malformed device id",
+                                  "no device id", "an unknown backend", "a user id that is not one", "no user id"])
+async def test_it_refuses_a_session_whose_door_check_fails(lead, manager, case):
+    """The handshake's door reads the user and their device in one statement (accounts/ws.py); each way a
+    stored session can fail it is refused. Two of them (a user id of the wrong type, a device id naming a
+    model that is not a device) raised inside Django's and django-otp's lookups, used before, and the
+    handshake hung instead of being refused."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    session = await session_id(lead)
+    others = await database_sync_to_async(lambda: TOTPDevice.objects.get(user=manager.user).persistent_id)()
+    changes = {
+        "another's device": lambda s: s.__setitem__(DEVICE_ID_SESSION_KEY, others),
+        "an unconfirmed device": None,
+        "not a device": lambda s: s.__setitem__(DEVICE_ID_SESSION_KEY, f"accounts.professional/{lead.user.pk}"),
+        "a malformed device id": lambda s: s.__setitem__(DEVICE_ID_SESSION_KEY, "otp_totp.totpdevice/x"),
+        "no device id": lambda s: s.pop(DEVICE_ID_SESSION_KEY),
+        "an unknown backend": lambda s: s.__setitem__(BACKEND_SESSION_KEY, "some.other.Backend"),
+        "a user id that is not one": lambda s: s.__setitem__(SESSION_KEY, "x"),
+        "no user id": lambda s: s.pop(SESSION_KEY),
+    }
+    if changes[case] is None:
+        await database_sync_to_async(_unconfirm_device)(lead)
+    else:
+        await database_sync_to_async(_session_altered)(session, changes[case])
+    async with socket(session) as communicator:
+        await assert_refused(communicator)
+
+
 async def test_it_accepts_a_verified_session_and_says_hello(lead):
     session = await session_id(lead)
     async with socket(session) as communicator:
