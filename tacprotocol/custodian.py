@@ -30,13 +30,14 @@ def identity_from_shares(lines: list[str]) -> crypto.Identity:
     return crypto.custodian_identity(secret)
 
 
-def _bytes(request: dict, name: str, size: int) -> bytes:
+def field_bytes(data: dict, name: str, size: int, what: str = "request") -> bytes:
+    """A base64 field of a request or an appointment file, of exactly `size` bytes."""
     try:
-        value = base64.b64decode(request[name], validate=True)
+        value = base64.b64decode(data[name], validate=True)
     except (KeyError, TypeError, binascii.Error, ValueError) as exc:
-        raise AppointmentError(f"the request's {name} is missing or not base64") from exc
+        raise AppointmentError(f"the {what}'s {name} is missing or not base64") from exc
     if len(value) != size:
-        raise AppointmentError(f"the request's {name} is not {size} bytes")
+        raise AppointmentError(f"the {what}'s {name} is not {size} bytes")
     return value
 
 
@@ -56,8 +57,8 @@ def appointment_sign(request: dict, identity: crypto.Identity, safety_number: st
         raise AppointmentError("the request names no valid workspace, appointee or epoch") from exc
     if not 1 <= epoch < 2**32:
         raise AppointmentError("the request's epoch is out of range")
-    manifest_hash = _bytes(request, "manifest_hash", 32)
-    fp = _bytes(request, "fingerprint", 32)
+    manifest_hash = field_bytes(request, "manifest_hash", 32)
+    fp = field_bytes(request, "fingerprint", 32)
     key_id = crypto.custodian_key_id(identity.box_public, identity.sign_public)
     if request.get("custodian_key_id") != key_id.hex():
         raise AppointmentError("these shares rebuild another custodian key than the one this workspace is sealed to")

@@ -8,7 +8,6 @@ here. Clients check the appointment against their pin; the server checks it as w
 from __future__ import annotations
 
 import base64
-import binascii
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -19,6 +18,7 @@ from audit.services import audit_record
 from notifications.models import Notification
 from notifications.services import notify
 from tacprotocol import crypto
+from tacprotocol.custodian import AppointmentError, field_bytes
 
 from .. import access, events
 from ..custodian import Conflict
@@ -71,12 +71,9 @@ def lead_appointment_request(*, workspace: Workspace, appointee: Professional, a
 
 def _field(data: dict, name: str, size: int) -> bytes:
     try:
-        value = base64.b64decode(data[name], validate=True)
-    except (KeyError, TypeError, binascii.Error, ValueError) as exc:
-        raise ValidationError(f"the appointment's {name} is missing or not base64") from exc
-    if len(value) != size:
-        raise ValidationError(f"the appointment's {name} is not {size} bytes")
-    return value
+        return field_bytes(data, name, size, "appointment")
+    except AppointmentError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def lead_appointment_install(*, appointment: dict, actor_label: str) -> LeadAppointment:

@@ -344,6 +344,14 @@ def test_the_api_says_why_it_refuses_a_list_of_deputies(team, client, deputies, 
     assert answer.status_code == 400 and reason in answer.json()["reason"]
     assert Workspace.objects.get(pk=workspace.pk).current_epoch == 2
 
+def genuine_appointment(workspace, reader, appointee, custodian) -> dict:
+    """An appointment of `appointee` after epoch 2 as the custodians sign it, as the detail lists it."""
+    manifest_hash = reader.keys(workspace).manifest_hashes[2]
+    statement = crypto.lead_appointment_statement(workspace.public_id, 2, manifest_hash, appointee.user.public_id,
+                                                  appointee.identity.fingerprint(), 1_790_000_000_000)
+    return {"epoch": 2, "appointee": str(appointee.user.public_id), "fingerprint": b64(appointee.identity.fingerprint()),
+            "created_ms": 1_790_000_000_000, "signature": b64(custodian.sign(statement))}
+
 
 @pytest.mark.parametrize("field", [
     {"created_ms": -1}, {"created_ms": 2**64}, {"created_ms": "1790000000000"}, {"epoch": "3"}, {"epoch": True},
@@ -353,12 +361,7 @@ def test_a_malformed_appointment_is_ignored_never_a_crash(team, custodian, field
     """Found by comparing the two clients: a negative time crashed Python's client (struct.error) on any
     workspace whose detail a server padded with such an appointment; both now pass it over."""
     workspace, sam, priya, olly = team
-    detail = olly.detail(workspace)
-    keys = olly.keys(workspace)
-    statement = crypto.lead_appointment_statement(workspace.public_id, 2, keys.manifest_hashes[2], priya.user.public_id,
-                                                  priya.identity.fingerprint(), 1_790_000_000_000)
-    good = {"epoch": 2, "appointee": str(priya.user.public_id), "fingerprint": b64(priya.identity.fingerprint()),
-            "created_ms": 1_790_000_000_000, "signature": b64(custodian.sign(statement))}
+    detail, good = olly.detail(workspace), genuine_appointment(workspace, olly, priya, custodian)
     if field == {}:
         detail["lead_appointments"] = ["not an object", None, 5]
     else:
@@ -383,12 +386,7 @@ def test_a_hostile_list_of_appointments_is_ignored_never_a_crash(team, custodian
     `lead_appointments` that is not a list crashed the Python client's verify_workspace; the browser
     passes both over. Both clients must ignore them like any appointment that does not verify."""
     workspace, sam, priya, olly = team
-    detail = olly.detail(workspace)
-    keys = olly.keys(workspace)
-    statement = crypto.lead_appointment_statement(workspace.public_id, 2, keys.manifest_hashes[2], priya.user.public_id,
-                                                  priya.identity.fingerprint(), 1_790_000_000_000)
-    good = {"epoch": 2, "appointee": str(priya.user.public_id), "fingerprint": b64(priya.identity.fingerprint()),
-            "created_ms": 1_790_000_000_000, "signature": b64(custodian.sign(statement))}
+    detail, good = olly.detail(workspace), genuine_appointment(workspace, olly, priya, custodian)
     if appointments == "appointee not a string":
         appointments = [{**good, "appointee": 7}]
     elif appointments == "appointee a list":
