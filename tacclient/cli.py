@@ -452,9 +452,11 @@ def cmd_team(client: TacClient, args) -> int:
 
 
 def deputy_wanted(ws: Workspace, me: uuid.UUID) -> bool:
-    """The lead is asked to name a deputy once the signed team reaches three."""
-    members = ws.keys.members()
-    return ws.keys.lead() == me and len(members) >= 3 and not ws.keys.deputies()
+    """The lead is asked to name a deputy once the signed team reaches three (oversight aside, as the page
+    counts it) and someone could be one."""
+    team = [m for m in ws.keys.members().values() if m.role != "oversight"]
+    return (ws.keys.lead() == me and len(team) >= 3 and not ws.keys.deputies()
+            and any(m.role == "member" for m in team))
 
 
 def frozen_sentence(continuity: dict) -> str:

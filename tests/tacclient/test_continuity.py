@@ -65,3 +65,16 @@ def test_tac_says_why_a_workspace_is_frozen(tac, team_of_three, lead, outsider, 
     code, _, err = tac(outsider, "renew-keys", reference)
     assert code == 1 and "only the lead professional or a deputy" in err
     assert Workspace.objects.get(reference=reference).current_epoch == 2
+
+
+def test_tac_does_not_count_oversight_when_asking_for_a_deputy(tac, connect, lead, gp, manager, custodian):
+    """As the page counts the team: a lead, a GP and a manager with oversight is a team of two."""
+    sam, priya, morgan = connect(lead), connect(gp), connect(manager)
+    created = sam.create_workspace({"name": "Ivy Example"})
+    sam.invite(created["id"], gp.user.email)
+    sam.invite(created["id"], manager.user.email, role="oversight")
+    priya.accept(created["id"])
+    morgan.accept(created["id"])
+    sam.rotate(created["id"], admit=[priya.me, morgan.me])
+    code, out, _ = tac(lead, "team", created["reference"])
+    assert code == 0 and "oversight" in out and "no deputy" not in out
