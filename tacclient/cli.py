@@ -443,7 +443,7 @@ def cmd_team(client: TacClient, args) -> int:
         if pid not in ws.keys.members() and card.get("state") in ("invited", "accepted", "active"):
             flag = " — NOT IN THE SIGNED MEMBERSHIP" if card["state"] == "active" else ""
             print(f"{clean(card.get('name', pid)):24} {card['state']}{flag}")
-    if ws.detail.get("continuity", {}).get("state") == "frozen":
+    if frozen(ws.detail):
         print(frozen_sentence(ws.detail["continuity"]))
     elif deputy_wanted(ws, client.me):
         print("You lead a team of three or more with no deputy: name one (`tac deputies`), so the workspace "
@@ -459,8 +459,15 @@ def deputy_wanted(ws: Workspace, me: uuid.UUID) -> bool:
             and any(m.role == "member" for m in team))
 
 
+def frozen(detail: dict) -> bool:
+    """The server says the workspace is frozen (it can only say so: who leads comes from signed manifests)."""
+    continuity = detail.get("continuity")
+    return isinstance(continuity, dict) and continuity.get("state") == "frozen"
+
+
 def frozen_sentence(continuity: dict) -> str:
-    left = f" on {continuity['left_at'][:10]}" if continuity.get("left_at") else ""
+    """The server's words (a name, a date) go to a terminal: cleaned like decrypted text."""
+    left = f" on {clean(str(continuity['left_at'])[:10])}" if continuity.get("left_at") else ""
     return (f"FROZEN: the lead professional, {clean(continuity.get('lead_name', ''))}, left{left} and named no deputy, "
             f"so nobody can renew the keys and nothing new can be shared. Two of the site's key custodians can "
             f"appoint a new lead from the team: ask your Team Around the Child administrator.")
@@ -490,7 +497,7 @@ def cmd_renew_keys(client: TacClient, args) -> int:
     ws_id = resolve(client, args.workspace)
     why = client.take_over_due(ws_id)
     if why is not None and not args.take_over:
-        raise UsageError(f"{why}. As their deputy you carry the workspace on: check with a colleague if you are "
+        raise UsageError(f"{clean(why)}. As their deputy you carry the workspace on: check with a colleague if you are "
                          f"unsure, then run again with --take-over to renew the keys naming you lead")
     result = client.rotate(ws_id, new_lead=client.me if why is not None else None)
     for warning in result.warnings:
@@ -553,7 +560,7 @@ def render_thread(ws: Workspace, record: Record, today: dt.date | None = None) -
     if server != verified:
         rag += f"; the server's summary says {(server or 'none').upper()}"
     lines = [f"{ws.reference} · {ws.detail['status']} · {rag} · lead {clean(lead.get('name', ws.lead_id))}"]
-    if ws.detail.get("continuity", {}).get("state") == "frozen":
+    if frozen(ws.detail):
         lines.append(frozen_sentence(ws.detail["continuity"]))
     for problem in record.problems:
         lines.append(f"STOPPED: {clean(problem)}")

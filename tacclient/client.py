@@ -679,7 +679,7 @@ class TacClient:
         if (ws.keys.signer_role(self.me) != "deputy" or ws.detail.get("lead") != str(self.me)
                 or card.get("state") == "active" and card.get("is_active", True)):
             return None
-        left = f" on {card['left_at'][:10]}" if card.get("left_at") else ""
+        left = f" on {str(card['left_at'])[:10]}" if card.get("left_at") else ""
         return f"Team Around the Child says {card.get('name', lead)} left{left}"
 
     def _remember_compared(self, key: MemberKey, safety_number: str, name: str) -> None:

@@ -142,7 +142,7 @@ def signer_role(professional: Professional, workspace: Workspace) -> str | None:
     return "deputy" if membership.role == Membership.Role.DEPUTY else None
 
 
-def _deputies_expected(workspace: Workspace, expected: dict, deputies: list[Professional], lead_id: uuid.UUID) -> dict:
+def _deputies_expected(expected: dict, deputies: list[Professional], lead_id: uuid.UUID) -> dict:
     """The roles the lead's manifest gives when it names `deputies` (all of them, from now): each an
     active member or deputy, not the lead; any other deputy becomes a member."""
     named = {p.public_id for p in deputies}
@@ -202,7 +202,7 @@ def epoch_rotate(*, lead: Professional, workspace: Workspace, epoch: EpochBundle
             expected = {pid: (m, "lead" if pid == new_lead.public_id else
                               ("member" if m.role == "lead" else m.role)) for pid, (m, _r) in expected.items()}
         if deputies is not None:
-            expected = _deputies_expected(workspace, expected, deputies, lead_id)
+            expected = _deputies_expected(expected, deputies, lead_id)
         before = {m.professional.public_id: m.role for m, _r in expected.values() if m is not None}
         stored = store_epoch(workspace=workspace, signer=signer, bundle=epoch, expected=expected,
                              new_lead=new_lead)

@@ -78,3 +78,15 @@ def test_tac_does_not_count_oversight_when_asking_for_a_deputy(tac, connect, lea
     sam.rotate(created["id"], admit=[priya.me, morgan.me])
     code, out, _ = tac(lead, "team", created["reference"])
     assert code == 0 and "oversight" in out and "no deputy" not in out
+
+
+def test_tac_cleans_the_servers_words_about_a_frozen_workspace():
+    """The lead's name and the date come from the server: no terminal escapes reach the screen, and a
+    `continuity` that is not an object is not taken as frozen (it printed 'unexpected error' before)."""
+    from tacclient.cli import frozen, frozen_sentence
+
+    sentence = frozen_sentence({"state": "frozen", "lead_name": "Sam\x1b]0;pwned\x07", "left_at": "\x1b[2J2026-12-01"})
+    assert "\x1b" not in sentence and "\x07" not in sentence and sentence.startswith("FROZEN: the lead professional, Sam")
+    assert frozen_sentence({"state": "frozen", "lead_name": "Sam", "left_at": 20261201}).startswith(
+        "FROZEN: the lead professional, Sam, left on 20261201 ")
+    assert not frozen({"continuity": "frozen"}) and not frozen({}) and frozen({"continuity": {"state": "frozen"}})
