@@ -66,13 +66,22 @@ def audit_event_prepare(*, kind: str, head: tuple[int, int, str], actor=None, re
     post path stores it in the same statement as the post (messaging/storage.py) with
     storage.event_statements."""
     chain_id, seq, prev_hash = head
+    event = audit_event_unchained(kind=kind, actor=actor, request=request, target=target, data=data,
+                                  actor_label=actor_label)
+    event.chain_id, event.seq, event.prev_hash = chain_id, seq + 1, prev_hash
+    event.hash = event.compute_hash()
+    return event
+
+
+def audit_event_unchained(*, kind: str, actor=None, request=None, target: models.Model | None = None,
+                          data: dict[str, Any] | None = None, actor_label: str = "") -> AuditEvent:
+    """An event with everything but its place in a chain (chain, seq, prev_hash, hash), checked. The
+    one-statement post chains it inside PostgreSQL (storage.chained_event_sql)."""
     if actor is not None and getattr(actor, "is_authenticated", False):
         actor_id, label = actor.pk, actor_label or actor.get_username()
     else:
         actor_id, label = None, actor_label
     event = AuditEvent(
-        chain_id=chain_id,
-        seq=seq + 1,
         # Truncated to the microsecond so the stored value and the hashed value are the same.
         occurred_at=timezone.now().astimezone(dt.UTC),
         kind=kind,
@@ -82,11 +91,10 @@ def audit_event_prepare(*, kind: str, head: tuple[int, int, str], actor=None, re
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         data=data or {},
-        prev_hash=prev_hash,
     )
-    event.hash = event.compute_hash()
     # The sequence is unique in its chain because the chain's row is locked; the constraint is the backstop.
-    event.full_clean(exclude=["chain"], validate_unique=False, validate_constraints=False)
+    event.full_clean(exclude=["chain", "seq", "prev_hash", "hash"], validate_unique=False,
+                     validate_constraints=False)
     return event
 
 

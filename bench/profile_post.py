@@ -4,7 +4,8 @@ Calls messaging.services.post_create in this process, as the consumer does (the 
 "pair", member u0, sealed posts), against the bench database (tac_bench, seeded by bench.setup). With
 the channel layer set to in-memory, so it measures the service and its queries, not the fan-out.
 Prints the mean wall and CPU time per post, the statements per post, and with --profile the functions
-that took the most time. Adds posts to the bench database (as W1 does)."""
+that took the most time. `--general` sends every post the general way (two statements and a commit)
+instead of the one statement a plain post takes. Adds posts to the bench database (as W1 does)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--general", action="store_true",
+                    help="every post the general way (two statements and a commit), not the one statement")
     args = ap.parse_args()
 
     apply_env()
@@ -43,6 +46,9 @@ def main() -> None:
     from messaging import services
     from messaging.models import Workspace
     from messaging.schemas import PostEnvelope
+    from messaging.services import posts
+
+    posts.ONE_STATEMENT = not args.general
     from tacprotocol import crypto
     from tacprotocol.workspace import seal_post
 

@@ -18,7 +18,7 @@ from django.http import Http404
 
 from accounts.models import IdentityKey, Professional
 from audit import storage as audit_storage
-from audit.models import AuditEvent, workspace_chain
+from audit.models import AuditChain, AuditEvent, workspace_chain
 from teamaroundchild import sql
 
 from .models import Epoch, EpochWrap, Membership, Post, Workspace
@@ -75,9 +75,17 @@ _KEY_FIELDS = ("id", "version", "sign_public", "box_public")
 
 @functools.cache
 def _lock_for_post_sql() -> str:
+    """The workspace's row locked first, then its audit chain's (every service's lock order: audit/README.md):
+    the chain's CTE joins the locked workspace, so PostgreSQL cannot take the chain first. (Before, the
+    chain was a CTE the workspace's scan pulled before locking the workspace, and a post could deadlock
+    with a service that held the workspace and was appending to its chain: tests/audit/test_chains.py.)"""
     w, e, k = "w", "e", "k"
     return f"""
-        WITH {audit_storage.chain_head_lock_cte("chain")}
+        WITH {w} AS (SELECT {", ".join(_c(Workspace, f) for f in _LOCKED_FIELDS)} FROM {_t(Workspace)}
+                     WHERE {_c(Workspace, 'id')} = %s{sql.for_update()}),
+             chain AS (SELECT {", ".join(_c(AuditChain, f, 'c') for f in ("id", "seq", "hash"))}
+                       FROM {_t(AuditChain)} c JOIN {w} ON TRUE
+                       WHERE {_c(AuditChain, 'name', 'c')} = %s{sql.for_update(of='c')})
         SELECT {", ".join(_c(Workspace, f, w) for f in _LOCKED_FIELDS)},
                (SELECT {_c(Epoch, 'id', e)} FROM {_t(Epoch)} {e}
                 WHERE {_c(Epoch, 'workspace', e)} = {_c(Workspace, 'id', w)}
@@ -85,13 +93,12 @@ def _lock_for_post_sql() -> str:
                {active_member_sql(_c(Workspace, 'id', w))},
                {", ".join(_c(IdentityKey, f, k) for f in _KEY_FIELDS)},
                chain.*
-        FROM {_t(Workspace)} {w}
+        FROM {w}
         LEFT JOIN chain ON TRUE
         LEFT JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = (
             SELECT {_c(IdentityKey, 'id')} FROM {_t(IdentityKey)}
             WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
-            ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1)
-        WHERE {_c(Workspace, 'id', w)} = %s{sql.for_update(of=w)}"""
+            ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1)"""
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class LockedForPost:
 def workspace_locked_for_post(workspace_pk: int, author_pk: int) -> LockedForPost:
     """One statement: the workspace row and its audit chain's row locked (SELECT ... FOR UPDATE), and what
     the post's checks read."""
-    row = sql.fetch_one(_lock_for_post_sql(), [workspace_chain(workspace_pk), author_pk, author_pk, workspace_pk])
+    row = sql.fetch_one(_lock_for_post_sql(), [workspace_pk, workspace_chain(workspace_pk), author_pk, author_pk])
     if row is None:
         raise Http404("no such workspace")
     n, k = len(_LOCKED_FIELDS), len(_KEY_FIELDS)
@@ -151,6 +158,86 @@ def post_insert(post: Post) -> int:
 
 def workspace_update(workspace_pk: int, changes: dict[str, Any]) -> None:
     sql.update(Workspace, workspace_pk, changes)
+
+
+@dataclass(frozen=True)
+class PlainPostStored:
+    pk: int
+    seq: int
+    epoch_pk: int
+    roster_version: int  # the workspace's roster as the post was stored (deliveries re-check a newer one)
+    event_pk: int
+
+
+def post_one_statement(post: Post, *, workspace_public_id: uuid.UUID, epoch: int, prev_seq: int,
+                       key: IdentityKey, event: AuditEvent) -> PlainPostStored | None:
+    """A plain post (services/posts.py::_post_plain) stored on PostgreSQL in one statement, one round
+    trip and, outside a transaction, its own: the workspace's row is moved on, then its audit chain's
+    row locked (the lock order of every service: audit/README.md), then the post, the audit event and
+    the chain's new head are written, the event hashed by PostgreSQL as audit hashes it
+    (audit/storage.py::chained_event_sql).
+
+    It writes only if everything the general path would read under the lock still holds: the workspace
+    is this one, open, needs no key renewal and is in `epoch`, whose wraps were checked for its roster;
+    the author is an active member whose current identity key is `key`; the post follows an existing
+    post; its id is new. Otherwise it writes nothing and returns None, and the caller takes the general
+    path, which says why a post is refused. Sets post.pk, seq and epoch_id."""
+    data_key = "seq"
+    chained = audit_storage.chained_event_sql(event, data_key=data_key, source="ok", number="ws.seq",
+                                              prev_hash="head.hash", seq="head.seq + 1")
+    if chained is None:
+        return None
+    values = {name: value for name, value in _post_values(post).items() if name not in ("seq", "epoch_id")}
+    w, k = "w", "cur"
+    chain = workspace_chain(post.workspace_id)
+    statement = f"""
+        WITH ws AS (
+            UPDATE {_t(Workspace)} {w} SET {_c(Workspace, 'last_seq')} = {_c(Workspace, 'last_seq', w)} + 1
+            WHERE {_c(Workspace, 'id', w)} = %s AND {_c(Workspace, 'public_id', w)} = %s
+              AND {_c(Workspace, 'status', w)} <> '{Workspace.Status.CLOSED.value}'
+              AND NOT {_c(Workspace, 'rotation_required', w)}
+              AND {_c(Workspace, 'current_epoch', w)} = %s
+              AND {_c(Workspace, 'roster_keys_checked', w)} = {_c(Workspace, 'roster_version', w)}
+              AND {_c(Workspace, 'last_seq', w)} >= %s
+              AND {active_member_sql(_c(Workspace, 'id', w))}
+              AND EXISTS (SELECT 1 FROM (
+                  SELECT {_c(IdentityKey, 'id')}, {_c(IdentityKey, 'sign_public')} FROM {_t(IdentityKey)}
+                  WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
+                  ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1) {k}
+                  WHERE {_c(IdentityKey, 'id', k)} = %s AND {_c(IdentityKey, 'sign_public', k)} = %s)
+              AND EXISTS (SELECT 1 FROM {_t(Epoch)} WHERE {_c(Epoch, 'workspace')} = {_c(Workspace, 'id', w)}
+                          AND {_c(Epoch, 'number')} = %s)
+              AND EXISTS (SELECT 1 FROM {_t(AuditChain)} WHERE {_c(AuditChain, 'name')} = %s)
+              AND NOT EXISTS (SELECT 1 FROM {_t(Post)} WHERE {_c(Post, 'post_id')} = %s)
+            RETURNING {_c(Workspace, 'id', w)} AS id, {_c(Workspace, 'last_seq', w)} AS seq,
+                      {_c(Workspace, 'roster_version', w)} AS roster,
+                      (SELECT {_c(Epoch, 'id')} FROM {_t(Epoch)} WHERE {_c(Epoch, 'workspace')} = {_c(Workspace, 'id', w)}
+                       AND {_c(Epoch, 'number')} = {_c(Workspace, 'current_epoch', w)}) AS epoch),
+        head AS (
+            SELECT {_c(AuditChain, 'id', 'c')} AS id, {_c(AuditChain, 'seq', 'c')} AS seq,
+                   {_c(AuditChain, 'hash', 'c')} AS hash
+            FROM {_t(AuditChain)} c JOIN ws ON TRUE WHERE {_c(AuditChain, 'name', 'c')} = %s FOR UPDATE OF c),
+        ok AS (
+            SELECT ws.seq AS number, ws.epoch, ws.roster, head.id AS chain, head.seq + 1 AS event_seq,
+                   head.hash AS prev_hash, {chained.hash_sql} AS hash
+            FROM ws JOIN head ON TRUE),
+        p AS (
+            INSERT INTO {_t(Post)} ({", ".join(_c(Post, n) for n in (*values, "seq", "epoch_id"))})
+            SELECT {", ".join("%s" for _ in values)}, ok.number, ok.epoch FROM ok RETURNING {_c(Post, 'id')}),
+        e AS ({chained.insert_sql}),
+        h AS ({chained.head_sql})
+        SELECT (SELECT {_c(Post, 'id')} FROM p), ok.number, ok.epoch, ok.roster, (SELECT {_c(AuditEvent, 'id')} FROM e)
+        FROM ok"""
+    params = [post.workspace_id, sql.param(Workspace, "public_id", workspace_public_id), epoch, prev_seq,
+              post.author_id, post.author_id, key.pk, bytes(key.sign_public), epoch, chain,
+              sql.param(Post, "post_id", post.post_id), chain, *chained.hash_params,
+              *(sql.param(Post, name, value) for name, value in values.items()), *chained.insert_params]
+    row = sql.fetch_one(statement, params)
+    if row is None:
+        return None
+    stored = PlainPostStored(*row)
+    post.pk, post.seq, post.epoch_id, event.pk = stored.pk, stored.seq, stored.epoch_pk, stored.event_pk
+    return stored
 
 
 # --- reading posts ------------------------------------------------------------------------------------

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from audit import services as audit_services
 from audit.models import ACCOUNTS, SITE, AuditChain, AuditEvent, genesis_hash, workspace_chain
 from messaging import services
+from messaging.models import Post, Workspace
 from messaging.schemas import PostEnvelope
+from messaging.services import posts
 from teamaroundchild import jobs
 from tests.audit.test_chain import verify, verify_fails
-from tests.messaging.factories import Client
+from tests.messaging.factories import Client, join
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +212,101 @@ def test_the_single_chain_kept_before_becomes_the_accounts_chain_unchanged():
     assert [(e.seq, e.kind) for e in rows(ACCOUNTS)] == [(1, "agency.created"), (2, "workspace.created"),
                                                          (3, "post.created")]
     assert verify().strip() == "audit chains intact: 3 rows in 1 chain, 0 anchored heads checked"
+
+
+def _someone_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("one", [True, False], ids=["one statement", "two statements"])
+def test_a_post_waits_for_a_service_holding_its_workspace_without_deadlock(lead, custodian, monkeypatch, one):
+    """Every service locks the workspace's row, then its chain (audit/README.md). A post that arrives while
+    a service holds the workspace waits for it holding nothing else, then chains its event after the
+    service's. Before, the post's first statement locked the chain before the workspace, and the service,
+    appending to the chain, deadlocked with it (PostgreSQL aborted one of the two after a second)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (make test runs on it)")
+    monkeypatch.setattr(posts, "ONE_STATEMENT", one)
+    client = Client(lead, custodian)
+    workspace = client.create_workspace({"name": "Child E"})
+    client.post(workspace, "update", {"text": "the roster checked, the author's key read"})
+    envelope = PostEnvelope.parse(client.seal(workspace, "update", {"text": "waits its turn"}))
+    holding, failures = threading.Event(), []
+
+    def service() -> None:
+        try:
+            with transaction.atomic():
+                Workspace.objects.select_for_update().filter(pk=workspace.pk).update(status=F("status"))
+                holding.set()
+                deadline = time.monotonic() + 20
+                while not _someone_waits_on_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                audit_services.audit_record(kind="test.service", target=workspace)
+        except Exception as exc:  # reported to the test below
+            failures.append(exc)
+            holding.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=service)
+    thread.start()
+    try:
+        assert holding.wait(30) and not failures, failures
+        with CaptureQueriesContext(connection) as captured:
+            stored = services.post_create(author=lead.user, workspace=workspace, envelope=envelope).post
+    finally:
+        thread.join(30)
+    assert not failures, failures
+    assert len(captured) == (1 if one else 4)  # the one statement, or BEGIN, two statements and COMMIT
+    events = list(rows(workspace_chain(workspace.pk)))
+    assert [e.kind for e in events][-2:] == ["test.service", "post.created"]
+    assert events[-1].data["seq"] == stored.seq
+    assert "audit chains intact" in verify()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_posts_sent_at_once_are_each_stored_once_and_chained_in_order(lead, gp, custodian):
+    """Four workers post into one workspace at once, plain posts (one statement) and concerns (the
+    general path) mixed: every post is stored once, the sequence has no gap, and the audit chain holds
+    one event a post, in the posts' order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (make test runs on it)")
+    clients = [Client(lead, custodian), Client(gp, custodian)]
+    workspace = clients[0].create_workspace({"name": "Child F"})
+    join(clients[0], workspace, clients[1])
+    for client in clients:
+        client.post(workspace, "update", {"text": "the author's key read"})
+    first_seq = Workspace.objects.get(pk=workspace.pk).last_seq
+    batches = [[(client, PostEnvelope.parse(
+        client.seal(workspace, "concern" if k % 5 == 4 else "update", {"text": f"{worker} {k}"} if k % 5 != 4 else
+                    {"category": "other", "detail": f"{worker} {k}"}, **({"rag": "amber"} if k % 5 == 4 else {}))))
+                for k in range(15)] for worker, client in enumerate(clients * 2)]
+    start, failures = threading.Barrier(len(batches)), []
+
+    def worker(batch) -> None:
+        try:
+            start.wait(30)
+            for client, envelope in batch:
+                services.post_create(author=client.user, workspace=workspace, envelope=envelope)
+        except Exception as exc:  # reported to the test below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    sent = {str(envelope.header.post_id) for batch in batches for _, envelope in batch}
+    stored = list(Post.objects.filter(workspace=workspace, seq__gt=first_seq).order_by("seq").values_list("seq", "post_id"))
+    assert [seq for seq, _ in stored] == list(range(first_seq + 1, first_seq + 1 + len(sent)))
+    assert {str(post_id) for _, post_id in stored} == sent
+    events = [e.data for e in rows(workspace_chain(workspace.pk)).filter(kind="post.created")]
+    assert [(d["seq"], d["post"]) for d in events[-len(sent):]] == [(seq, str(pid)) for seq, pid in stored]
+    assert "audit chains intact" in verify()
