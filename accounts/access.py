@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -62,10 +64,10 @@ def is_agency_admin(user) -> bool:
     return bool(user.is_authenticated and user.is_active and getattr(user, "is_agency_admin", False))
 
 
-def session_device(persistent_id):
-    """The 2FA device a session names (django-otp's persistent id, "app_label.model_name/pk"), as a
-    queryset of at most one row to filter further, or None if it names no device model. (django-otp's
-    Device.from_persistent_id raises AttributeError for a model that is not a device.)"""
+def _device_ref(persistent_id):
+    """(device model, pk) for django-otp's persistent id ("app_label.model_name/pk"), or None if it names
+    no device model. (django-otp's Device.from_persistent_id raises AttributeError for a model that is
+    not a device.)"""
     from django.apps import apps
     from django_otp.models import Device
 
@@ -77,7 +79,14 @@ def session_device(persistent_id):
         model, pk = apps.get_model(app_label, model_name), int(pk)
     except (LookupError, ValueError):
         return None
-    return model.objects.filter(pk=pk) if issubclass(model, Device) else None
+    return (model, pk) if issubclass(model, Device) else None
+
+
+def session_device(persistent_id):
+    """The 2FA device a session names, as a queryset of at most one row to filter further, or None if it
+    names no device model."""
+    ref = _device_ref(persistent_id)
+    return ref[0].objects.filter(pk=ref[1]) if ref is not None else None
 
 
 def session_passed_2fa(session, user, *, user_just_loaded: bool = False, device_confirmed: bool | None = None) -> bool:
@@ -128,6 +137,59 @@ def session_still_verified(session, user) -> bool:
     """For an open websocket: the stored session still exists, is in date, and passed 2FA."""
     fresh = session_reloaded(session)
     return fresh is not None and session_passed_2fa(fresh, user)
+
+
+def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
+                            seen: dict[str, tuple[str, dict]]) -> list[bool]:
+    """session_still_verified for every open socket of a process at once, `sockets` being each one's
+    (session key, user): the same answer in at most four statements whatever their number (the stored
+    sessions, their users, and their devices, one statement per device model), where one socket at a
+    time took four each. `seen` holds each session's stored text and what it decodes to, kept by the
+    caller between calls, so a session that has not changed is not decoded again; it is updated here."""
+    from django.contrib.auth import HASH_SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import constant_time_compare
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from .services import SESSION_GENERATION_KEY
+
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        raise ImproperlyConfigured("open websockets are checked against sessions stored in the database")
+    keys = {key for key, _ in sockets if key}
+    stored = dict(Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+                  .values_list("session_key", "session_data"))
+    sessions = {}
+    for key, text in stored.items():
+        known = seen.get(key)
+        if known is None or known[0] != text:
+            known = seen[key] = (text, SessionStore().decode(text))  # a bad signature decodes as {}
+        sessions[key] = known[1]
+    for key in keys - stored.keys():
+        seen.pop(key, None)
+    user_pks = {user.pk for key, user in sockets if key in sessions}
+    users = {pk: (generation, Professional(password=password).get_session_auth_hash())
+             for pk, generation, password in Professional.objects.filter(pk__in=user_pks, is_active=True)
+             .values_list("pk", "session_generation", "password")}
+    devices = {}
+    for data in sessions.values():
+        ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
+        if ref is not None:
+            devices.setdefault(ref[0], set()).add(ref[1])
+    confirmed = {(model, pk): user_pk for model, pks in devices.items()
+                 for pk, user_pk in model.objects.filter(pk__in=pks, confirmed=True).values_list("pk", "user_id")}
+
+    def verified(key, user) -> bool:
+        data, known = sessions.get(key), users.get(user.pk)
+        if data is None or known is None or data.get(SESSION_GENERATION_KEY) != known[0]:
+            return False
+        if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), known[1]):
+            return False
+        ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
+        return ref is not None and confirmed.get(ref) == user.pk
+
+    return [verified(key, user) for key, user in sockets]
 
 
 def session_touch(session) -> None:

@@ -3,9 +3,10 @@ docs/protocol.md lists every one.
 
 Checks, and what they cost (BENCHMARKS.md): the session (active account, session generation, auth
 hash, 2FA device, and the stored session still in date) at connect, before a frame once
-TAC_SOCKET_RECHECK_SECONDS have passed, and on a timer every TAC_SOCKET_RECHECK_SECONDS (one database
-call a socket, which also catches up on posts whose events Redis lost); every way a session ends also
-sends `session.revoked`, which closes the socket at once.
+TAC_SOCKET_RECHECK_SECONDS have passed, and on a timer every TAC_SOCKET_RECHECK_SECONDS for every socket
+of the process together (SocketWatch: one database call and a few statements however many sockets are
+open, which also catches up on posts whose events Redis lost); every way a session ends also sends
+`session.revoked`, which closes the socket at once.
 Membership when a workspace is subscribed, inside every service a frame calls, and before every
 workspace event is forwarded: a post's event carries the workspace's roster version, and the socket
 asks the database again whenever that differs from the version it last checked."""
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 
 from channels.consumer import get_handler_name
@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 
-from accounts.access import session_still_verified, session_touch
+from accounts.access import session_still_verified, session_touch, sessions_still_verified
 from accounts.services import session_fingerprint
 from teamaroundchild.validation import require_dict
 
@@ -48,11 +48,81 @@ SESSION_TOUCH_SECONDS = 60
 WATCH_MIN_SECONDS = 0.25
 
 
-def _periodic_check(session, user, pks: list[int]) -> tuple[bool, dict[int, int]]:
-    """On the database thread, once: is the session still good, and the workspaces' newest sequences."""
-    if not session_still_verified(session, user):
-        return False, {}
-    return True, dict(Workspace.objects.filter(pk__in=pks).values_list("pk", "last_seq")) if pks else {}
+def _sockets_check(sockets: list[tuple[str | None, object, list[int]]],
+                   seen: dict[str, tuple[str, dict]]) -> tuple[list[bool], dict[int, int]]:
+    """On the database thread, once for every open socket of the process ((session key, user, subscribed
+    workspace pks) each): is each session still good, and the subscribed workspaces' newest sequences."""
+    entitled = sessions_still_verified([(key, user) for key, user, _ in sockets], seen)
+    pks = {pk for (_, _, subscribed), ok in zip(sockets, entitled, strict=True) if ok for pk in subscribed}
+    newest = dict(Workspace.objects.filter(pk__in=pks).values_list("pk", "last_seq")) if pks else {}
+    return entitled, newest
+
+
+class SocketWatch:
+    """Every TAC_SOCKET_RECHECK_SECONDS, whether or not their clients send anything, every open socket of
+    this process (of this event loop) is checked at once: a socket whose session has ended (signed out,
+    offboarded, expired while idle) is closed, and a socket that missed posts (Redis was down when their
+    events were published) is sent them from the database. One database call and at most five
+    statements for all of them: a call of four statements a socket every five seconds was, with a
+    thousand sockets open, most of what the database thread did (BENCHMARKS.md, W3)."""
+
+    _by_loop: dict[asyncio.AbstractEventLoop, SocketWatch] = {}
+
+    def __init__(self):
+        self.sockets: dict[LiveConsumer, None] = {}  # an ordered set
+        self.seen: dict[str, tuple[str, dict]] = {}  # accounts.access.sessions_still_verified's
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    def of_this_loop(cls) -> SocketWatch:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(loop)
+        if watch is None:
+            watch = cls._by_loop[loop] = cls()
+        return watch
+
+    def add(self, consumer: LiveConsumer) -> None:
+        self.sockets[consumer] = None
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    @classmethod
+    def forget(cls, consumer: LiveConsumer) -> None:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(loop)
+        if watch is None:
+            return
+        watch.sockets.pop(consumer, None)
+        if not watch.sockets:
+            if watch.task is not None:
+                watch.task.cancel()
+            del cls._by_loop[loop]
+
+    async def _run(self) -> None:
+        interval = max(settings.TAC_SOCKET_RECHECK_SECONDS, WATCH_MIN_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            consumers = list(self.sockets)
+            checked_at = time.monotonic()
+            try:
+                entitled, newest = await database_sync_to_async(_sockets_check)(
+                    [(c.scope["session"].session_key, c.user, list(c.subscriptions)) for c in consumers], self.seen)
+            except (OperationalError, InterfaceError):
+                logger.warning("database unavailable for the sockets' periodic check", exc_info=True)
+                continue
+            behind = []
+            for consumer, ok in zip(consumers, entitled, strict=True):
+                if consumer not in self.sockets:
+                    continue  # closed meanwhile
+                if not ok:
+                    behind.append(consumer._session_ended())
+                    continue
+                consumer.entitled_until = checked_at + interval
+                if any(newest.get(pk, 0) > sub["seq"] for pk, sub in consumer.subscriptions.items()):
+                    behind.append(consumer._catch_up(newest))
+            for failed in await asyncio.gather(*behind, return_exceptions=True):
+                if isinstance(failed, Exception):
+                    logger.warning("a socket's periodic check failed", exc_info=failed)
 
 
 def _utf8_length(text: str) -> int:
@@ -85,38 +155,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self.send_json({"type": "hello", "user": str(self.user.public_id)})
         self.touched_at = time.monotonic()
-        self.watcher = asyncio.create_task(self._watch())
+        SocketWatch.of_this_loop().add(self)
 
-    async def _watch(self):
-        """Every TAC_SOCKET_RECHECK_SECONDS, whether or not the client sends anything: end the socket
-        with its session (signed out, offboarded, expired while idle), and send any post the channel
-        layer did not deliver (Redis was down when it was published) from the database. One query for
-        the session, one for the subscribed workspaces' newest sequence numbers."""
-        interval = max(settings.TAC_SOCKET_RECHECK_SECONDS, WATCH_MIN_SECONDS)
-        await asyncio.sleep(random.uniform(0, interval))  # sockets opened together check apart
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                entitled, newest = await database_sync_to_async(_periodic_check)(
-                    self.scope["session"], self.user, list(self.subscriptions))
-                if not entitled:
-                    await self._session_ended()
-                    return
-                self.entitled_until = time.monotonic() + interval
-                for pk, last in newest.items():
-                    sub = self.subscriptions.get(pk)
-                    if sub is not None and last > sub["seq"]:
-                        try:
-                            await self._send_from_database(sub)
-                        except Http404:
-                            await self._drop(pk)
-            except (OperationalError, InterfaceError):
-                logger.warning("database unavailable for a socket's periodic check", exc_info=True)
+    async def _catch_up(self, newest: dict[int, int]) -> None:
+        """Send the posts a subscribed workspace has beyond what this socket has had (SocketWatch)."""
+        for pk, last in newest.items():
+            sub = self.subscriptions.get(pk)
+            if sub is not None and last > sub["seq"]:
+                try:
+                    await self._send_from_database(sub)
+                except Http404:
+                    await self._drop(pk)
 
     async def disconnect(self, code):
-        watcher = getattr(self, "watcher", None)
-        if watcher is not None:
-            watcher.cancel()
+        SocketWatch.forget(self)
         if hasattr(self, "own_group"):
             await self._group("discard", self.own_group)
         for pk in list(getattr(self, "subscriptions", {})):

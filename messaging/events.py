@@ -68,7 +68,7 @@ def deliver(group: str, message: dict[str, Any]) -> None:
 async def publish(layer, group: str, message: dict[str, Any]) -> bool:
     """Send an event; a failure (Redis down) is logged, never raised. The change it announces has
     committed already: a post is stored, a session has ended. Open sockets catch up from the database on
-    their next check (consumers.LiveConsumer._watch), so nothing is lost, only late."""
+    their next check (consumers.SocketWatch), so nothing is lost, only late."""
     try:
         await layer.group_send(group, message)
     except Exception:  # the layer's errors are not one class (redis-py's, OSError, timeouts)

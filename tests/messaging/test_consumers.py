@@ -428,3 +428,29 @@ async def test_it_closes_another_sessions_open_socket_after_a_password_change(le
         response = await sync_to_async(_change_password)(client, lead, "a brand new passphrase for tac")
         assert response.status_code == 200
         await assert_revoked(communicator, "password changed in another session")
+
+
+async def test_one_watch_checks_every_socket_of_the_process_and_closes_only_the_ended(lead, manager, settings):
+    """The periodic check runs once for all the process's sockets (SocketWatch): a session ended behind
+    the channel layer's back closes its own socket and no other, and the watch stops with the last
+    socket."""
+    import asyncio
+
+    from django.contrib.sessions.models import Session
+
+    from messaging.consumers import SocketWatch
+
+    settings.TAC_SOCKET_RECHECK_SECONDS = 0.3
+    lead_session, manager_session = await session_id(lead), await session_id(manager)
+    loop = asyncio.get_running_loop()
+    async with socket(lead_session) as first, socket(manager_session) as second:
+        await connected(first, lead)
+        await connected(second, manager)
+        assert len(SocketWatch._by_loop[loop].sockets) == 2
+        await database_sync_to_async(lambda: Session.objects.filter(session_key=manager_session).delete())()
+        await assert_revoked(second, "your session has ended")
+        await first.send_json_to({"type": "ping", "id": 0})
+        assert await first.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "id": 0}
+        await asyncio.sleep(1)  # more rounds of the watch: the lead's socket stays open
+        assert await first.receive_nothing(timeout=0.1)
+    assert loop not in SocketWatch._by_loop
