@@ -54,26 +54,46 @@ _DATA_MARK, _SEQ_MARK = 4_611_686_018_427_387_901, 4_611_686_018_427_387_903
 
 @dataclass(frozen=True)
 class ChainedEvent:
-    """SQL that appends `event` to its chain inside a larger statement. `hash_sql` (with `hash_params`)
-    is the event's hash over three SQL expressions the caller gives; `insert_sql` and `head_sql` read a
-    source (a CTE) with the columns chain, event_seq, prev_hash, hash and the data number."""
+    """SQL that appends an event to its chain inside a larger statement: `hash_sql`, the event's hash over
+    three SQL expressions the caller names; `insert_sql` and `head_sql`, reading a source (a CTE) with the
+    columns chain, event_seq, prev_hash, hash and number. Parameters: chained_event_params."""
 
     hash_sql: str
-    hash_params: list
     insert_sql: str
-    insert_params: list
     head_sql: str
 
 
-def chained_event_sql(event: AuditEvent, *, data_key: str, source: str, number: str, prev_hash: str,
-                      seq: str) -> ChainedEvent | None:
-    """`event` (audit_event_unchained) with `event.data[data_key]` and its sequence left to SQL: `number`,
-    `seq` and `prev_hash` are SQL expressions for them and its chain's head hash where the hash is
-    computed; the source's columns `number`, `event_seq`, `prev_hash`, `hash` and `chain` where the row
-    is written. The hash is audit's own (AuditEvent.compute_hash: SHA-256 of prev_hash and the canonical
-    JSON), so audit_verify checks these rows as any other. None if the event's own text holds a stand-in
-    (the caller writes it the ordinary way)."""
-    probe = AuditEvent(**{f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields})
+# The columns an event's INSERT takes as parameters; the rest come from the statement.
+_FROM_STATEMENT = ("chain_id", "seq", "prev_hash", "hash", "data")
+_GIVEN = tuple(f.attname for f in AuditEvent._meta.concrete_fields
+               if not f.primary_key and f.attname not in _FROM_STATEMENT)
+
+
+@functools.cache
+def chained_event_sql(*, source: str, number: str, prev_hash: str, seq: str) -> ChainedEvent:
+    """`number`, `seq` and `prev_hash`: SQL expressions, where the hash is computed, for the number left to
+    SQL in the event's data, its sequence in its chain and its chain's head hash. The hash is audit's own
+    (AuditEvent.compute_hash: SHA-256 of prev_hash and the canonical JSON), so audit_verify checks these
+    rows as any other."""
+    hash_sql = (f"encode(sha256(convert_to({prev_hash}, 'UTF8') || %s::bytea || convert_to(({number})::text, 'UTF8') "
+                f"|| %s::bytea || convert_to(({seq})::text, 'UTF8') || %s::bytea), 'hex')")
+    columns = [*_GIVEN, *_FROM_STATEMENT]
+    selected = [*("%s" for _ in _GIVEN), f"{source}.chain", f"{source}.event_seq", f"{source}.prev_hash",
+                f"{source}.hash", f"jsonb_set(%s::jsonb, %s::text[], to_jsonb({source}.number))"]
+    insert_sql = (f"INSERT INTO {sql.table(AuditEvent)} ({', '.join(sql.column(AuditEvent, c) for c in columns)}) "
+                  f"SELECT {', '.join(selected)} FROM {source} RETURNING {sql.column(AuditEvent, 'id')}")
+    head_sql = (f"UPDATE {sql.table(AuditChain)} SET {sql.column(AuditChain, 'seq')} = {source}.event_seq, "
+                f"{sql.column(AuditChain, 'hash')} = {source}.hash FROM {source} "
+                f"WHERE {sql.table(AuditChain)}.{sql.column(AuditChain, 'id')} = {source}.chain")
+    return ChainedEvent(hash_sql, insert_sql, head_sql)
+
+
+def chained_event_params(event: AuditEvent, *, data_key: str) -> tuple[list, list] | None:
+    """The parameters of chained_event_sql's hash and INSERT for `event` (audit_event_unchained), whose
+    `data[data_key]` and sequence PostgreSQL fills in. The canonical JSON is made here with stand-ins for
+    the two and split around them. None if the event's own text holds a stand-in (the caller writes it
+    the ordinary way)."""
+    probe = AuditEvent(**{name: getattr(event, name) for name in _GIVEN})
     probe.data, probe.seq = {**event.data, data_key: _DATA_MARK}, _SEQ_MARK
     canonical = probe.canonical()
     marks = [str(_DATA_MARK).encode(), str(_SEQ_MARK).encode()]
@@ -81,18 +101,6 @@ def chained_event_sql(event: AuditEvent, *, data_key: str, source: str, number: 
         return None
     head, rest = canonical.split(marks[0])
     middle, tail = rest.split(marks[1])
-    hash_sql = (f"encode(sha256(convert_to({prev_hash}, 'UTF8') || %s::bytea || convert_to(({number})::text, 'UTF8') "
-                f"|| %s::bytea || convert_to(({seq})::text, 'UTF8') || %s::bytea), 'hex')")
-    values = {name: value for name, value in _event_values(event).items()
-              if name not in ("chain_id", "seq", "prev_hash", "hash", "data")}
-    columns = [*values, "chain_id", "seq", "prev_hash", "hash", "data"]
-    selected = [*("%s" for _ in values), f"{source}.chain", f"{source}.event_seq", f"{source}.prev_hash",
-                f"{source}.hash", f"jsonb_set(%s::jsonb, %s::text[], to_jsonb({source}.number))"]
-    insert_sql = (f"INSERT INTO {sql.table(AuditEvent)} ({', '.join(sql.column(AuditEvent, c) for c in columns)}) "
-                  f"SELECT {', '.join(selected)} FROM {source} RETURNING {sql.column(AuditEvent, 'id')}")
-    insert_params = [*(sql.param(AuditEvent, name, value) for name, value in values.items()),
+    insert_params = [*(sql.param(AuditEvent, name, getattr(event, name)) for name in _GIVEN),
                      sql.param(AuditEvent, "data", event.data), [data_key]]
-    head_sql = (f"UPDATE {sql.table(AuditChain)} SET {sql.column(AuditChain, 'seq')} = {source}.event_seq, "
-                f"{sql.column(AuditChain, 'hash')} = {source}.hash FROM {source} "
-                f"WHERE {sql.table(AuditChain)}.{sql.column(AuditChain, 'id')} = {source}.chain")
-    return ChainedEvent(hash_sql, [head, middle, tail], insert_sql, insert_params, head_sql)
+    return [head, middle, tail], insert_params

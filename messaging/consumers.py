@@ -46,6 +46,8 @@ BACKLOG_PAGE = 500
 POSTS_FRAME_BYTES = 512 * 1024
 SESSION_TOUCH_SECONDS = 60
 WATCH_MIN_SECONDS = 0.25
+# How many sockets one periodic database call checks (SocketWatch).
+WATCH_SLICE = 100
 
 
 def _sockets_check(sockets: list[tuple[str | None, object, list[int]]],
@@ -63,8 +65,8 @@ class SocketWatch:
     this process (of this event loop) is checked at once: a socket whose session has ended (signed out,
     offboarded, expired while idle) is closed, and a socket that missed posts (Redis was down when their
     events were published) is sent them from the database. One database call and at most five
-    statements for all of them: a call of four statements a socket every five seconds was, with a
-    thousand sockets open, most of what the database thread did (BENCHMARKS.md, W3)."""
+    statements for up to WATCH_SLICE sockets: a call of four statements a socket every five seconds
+    was, with a thousand sockets open, most of what the database thread did (BENCHMARKS.md, W3)."""
 
     _by_loop: dict[asyncio.AbstractEventLoop, SocketWatch] = {}
 
@@ -99,30 +101,41 @@ class SocketWatch:
             del cls._by_loop[loop]
 
     async def _run(self) -> None:
+        """Rounds of TAC_SOCKET_RECHECK_SECONDS: the sockets in slices of WATCH_SLICE, one database call a
+        slice, spread over the round, so no call holds the database thread (which posts share) for long."""
         interval = max(settings.TAC_SOCKET_RECHECK_SECONDS, WATCH_MIN_SECONDS)
         while True:
-            await asyncio.sleep(interval)
             consumers = list(self.sockets)
-            checked_at = time.monotonic()
-            try:
-                entitled, newest = await database_sync_to_async(_sockets_check)(
-                    [(c.scope["session"].session_key, c.user, list(c.subscriptions)) for c in consumers], self.seen)
-            except (OperationalError, InterfaceError):
-                logger.warning("database unavailable for the sockets' periodic check", exc_info=True)
+            slices = [consumers[i:i + WATCH_SLICE] for i in range(0, len(consumers), WATCH_SLICE)] or [[]]
+            for some in slices:
+                await asyncio.sleep(interval / len(slices))
+                await self._check([c for c in some if c in self.sockets], interval)
+            keys = {c.scope["session"].session_key for c in self.sockets}
+            self.seen = {key: known for key, known in self.seen.items() if key in keys}
+
+    async def _check(self, consumers: list[LiveConsumer], interval: float) -> None:
+        if not consumers:
+            return
+        checked_at = time.monotonic()
+        try:
+            entitled, newest = await database_sync_to_async(_sockets_check)(
+                [(c.scope["session"].session_key, c.user, list(c.subscriptions)) for c in consumers], self.seen)
+        except (OperationalError, InterfaceError):
+            logger.warning("database unavailable for the sockets' periodic check", exc_info=True)
+            return
+        behind = []
+        for consumer, ok in zip(consumers, entitled, strict=True):
+            if consumer not in self.sockets:
+                continue  # closed meanwhile
+            if not ok:
+                behind.append(consumer._session_ended())
                 continue
-            behind = []
-            for consumer, ok in zip(consumers, entitled, strict=True):
-                if consumer not in self.sockets:
-                    continue  # closed meanwhile
-                if not ok:
-                    behind.append(consumer._session_ended())
-                    continue
-                consumer.entitled_until = checked_at + interval
-                if any(newest.get(pk, 0) > sub["seq"] for pk, sub in consumer.subscriptions.items()):
-                    behind.append(consumer._catch_up(newest))
-            for failed in await asyncio.gather(*behind, return_exceptions=True):
-                if isinstance(failed, Exception):
-                    logger.warning("a socket's periodic check failed", exc_info=failed)
+            consumer.entitled_until = checked_at + interval
+            if any(newest.get(pk, 0) > sub["seq"] for pk, sub in consumer.subscriptions.items()):
+                behind.append(consumer._catch_up(newest))
+        for failed in await asyncio.gather(*behind, return_exceptions=True):
+            if isinstance(failed, Exception):
+                logger.warning("a socket's periodic check failed", exc_info=failed)
 
 
 def _utf8_length(text: str) -> int:

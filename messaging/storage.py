@@ -182,15 +182,34 @@ def post_one_statement(post: Post, *, workspace_public_id: uuid.UUID, epoch: int
     the author is an active member whose current identity key is `key`; the post follows an existing
     post; its id is new. Otherwise it writes nothing and returns None, and the caller takes the general
     path, which says why a post is refused. Sets post.pk, seq and epoch_id."""
-    data_key = "seq"
-    chained = audit_storage.chained_event_sql(event, data_key=data_key, source="ok", number="ws.seq",
-                                              prev_hash="head.hash", seq="head.seq + 1")
-    if chained is None:
+    event_params = audit_storage.chained_event_params(event, data_key="seq")
+    if event_params is None:
         return None
-    values = {name: value for name, value in _post_values(post).items() if name not in ("seq", "epoch_id")}
-    w, k = "w", "cur"
+    hash_params, insert_params = event_params
     chain = workspace_chain(post.workspace_id)
-    statement = f"""
+    params = [post.workspace_id, sql.param(Workspace, "public_id", workspace_public_id), epoch, prev_seq,
+              post.author_id, post.author_id, key.pk, bytes(key.sign_public), epoch, chain,
+              sql.param(Post, "post_id", post.post_id), chain, *hash_params,
+              *(sql.param(Post, name, getattr(post, name)) for name in _PLAIN_POST_GIVEN), *insert_params]
+    row = sql.fetch_one(_one_statement_sql(), params)
+    if row is None:
+        return None
+    stored = PlainPostStored(*row)
+    post.pk, post.seq, post.epoch_id, event.pk = stored.pk, stored.seq, stored.epoch_pk, stored.event_pk
+    return stored
+
+
+# The post's columns the one statement takes as parameters; its sequence and epoch come from the statement.
+_PLAIN_POST_GIVEN = tuple(f.attname for f in Post._meta.concrete_fields
+                          if not f.primary_key and f.attname not in ("seq", "epoch_id"))
+
+
+@functools.cache
+def _one_statement_sql() -> str:
+    chained = audit_storage.chained_event_sql(source="ok", number="ws.seq", prev_hash="head.hash",
+                                              seq="head.seq + 1")
+    w, k = "w", "cur"
+    return f"""
         WITH ws AS (
             UPDATE {_t(Workspace)} {w} SET {_c(Workspace, 'last_seq')} = {_c(Workspace, 'last_seq', w)} + 1
             WHERE {_c(Workspace, 'id', w)} = %s AND {_c(Workspace, 'public_id', w)} = %s
@@ -222,22 +241,13 @@ def post_one_statement(post: Post, *, workspace_public_id: uuid.UUID, epoch: int
                    head.hash AS prev_hash, {chained.hash_sql} AS hash
             FROM ws JOIN head ON TRUE),
         p AS (
-            INSERT INTO {_t(Post)} ({", ".join(_c(Post, n) for n in (*values, "seq", "epoch_id"))})
-            SELECT {", ".join("%s" for _ in values)}, ok.number, ok.epoch FROM ok RETURNING {_c(Post, 'id')}),
+            INSERT INTO {_t(Post)} ({", ".join(_c(Post, n) for n in (*_PLAIN_POST_GIVEN, "seq", "epoch_id"))})
+            SELECT {", ".join("%s" for _ in _PLAIN_POST_GIVEN)}, ok.number, ok.epoch FROM ok
+            RETURNING {_c(Post, 'id')}),
         e AS ({chained.insert_sql}),
         h AS ({chained.head_sql})
         SELECT (SELECT {_c(Post, 'id')} FROM p), ok.number, ok.epoch, ok.roster, (SELECT {_c(AuditEvent, 'id')} FROM e)
         FROM ok"""
-    params = [post.workspace_id, sql.param(Workspace, "public_id", workspace_public_id), epoch, prev_seq,
-              post.author_id, post.author_id, key.pk, bytes(key.sign_public), epoch, chain,
-              sql.param(Post, "post_id", post.post_id), chain, *chained.hash_params,
-              *(sql.param(Post, name, value) for name, value in values.items()), *chained.insert_params]
-    row = sql.fetch_one(statement, params)
-    if row is None:
-        return None
-    stored = PlainPostStored(*row)
-    post.pk, post.seq, post.epoch_id, event.pk = stored.pk, stored.seq, stored.epoch_pk, stored.event_pk
-    return stored
 
 
 # --- reading posts ------------------------------------------------------------------------------------

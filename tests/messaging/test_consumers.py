@@ -430,15 +430,20 @@ async def test_it_closes_another_sessions_open_socket_after_a_password_change(le
         await assert_revoked(communicator, "password changed in another session")
 
 
-async def test_one_watch_checks_every_socket_of_the_process_and_closes_only_the_ended(lead, manager, settings):
-    """The periodic check runs once for all the process's sockets (SocketWatch): a session ended behind
-    the channel layer's back closes its own socket and no other, and the watch stops with the last
-    socket."""
+@pytest.mark.parametrize("slice_", [100, 1], ids=["one slice", "a slice a socket"])
+async def test_one_watch_checks_every_socket_of_the_process_and_closes_only_the_ended(lead, manager, settings,
+                                                                                      monkeypatch, slice_):
+    """The periodic check runs once for all the process's sockets (SocketWatch), in slices: a session
+    ended behind the channel layer's back closes its own socket and no other, and the watch stops with
+    the last socket."""
     import asyncio
 
     from django.contrib.sessions.models import Session
 
+    from messaging import consumers
     from messaging.consumers import SocketWatch
+
+    monkeypatch.setattr(consumers, "WATCH_SLICE", slice_)
 
     settings.TAC_SOCKET_RECHECK_SECONDS = 0.3
     lead_session, manager_session = await session_id(lead), await session_id(manager)
