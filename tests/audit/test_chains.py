@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -25,6 +27,32 @@ from tests.audit.test_chain import verify, verify_fails
 from tests.messaging.factories import Client, join
 
 pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def holding_in_a_thread(hold) -> Iterator[list]:
+    """Run `hold(held)` in a thread, on its own connection, inside a transaction; `hold` sets the event
+    `held` once it holds what it locks. The block runs once it has (or has failed), with the list of the
+    thread's failures, which the caller asserts is empty after the block; the thread is joined then."""
+    held, failures = threading.Event(), []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                hold(held)
+        except Exception as exc:  # reported to the test
+            failures.append(exc)
+        finally:
+            held.set()
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert held.wait(30) and not failures, failures
+        yield failures
+    finally:
+        thread.join(30)
 
 
 def rows(name: str):
@@ -147,34 +175,24 @@ def test_posts_in_two_workspaces_commit_without_waiting_on_each_other(lead, cust
     first, second = (client.create_workspace({"name": name}) for name in ("Child A", "Child B"))
     envelopes = [PostEnvelope.parse(client.seal(w, "update", {"text": "seen"})) for w in (first, second)]
     posts_before = {w.pk: rows(workspace_chain(w.pk)).filter(kind="post.created").count() for w in (first, second)}
-    holding, release, failures = threading.Event(), threading.Event(), []
+    release = threading.Event()
 
-    def hold_first() -> None:
+    def hold_first(held) -> None:
+        services.post_create(author=lead.user, workspace=first, envelope=envelopes[0])
+        held.set()
+        release.wait(30)
+
+    with holding_in_a_thread(hold_first) as failures:
         try:
             with transaction.atomic():
-                services.post_create(author=lead.user, workspace=first, envelope=envelopes[0])
-                holding.set()
-                release.wait(30)
-        except Exception as exc:  # reported to the test below
-            failures.append(exc)
-            holding.set()
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '3s'")
+                services.post_create(author=lead.user, workspace=second, envelope=envelopes[1])
+            assert rows(workspace_chain(second.pk)).filter(kind="post.created").count() == posts_before[second.pk] + 1
+            # The first is still open: its post is not visible yet.
+            assert rows(workspace_chain(first.pk)).filter(kind="post.created").count() == posts_before[first.pk]
         finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold_first)
-    thread.start()
-    try:
-        assert holding.wait(30) and not failures, failures
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '3s'")
-            services.post_create(author=lead.user, workspace=second, envelope=envelopes[1])
-        assert rows(workspace_chain(second.pk)).filter(kind="post.created").count() == posts_before[second.pk] + 1
-        # The first is still open: its post is not visible yet.
-        assert rows(workspace_chain(first.pk)).filter(kind="post.created").count() == posts_before[first.pk]
-    finally:
-        release.set()
-        thread.join(30)
+            release.set()
     assert not failures, failures
     assert rows(workspace_chain(first.pk)).filter(kind="post.created").count() == posts_before[first.pk] + 1
     assert "audit chains intact" in verify()
@@ -235,31 +253,16 @@ def test_a_post_waits_for_a_service_holding_its_workspace_without_deadlock(lead,
     workspace = client.create_workspace({"name": "Child E"})
     client.post(workspace, "update", {"text": "the roster checked, the author's key read"})
     envelope = PostEnvelope.parse(client.seal(workspace, "update", {"text": "waits its turn"}))
-    holding, failures = threading.Event(), []
+    def service(held) -> None:
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).update(status=F("status"))
+        held.set()
+        deadline = time.monotonic() + 20
+        while not _someone_waits_on_a_lock() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        audit_services.audit_record(kind="test.service", target=workspace)
 
-    def service() -> None:
-        try:
-            with transaction.atomic():
-                Workspace.objects.select_for_update().filter(pk=workspace.pk).update(status=F("status"))
-                holding.set()
-                deadline = time.monotonic() + 20
-                while not _someone_waits_on_a_lock() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                audit_services.audit_record(kind="test.service", target=workspace)
-        except Exception as exc:  # reported to the test below
-            failures.append(exc)
-            holding.set()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=service)
-    thread.start()
-    try:
-        assert holding.wait(30) and not failures, failures
-        with CaptureQueriesContext(connection) as captured:
-            stored = services.post_create(author=lead.user, workspace=workspace, envelope=envelope).post
-    finally:
-        thread.join(30)
+    with holding_in_a_thread(service) as failures, CaptureQueriesContext(connection) as captured:
+        stored = services.post_create(author=lead.user, workspace=workspace, envelope=envelope).post
     assert not failures, failures
     assert len(captured) == (1 if one else 4)  # the one statement, or BEGIN, two statements and COMMIT
     events = list(rows(workspace_chain(workspace.pk)))
