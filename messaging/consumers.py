@@ -109,7 +109,10 @@ class SocketWatch:
             slices = [consumers[i:i + WATCH_SLICE] for i in range(0, len(consumers), WATCH_SLICE)] or [[]]
             for some in slices:
                 await asyncio.sleep(interval / len(slices))
-                await self._check([c for c in some if c in self.sockets], interval)
+                try:
+                    await self._check([c for c in some if c in self.sockets], interval)
+                except Exception:  # the watch must outlive any one round: it is every idle socket's check
+                    logger.exception("the sockets' periodic check failed; it runs again next round")
             keys = {c.scope["session"].session_key for c in self.sockets}
             self.seen = {key: known for key, known in self.seen.items() if key in keys}
 

@@ -459,3 +459,33 @@ async def test_one_watch_checks_every_socket_of_the_process_and_closes_only_the_
         await asyncio.sleep(1)  # more rounds of the watch: the lead's socket stays open
         assert await first.receive_nothing(timeout=0.1)
     assert loop not in SocketWatch._by_loop
+
+
+async def test_the_watch_outlives_a_round_that_fails(lead, settings, monkeypatch, caplog):
+    """A round that raises something unforeseen is logged; the next round still closes an ended session
+    (the watch is every idle socket's check: it must not die with one round)."""
+    import asyncio
+
+    from django.contrib.sessions.models import Session
+
+    from messaging import consumers
+
+    settings.TAC_SOCKET_RECHECK_SECONDS = 0.3
+    real, calls = consumers._sockets_check, []
+
+    def fails_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("an unforeseen failure")
+        return real(*args)
+
+    monkeypatch.setattr(consumers, "_sockets_check", fails_once)
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        while not calls:
+            await asyncio.sleep(0.05)
+        await database_sync_to_async(lambda: Session.objects.filter(session_key=session).delete())()
+        await assert_revoked(communicator, "your session has ended")
+    assert len(calls) >= 2
+    assert "the sockets' periodic check failed" in caplog.text
