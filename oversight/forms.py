@@ -49,7 +49,10 @@ class FilterForm(forms.Form):
         super().__init__({k: v for k, v in data.items() if k in self.base_fields} or None)
         # A partnership lead's choices are the chosen agency's leads (selectors.lead_choices says why).
         agency = self.data.get("agency", "") if self.is_bound else ""
-        self.fields["lead"].queryset = selectors.lead_choices(viewer, int(agency) if agency.isdigit() else None)
+        # At most 18 digits: an id (a bigint) always, and never a number too long for int() (Python refuses
+        # over 4,300 digits: a query string of 5,000 nines was a 500, found by tests/oversight/test_properties.py).
+        agency_id = int(agency) if agency.isdigit() and agency.isascii() and len(agency) <= 18 else None
+        self.fields["lead"].queryset = selectors.lead_choices(viewer, agency_id)
         if access.sees_every_agency(viewer):
             self.lead_hint = ("Workspaces this professional leads. Choose an agency and apply the filters to list "
                               "its lead professionals")

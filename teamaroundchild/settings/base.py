@@ -95,7 +95,12 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# A connection that answered within this many seconds is not health-checked again before reuse
+# (teamaroundchild/postgresql/base.py says why).
+TAC_DB_HEALTH_CHECK_SKIP_SECONDS = env.float("TAC_DB_HEALTH_CHECK_SKIP_SECONDS", default=1.0)
+TAC_JOB_QUEUE = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if TAC_JOB_QUEUE:
+    DATABASES["default"]["ENGINE"] = "teamaroundchild.postgresql"
     # Parameters sent apart from the SQL, and a statement run 5 times on a connection prepared there, so
     # PostgreSQL plans it once: planning was most of a post's database time (0.35-0.5 ms of the lock
     # query's 0.5 ms; BENCHMARKS.md). Needs direct connections or a pooler in session mode.
@@ -107,7 +112,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # the transaction of the change that causes them, periodic jobs run the clocks, and any number of workers
 # (`manage.py tac_worker`) share the database. Its schema is PostgreSQL's own (PL/pgSQL), so on the quick
 # start's SQLite the app is left out and the same job code runs in-process instead.
-TAC_JOB_QUEUE = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if TAC_JOB_QUEUE:
     INSTALLED_APPS.insert(INSTALLED_APPS.index("audit"), "procrastinate.contrib.django")
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "tasks"

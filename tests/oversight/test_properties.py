@@ -61,3 +61,11 @@ def test_the_notification_api_answers_any_body_without_a_500(sessions, data):
                      label="body")
     with rolled_back():
         answered(sessions[caller].generic(method, path, body, content_type="application/json"))
+
+
+@pytest.mark.parametrize("agency", ["9" * 5000, "9" * 19, "١٢", "0"])
+def test_an_agency_no_id_could_be_is_refused_with_a_reason(sessions, agency):
+    """Hypothesis found 5,000 nines in `agency` answered with a 500 (int() refuses over 4,300 digits)."""
+    response = sessions["partnership"].get("/oversight/", {"agency": agency})
+    assert response.status_code == 200
+    assert "Choose an agency from the list" in response.content.decode()
