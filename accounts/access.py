@@ -146,14 +146,10 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     sessions, their users, and their devices, one statement per device model), where one socket at a
     time took four each. `seen` holds each session's stored text and what it decodes to, kept by the
     caller between calls, so a session that has not changed is not decoded again; it is updated here."""
-    from django.contrib.auth import HASH_SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
     from django.utils import timezone
-    from django.utils.crypto import constant_time_compare
     from django_otp import DEVICE_ID_SESSION_KEY
-
-    from .services import SESSION_GENERATION_KEY
 
     if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
         raise ImproperlyConfigured("open websockets are checked against sessions stored in the database")
@@ -169,9 +165,8 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     for key in keys - stored.keys():
         seen.pop(key, None)
     user_pks = {user.pk for key, user in sockets if key in sessions}
-    users = {pk: (generation, Professional(password=password).get_session_auth_hash())
-             for pk, generation, password in Professional.objects.filter(pk__in=user_pks, is_active=True)
-             .values_list("pk", "session_generation", "password")}
+    users = {user.pk: user for user in Professional.objects.filter(pk__in=user_pks, is_active=True)
+             .only("pk", "is_active", "session_generation", "password")}
     devices = {}
     for data in sessions.values():
         ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
@@ -181,13 +176,12 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
                  for pk, user_pk in model.objects.filter(pk__in=pks, confirmed=True).values_list("pk", "user_id")}
 
     def verified(key, user) -> bool:
-        data, known = sessions.get(key), users.get(user.pk)
-        if data is None or known is None or data.get(SESSION_GENERATION_KEY) != known[0]:
-            return False
-        if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), known[1]):
+        data, fresh = sessions.get(key), users.get(user.pk)
+        if data is None or fresh is None:
             return False
         ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
-        return ref is not None and confirmed.get(ref) == user.pk
+        return session_passed_2fa(data, fresh, user_just_loaded=True,
+                                  device_confirmed=ref is not None and confirmed.get(ref) == user.pk)
 
     return [verified(key, user) for key, user in sockets]
 

@@ -4,8 +4,8 @@ docs/protocol.md lists every one.
 Checks, and what they cost (BENCHMARKS.md): the session (active account, session generation, auth
 hash, 2FA device, and the stored session still in date) at connect, before a frame once
 TAC_SOCKET_RECHECK_SECONDS have passed, and on a timer every TAC_SOCKET_RECHECK_SECONDS for every socket
-of the process together (SocketWatch: one database call and a few statements however many sockets are
-open, which also catches up on posts whose events Redis lost); every way a session ends also sends
+of the process together (SocketWatch: one database call of at most five statements a slice of 100
+sockets, which also catches up on posts whose events Redis lost); every way a session ends also sends
 `session.revoked`, which closes the socket at once.
 Membership when a workspace is subscribed, inside every service a frame calls, and before every
 workspace event is forwarded: a post's event carries the workspace's roster version, and the socket

@@ -73,13 +73,27 @@ _LOCKED_FIELDS = ("id", "public_id", "lead_id", "status", "current_rag", "curren
 _KEY_FIELDS = ("id", "version", "sign_public", "box_public")
 
 
+def _current_key_sql(*columns: str) -> str:
+    """A subquery: the columns of a professional's current identity key (the newest not replaced). One
+    parameter: the professional's id."""
+    return (f"SELECT {', '.join(_c(IdentityKey, c) for c in columns)} FROM {_t(IdentityKey)} "
+            f"WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL "
+            f"ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1")
+
+
+def _current_epoch_sql(workspace: str) -> str:
+    """A subquery: the id of the current epoch of the workspace row aliased `workspace`."""
+    return (f"SELECT {_c(Epoch, 'id')} FROM {_t(Epoch)} WHERE {_c(Epoch, 'workspace')} = {_c(Workspace, 'id', workspace)} "
+            f"AND {_c(Epoch, 'number')} = {_c(Workspace, 'current_epoch', workspace)}")
+
+
 @functools.cache
 def _lock_for_post_sql() -> str:
     """The workspace's row locked first, then its audit chain's (every service's lock order: audit/README.md):
     the chain's CTE joins the locked workspace, so PostgreSQL cannot take the chain first. (Before, the
     chain was a CTE the workspace's scan pulled before locking the workspace, and a post could deadlock
     with a service that held the workspace and was appending to its chain: tests/audit/test_chains.py.)"""
-    w, e, k = "w", "e", "k"
+    w, k = "w", "k"
     return f"""
         WITH {w} AS (SELECT {", ".join(_c(Workspace, f) for f in _LOCKED_FIELDS)} FROM {_t(Workspace)}
                      WHERE {_c(Workspace, 'id')} = %s{sql.for_update()}),
@@ -87,18 +101,13 @@ def _lock_for_post_sql() -> str:
                        FROM {_t(AuditChain)} c JOIN {w} ON TRUE
                        WHERE {_c(AuditChain, 'name', 'c')} = %s{sql.for_update(of='c')})
         SELECT {", ".join(_c(Workspace, f, w) for f in _LOCKED_FIELDS)},
-               (SELECT {_c(Epoch, 'id', e)} FROM {_t(Epoch)} {e}
-                WHERE {_c(Epoch, 'workspace', e)} = {_c(Workspace, 'id', w)}
-                  AND {_c(Epoch, 'number', e)} = {_c(Workspace, 'current_epoch', w)}),
+               ({_current_epoch_sql(w)}),
                {active_member_sql(_c(Workspace, 'id', w))},
                {", ".join(_c(IdentityKey, f, k) for f in _KEY_FIELDS)},
                chain.*
         FROM {w}
         LEFT JOIN chain ON TRUE
-        LEFT JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = (
-            SELECT {_c(IdentityKey, 'id')} FROM {_t(IdentityKey)}
-            WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
-            ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1)"""
+        LEFT JOIN {_t(IdentityKey)} {k} ON {_c(IdentityKey, 'id', k)} = ({_current_key_sql('id')})"""
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,7 @@ def post_one_statement(post: Post, *, workspace_public_id: uuid.UUID, epoch: int
     hash_params, insert_params = event_params
     chain = workspace_chain(post.workspace_id)
     params = [post.workspace_id, sql.param(Workspace, "public_id", workspace_public_id), epoch, prev_seq,
-              post.author_id, post.author_id, key.pk, bytes(key.sign_public), epoch, chain,
+              post.author_id, post.author_id, key.pk, bytes(key.sign_public), chain,
               sql.param(Post, "post_id", post.post_id), chain, *hash_params,
               *(sql.param(Post, name, getattr(post, name)) for name in _PLAIN_POST_GIVEN), *insert_params]
     row = sql.fetch_one(_one_statement_sql(), params)
@@ -219,19 +228,14 @@ def _one_statement_sql() -> str:
               AND {_c(Workspace, 'roster_keys_checked', w)} = {_c(Workspace, 'roster_version', w)}
               AND {_c(Workspace, 'last_seq', w)} >= %s
               AND {active_member_sql(_c(Workspace, 'id', w))}
-              AND EXISTS (SELECT 1 FROM (
-                  SELECT {_c(IdentityKey, 'id')}, {_c(IdentityKey, 'sign_public')} FROM {_t(IdentityKey)}
-                  WHERE {_c(IdentityKey, 'professional')} = %s AND {_c(IdentityKey, 'replaced_at')} IS NULL
-                  ORDER BY {_c(IdentityKey, 'version')} DESC LIMIT 1) {k}
-                  WHERE {_c(IdentityKey, 'id', k)} = %s AND {_c(IdentityKey, 'sign_public', k)} = %s)
-              AND EXISTS (SELECT 1 FROM {_t(Epoch)} WHERE {_c(Epoch, 'workspace')} = {_c(Workspace, 'id', w)}
-                          AND {_c(Epoch, 'number')} = %s)
+              AND EXISTS (SELECT 1 FROM ({_current_key_sql('id', 'sign_public')}) {k}
+                          WHERE {_c(IdentityKey, 'id', k)} = %s AND {_c(IdentityKey, 'sign_public', k)} = %s)
+              AND EXISTS ({_current_epoch_sql(w)})
               AND EXISTS (SELECT 1 FROM {_t(AuditChain)} WHERE {_c(AuditChain, 'name')} = %s)
               AND NOT EXISTS (SELECT 1 FROM {_t(Post)} WHERE {_c(Post, 'post_id')} = %s)
             RETURNING {_c(Workspace, 'id', w)} AS id, {_c(Workspace, 'last_seq', w)} AS seq,
                       {_c(Workspace, 'roster_version', w)} AS roster,
-                      (SELECT {_c(Epoch, 'id')} FROM {_t(Epoch)} WHERE {_c(Epoch, 'workspace')} = {_c(Workspace, 'id', w)}
-                       AND {_c(Epoch, 'number')} = {_c(Workspace, 'current_epoch', w)}) AS epoch),
+                      ({_current_epoch_sql(w)}) AS epoch),
         head AS (
             SELECT {_c(AuditChain, 'id', 'c')} AS id, {_c(AuditChain, 'seq', 'c')} AS seq,
                    {_c(AuditChain, 'hash', 'c')} AS hash

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -96,15 +97,11 @@ def _post_plain(author: Professional, workspace: Workspace, envelope: PostEnvelo
     key = _current_keys.get(author.pk)
     if (key is None or h.kind not in PLAIN_KINDS or h.author_id != author.public_id
             or h.parent_id != crypto.ZERO_ID or h.target_id != crypto.ZERO_ID or h.owner_id != crypto.ZERO_ID
-            or h.rag or h.status or h.due_day or (h.prev_seq == 0) != (h.prev_hash == crypto.ZERO_HASH)
-            or h.author_fingerprint != key_fingerprint(key)):
+            or h.rag or h.status or h.due_day or (h.prev_seq == 0) != (h.prev_hash == crypto.ZERO_HASH)):
         return None
     try:
-        client_time = check_clock(h.client_time_ms, "post's")
+        client_time = _signature_checked(key, envelope)
     except ValidationError:
-        return None
-    if not crypto.post_verify(bytes(key.sign_public), envelope.header_bytes, envelope.nonce, envelope.ciphertext,
-                              envelope.signature):
         return None
     post = Post(workspace_id=workspace.pk, post_id=h.post_id, author=author, author_key=key, kind=h.kind,
                 client_time=client_time, header=envelope.header_bytes, nonce=envelope.nonce,
@@ -157,12 +154,7 @@ def post_store(*, author: Professional, key: IdentityKey | None, workspace: Work
         raise ValidationError("the post header names another author")
     if h.epoch != workspace.current_epoch:
         raise Conflict(f"posts go in the current key epoch ({workspace.current_epoch}), not {h.epoch}")
-    if key is None or h.author_fingerprint != key_fingerprint(key):
-        raise ValidationError("the post header's author key is not your current key")
-    if not crypto.post_verify(bytes(key.sign_public), envelope.header_bytes, envelope.nonce, envelope.ciphertext,
-                              envelope.signature):
-        raise ValidationError("the post signature does not verify")
-    client_time = check_clock(h.client_time_ms, "post's")
+    client_time = _signature_checked(key, envelope)
     if h.prev_seq > workspace.last_seq or (h.prev_seq == 0) != (h.prev_hash == crypto.ZERO_HASH):
         raise ValidationError(f"the post says it follows #{h.prev_seq}, which is not a post of this workspace")
     if workspace.roster_keys_checked != workspace.roster_version:
@@ -255,6 +247,18 @@ def post_store(*, author: Professional, key: IdentityKey | None, workspace: Work
                                      post.kind, post.created_at, post.header, post.nonce, post.ciphertext,
                                      post.signature))})
     return post
+
+
+def _signature_checked(key: IdentityKey | None, envelope: PostEnvelope) -> dt.datetime:
+    """The header names `key` (the author's current key), the signature verifies with it, and the signed
+    time is within the allowed skew: that time. ValidationError, saying which, otherwise."""
+    h = envelope.header
+    if key is None or h.author_fingerprint != key_fingerprint(key):
+        raise ValidationError("the post header's author key is not your current key")
+    if not crypto.post_verify(bytes(key.sign_public), envelope.header_bytes, envelope.nonce, envelope.ciphertext,
+                              envelope.signature):
+        raise ValidationError("the post signature does not verify")
+    return check_clock(h.client_time_ms, "post's")
 
 
 def _check_epoch_covers_members(workspace: Workspace, epoch_pk: int) -> None:
