@@ -129,6 +129,13 @@ async function rebuild() {
   await refresh();
   const record = new Record(state.keys, { reference: REFERENCE, nameOf: (id) => who(id).name });
   for (const payload of await fetchPosts(WS)) record.add(payload);
+  // A post the socket brought while the thread was being fetched is on the page (and in this device's
+  // memory) but may not be in what was fetched: fetch what follows, so a rebuild neither drops it from
+  // view nor takes it for withheld by the server (found by tests/browser/test_lead_continuity.py).
+  const newest = (r) => (r.entries.length ? r.entries[r.entries.length - 1].seq : 0);
+  if (state.record && newest(state.record) > newest(record)) {
+    for (const payload of await fetchPosts(WS, newest(record))) record.add(payload);
+  }
   record.checkMemory(state.store.memory.workspace(WS));
   state.record = record;
   $('[data-tac-thread]').replaceChildren();
