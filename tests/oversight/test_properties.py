@@ -69,3 +69,10 @@ def test_an_agency_no_id_could_be_is_refused_with_a_reason(sessions, agency):
     response = sessions["partnership"].get("/oversight/", {"agency": agency})
     assert response.status_code == 200
     assert "Choose an agency from the list" in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["/oversight/", "/oversight/workspaces/", "/oversight/export.csv"])
+def test_the_last_day_a_date_can_name_is_an_end_that_bounds_nothing(sessions, page):
+    """Hypothesis found date_to=9999-12-31 answered with a 500 (the day after it overflowed)."""
+    response = sessions["manager"].get(page, {"date_to": "9999-12-31"})
+    assert response.status_code == 200
