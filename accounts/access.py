@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -64,7 +65,7 @@ def is_agency_admin(user) -> bool:
     return bool(user.is_authenticated and user.is_active and getattr(user, "is_agency_admin", False))
 
 
-def _device_ref(persistent_id):
+def device_ref(persistent_id):
     """(device model, pk) for django-otp's persistent id ("app_label.model_name/pk"), or None if it names
     no device model. (django-otp's Device.from_persistent_id raises AttributeError for a model that is
     not a device.)"""
@@ -82,41 +83,52 @@ def _device_ref(persistent_id):
     return (model, pk) if issubclass(model, Device) else None
 
 
-def session_device(persistent_id):
-    """The 2FA device a session names, as a queryset of at most one row to filter further, or None if it
-    names no device model."""
-    ref = _device_ref(persistent_id)
-    return ref[0].objects.filter(pk=ref[1]) if ref is not None else None
-
-
-def session_passed_2fa(session, user, *, user_just_loaded: bool = False, device_confirmed: bool | None = None) -> bool:
+def session_passed_2fa(session, user, *, device_confirmed: bool) -> bool:
     """For websockets, which Django's middleware never sees: is this session's user active, signed in in
-    the current session generation, and verified by a 2FA device of their own? Call on connect and
-    again while the socket is open. `user_just_loaded`: `user` was read from the database for this very
-    check (at the handshake), so it need not be read again; `device_confirmed`: read with it (whether
-    the session's device is theirs and confirmed), so that need not be either."""
+    the current session generation, and verified by a 2FA device of their own? `user` as just read from
+    the database for this check, and `device_confirmed` read with it (whether the session's device is
+    theirs and confirmed: accounts/storage.py::active_user_and_device)."""
     from django.contrib.auth import HASH_SESSION_KEY
     from django.utils.crypto import constant_time_compare
-    from django_otp import DEVICE_ID_SESSION_KEY
 
     from .services import SESSION_GENERATION_KEY
 
-    if not getattr(user, "is_authenticated", False):
+    if not (getattr(user, "is_authenticated", False) and user.is_active):
         return False
-    if user_just_loaded:
-        fresh = user if user.is_active else None
-    else:
-        fresh = Professional.objects.filter(pk=user.pk, is_active=True).first()
-    if fresh is None or session.get(SESSION_GENERATION_KEY) != fresh.session_generation:
+    if session.get(SESSION_GENERATION_KEY) != user.session_generation:
         return False
     # A password change elsewhere changes the auth hash, as Django checks for HTTP requests.
-    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash()):
+    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
         return False
-    if device_confirmed is not None:
-        return device_confirmed
-    devices = session_device(session.get(DEVICE_ID_SESSION_KEY))
-    device = devices.first() if devices is not None else None
-    return device is not None and device.user_id == user.pk and device.confirmed
+    return device_confirmed
+
+
+def session_verified_user(session, user_pk=None) -> Professional | None:
+    """The account a session (Django's, or its data as a dict) is signed in to, read afresh, if the
+    session passed 2FA and is still current (session_passed_2fa); None otherwise. `user_pk`: the account
+    the caller expects (an open socket's), instead of the one the session names. One statement, none for
+    a session that names no backend of ours or no device."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
+    from django.core.exceptions import ValidationError
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from . import storage
+
+    device = device_ref(session.get(DEVICE_ID_SESSION_KEY))
+    if device is None or session.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    if user_pk is None:
+        try:
+            user_pk = Professional._meta.pk.to_python(session.get(SESSION_KEY))
+        except ValidationError:
+            return None
+        if user_pk is None:
+            return None
+    found = storage.active_user_and_device(user_pk, *device)
+    if found is None:
+        return None
+    user, device_confirmed = found
+    return user if session_passed_2fa(session, user, device_confirmed=device_confirmed) else None
 
 
 def session_reloaded(session):
@@ -134,9 +146,9 @@ def session_reloaded(session):
 
 
 def session_still_verified(session, user) -> bool:
-    """For an open websocket: the stored session still exists, is in date, and passed 2FA."""
+    """For an open websocket: the stored session still exists, is in date, and passed 2FA. Two statements."""
     fresh = session_reloaded(session)
-    return fresh is not None and session_passed_2fa(fresh, user)
+    return fresh is not None and session_verified_user(fresh, user.pk) is not None
 
 
 def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
@@ -146,12 +158,13 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     sessions, their users, and their devices, one statement per device model), where one socket at a
     time took four each. `seen` holds each session's stored text and what it decodes to, kept by the
     caller between calls, so a session that has not changed is not decoded again; it is updated here."""
+    from django.contrib.auth import BACKEND_SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
     from django.utils import timezone
     from django_otp import DEVICE_ID_SESSION_KEY
 
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+    if not issubclass(import_module(settings.SESSION_ENGINE).SessionStore, SessionStore):
         raise ImproperlyConfigured("open websockets are checked against sessions stored in the database")
     keys = {key for key, _ in sockets if key}
     stored = dict(Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
@@ -169,7 +182,7 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
              .only("pk", "is_active", "session_generation", "password")}
     devices = {}
     for data in sessions.values():
-        ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
+        ref = device_ref(data.get(DEVICE_ID_SESSION_KEY))
         if ref is not None:
             devices.setdefault(ref[0], set()).add(ref[1])
     confirmed = {(model, pk): user_pk for model, pks in devices.items()
@@ -177,11 +190,10 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
 
     def verified(key, user) -> bool:
         data, fresh = sessions.get(key), users.get(user.pk)
-        if data is None or fresh is None:
+        if data is None or fresh is None or data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
             return False
-        ref = _device_ref(data.get(DEVICE_ID_SESSION_KEY))
-        return session_passed_2fa(data, fresh, user_just_loaded=True,
-                                  device_confirmed=ref is not None and confirmed.get(ref) == user.pk)
+        ref = device_ref(data.get(DEVICE_ID_SESSION_KEY))
+        return session_passed_2fa(data, fresh, device_confirmed=ref is not None and confirmed.get(ref) == user.pk)
 
     return [verified(key, user) for key, user in sockets]
 

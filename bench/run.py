@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import time
 import uuid
 
 from .common import ROOT, apply_env, b64d, django_setup, load_state, raise_nofile
+
+GC_FILE = "/tmp/tac_bench/gc.jsonl"
 
 RESULTS: list[dict] = []
 
@@ -71,14 +74,17 @@ class Server:
     """The ASGI application under daphne (one process, as deploy/ runs it per systemd unit) or uvicorn
     (`--workers N` processes on one port): the app is the same teamaroundchild.asgi:application."""
 
-    def __init__(self, layer: str, kind: str = "daphne", workers: int = 1):
-        self.layer, self.kind, self.workers = layer, kind, workers
+    def __init__(self, layer: str, kind: str = "daphne", workers: int = 1, gc_stats: bool = False):
+        self.layer, self.kind, self.workers, self.gc_stats = layer, kind, workers, gc_stats
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = apply_env(layer)
         env["CHANNEL_LAYER"] = layer
         subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+        if gc_stats:  # bench/gcstats/sitecustomize.py times the server's garbage collections
+            env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench" / "gcstats"), env.get("PYTHONPATH", "")])
+            env["TAC_BENCH_GC_FILE"] = GC_FILE
         app = "teamaroundchild.asgi:application"
         if kind == "floor":  # the durable floor (bench/floor.py) under daphne, as the application
             app, kind = "bench.floor:application", "daphne"
@@ -118,6 +124,29 @@ class Server:
 
     def rss(self) -> int:
         return sum(rss_kib(p) for p in process_tree(self.proc.pid))
+
+    def gc_since_last(self) -> dict | None:
+        """The server processes' garbage collections since the last call (None without --gc-stats): each
+        process appends a line to GC_FILE on SIGUSR1 and starts counting afresh."""
+        if not self.gc_stats:
+            return None
+        start = os.path.getsize(GC_FILE) if os.path.exists(GC_FILE) else 0
+        pids = process_tree(self.proc.pid)
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            with open(GC_FILE) as f:
+                f.seek(start)
+                rows = [json.loads(line) for line in f if line.strip()]
+            if len(rows) >= len(pids):
+                break
+        out = {"processes": len(rows), "tracked": [r["tracked"] for r in rows]}
+        for gen in ("gen0", "gen1", "gen2"):
+            out[gen] = {"n": sum(r[gen]["n"] for r in rows), "total_ms": round(sum(r[gen]["total_ms"] for r in rows), 1),
+                        "max_ms": max((r[gen]["max_ms"] for r in rows), default=0)}
+        return out
 
     def stop(self):
         self.proc.terminate()
@@ -460,6 +489,7 @@ async def w3(b: Bench, socks, rates, step_s: float):
         b.reset()
         for s in socks.values():
             s.seqs.clear()
+        b.server.gc_since_last()  # counting from here (with --gc-stats)
         t_wall, t_perf = time.time() + 1.0, time.perf_counter() + 1.0
         # post k goes to workspace k % W, written by its lead
         per_ws = {nm: [] for nm in names}
@@ -497,6 +527,8 @@ async def w3(b: Bench, socks, rates, step_s: float):
                "p50_ms": ms(pct(b.lat, 50)), "p99_ms": ms(pct(b.lat, 99)), "max_ms": ms(max(b.lat) if b.lat else 0),
                "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(b.server.cpu() - scpu0, 2),
                "wall_s": round(wall, 1), "server_rss_kib": b.server.rss()}
+        if b.server.gc_stats:
+            row["gc"] = b.server.gc_since_last()
         out.append(row)
         print(json.dumps(row), flush=True)
         if row["p99_ms"] > 5000 or row["deliveries"] < 0.9 * row["expected_deliveries"]:
@@ -588,7 +620,7 @@ async def main_async(args, state, sessions):
 
 
 async def workloads(args, state, sessions, n_users):
-    server = Server(args.layer, args.server, args.workers)
+    server = Server(args.layer, args.server, args.workers, gc_stats=args.gc_stats)
     b = Bench(state, server, sessions)
     _install_w1_latency(b)
     rows = []
@@ -636,6 +668,8 @@ def main():
     ap.add_argument("--out", default="/tmp/tac_bench/results.jsonl")
     ap.add_argument("--floor", action="store_true",
                     help="run W1 against the durable floor (bench/floor.py) before and after the workloads")
+    ap.add_argument("--gc-stats", action="store_true",
+                    help="time the server's garbage collections (bench/gcstats) and report them with W3's rows")
     args = ap.parse_args()
     raise_nofile()
     django_setup(args.layer)

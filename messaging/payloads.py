@@ -5,7 +5,8 @@ imports the other."""
 
 from __future__ import annotations
 
-import base64
+import functools
+from binascii import b2a_base64
 
 from accounts.models import Professional
 from teamaroundchild import sql
@@ -21,6 +22,21 @@ def post_row_from_db(row: tuple) -> tuple:
             sql.from_db(Professional, "public_id", author_id), *rest)
 
 
+@functools.cache
+def _rows_need_converting() -> bool:
+    """Whether post_page's rows need post_row_from_db: not on PostgreSQL, whose driver gives UUIDs and
+    aware datetimes already (no field has a converter there)."""
+    return any(sql.converts(model, name) for model, name in (
+        (Post, "post_id"), (Workspace, "public_id"), (Professional, "public_id"), (Post, "created_at")))
+
+
+def post_payloads_from_rows(rows: list[tuple]) -> list[dict]:
+    """post_payload_from_row for every row of a storage.post_page page (a reconnecting socket's backlog)."""
+    if _rows_need_converting():
+        rows = [post_row_from_db(row) for row in rows]
+    return [post_payload_from_row(row) for row in rows]
+
+
 def post_payload(post: Post) -> dict:
     """What a client receives for a post: the exact bytes to verify and decrypt, and the server's fields."""
     return post_payload_from_row((
@@ -28,13 +44,13 @@ def post_payload(post: Post) -> dict:
         post.epoch.number, post.kind, post.created_at, post.header, post.nonce, post.ciphertext, post.signature))
 
 
+def _b64(value: bytes | memoryview) -> str:
+    return b2a_base64(value, newline=False).decode("ascii")
+
+
 def post_payload_from_row(row: tuple) -> dict:
-    """The same payload from a row of storage.post_page's columns."""
+    """The same payload from a row of storage.post_page's columns (as the ORM would give them)."""
     seq, post_id, workspace_id, author_id, key_version, epoch, kind, created_at, header, nonce, ciphertext, sig = row
-
-    def enc(b: bytes) -> str:
-        return base64.b64encode(bytes(b)).decode()
-
     return {
         "seq": seq,
         "post_id": str(post_id),
@@ -44,8 +60,8 @@ def post_payload_from_row(row: tuple) -> dict:
         "epoch": epoch,
         "kind": kind,
         "created_at": created_at.isoformat(),
-        "header": enc(header),
-        "nonce": enc(nonce),
-        "ciphertext": enc(ciphertext),
-        "signature": enc(sig),
+        "header": _b64(header),
+        "nonce": _b64(nonce),
+        "ciphertext": _b64(ciphertext),
+        "signature": _b64(sig),
     }

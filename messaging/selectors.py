@@ -14,7 +14,7 @@ from tacprotocol.wire import EPOCH_MAX_AGE_MS, EPOCH_MAX_POSTS
 
 from . import access, storage
 from .models import ActionSummary, ClientState, Epoch, EpochWrap, KeyConfirmation, Membership, Post, Workspace
-from .payloads import post_payload_from_row, post_row_from_db
+from .payloads import post_payloads_from_rows
 
 
 def b64(data: bytes) -> str:
@@ -258,7 +258,7 @@ def post_list(*, professional: Professional, workspace: Workspace, after_seq: in
             raise access_denied()
         return []
     rows = storage.post_page(workspace.pk, after_seq=after_seq, epoch_ids=epochs, kind=kind, limit=limit)
-    return [post_payload_from_row(post_row_from_db(row)) for row in rows]
+    return post_payloads_from_rows(rows)
 
 
 def author_keys(*, professional: Professional, workspace: Workspace) -> list[dict]:

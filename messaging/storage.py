@@ -271,17 +271,29 @@ def _payload_select() -> str:
     return f"SELECT {columns} FROM {joins}"
 
 
+@functools.cache
+def _reader_epochs_sql() -> str:
+    ew, e = "ew", "e"
+    return (f"SELECT {_c(EpochWrap, 'epoch', ew)} FROM {_t(EpochWrap)} {ew} "
+            f"JOIN {_t(Epoch)} {e} ON {_c(Epoch, 'id', e)} = {_c(EpochWrap, 'epoch', ew)} "
+            f"WHERE {_c(Epoch, 'workspace', e)} = %s AND {_c(EpochWrap, 'recipient', ew)} = %s "
+            f"AND {active_member_sql(_c(Epoch, 'workspace', e))}")
+
+
 def reader_epoch_ids(workspace_pk: int, professional_pk: int) -> list[int]:
     """The epochs of the workspace the professional was given a key for (in a manifest, by re-keying or by
     a history grant), if they are an active member now; none otherwise."""
-    ew, e = "ew", "e"
-    rows = sql.fetch_all(
-        f"SELECT {_c(EpochWrap, 'epoch', ew)} FROM {_t(EpochWrap)} {ew} "
-        f"JOIN {_t(Epoch)} {e} ON {_c(Epoch, 'id', e)} = {_c(EpochWrap, 'epoch', ew)} "
-        f"WHERE {_c(Epoch, 'workspace', e)} = %s AND {_c(EpochWrap, 'recipient', ew)} = %s "
-        f"AND {active_member_sql(_c(Epoch, 'workspace', e))}",
-        [workspace_pk, professional_pk, professional_pk])
+    rows = sql.fetch_all(_reader_epochs_sql(), [workspace_pk, professional_pk, professional_pk])
     return [epoch_id for epoch_id, in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _post_page_sql(epochs: int, of_kind: bool) -> str:
+    p = "p"
+    kind_filter = f" AND {_c(Post, 'kind', p)} = %s" if of_kind else ""
+    return (f"{_payload_select()} WHERE {_c(Post, 'workspace', p)} = %s AND {_c(Post, 'seq', p)} > %s "
+            f"AND {_c(Post, 'epoch', p)} IN ({', '.join(['%s'] * epochs)}){kind_filter} "
+            f"ORDER BY {_c(Post, 'seq', p)} LIMIT %s")
 
 
 def post_page(workspace_pk: int, *, after_seq: int, epoch_ids: Sequence[int], kind: str | None,
@@ -289,10 +301,5 @@ def post_page(workspace_pk: int, *, after_seq: int, epoch_ids: Sequence[int], ki
     """Rows of payload columns: the workspace's posts after `after_seq` in those epochs (of one kind, if
     given), in order. The epoch ids go in as a list: with them inline PostgreSQL walks the (workspace,
     seq) index; an EXISTS on the wraps planned and ran about 4 ms slower per page (BENCHMARKS.md, W5)."""
-    p = "p"
-    kind_filter = f" AND {_c(Post, 'kind', p)} = %s" if kind is not None else ""
-    return sql.fetch_all(
-        f"{_payload_select()} WHERE {_c(Post, 'workspace', p)} = %s AND {_c(Post, 'seq', p)} > %s "
-        f"AND {_c(Post, 'epoch', p)} IN ({sql.placeholders(epoch_ids)}){kind_filter} "
-        f"ORDER BY {_c(Post, 'seq', p)} LIMIT %s",
-        [workspace_pk, after_seq, *epoch_ids, *([kind] if kind is not None else []), limit])
+    return sql.fetch_all(_post_page_sql(len(epoch_ids), kind is not None),
+                         [workspace_pk, after_seq, *epoch_ids, *([kind] if kind is not None else []), limit])

@@ -113,6 +113,11 @@ def from_db(model: type[Model], name: str, value: Any) -> Any:
     return value
 
 
+def converts(model: type[Model], name: str) -> bool:
+    """Whether from_db changes anything for this field on this database."""
+    return bool(_converters(model._meta.get_field(name))[1])
+
+
 def instance(model: type[Model], names: Sequence[str], row: Sequence[Any]) -> Model:
     """A model instance from a hand-written SELECT of these attnames, the others deferred (they load on
     access, as with QuerySet.only())."""

@@ -14,7 +14,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = """
+from django.contrib.sessions.backends.db import SessionStore as DjangosStore
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import storage
 from accounts.models import Professional
+from accounts.sessions import SessionStore
 from audit.selectors import audit_verify
 from messaging import access, selectors
 from messaging.models import Membership, Workspace
@@ -25,7 +30,16 @@ outsider = Professional.objects.exclude(memberships__workspace=workspace).first(
 found = access.workspace_if_member(lead.pk, workspace.public_id)
 posts = selectors.post_list(professional=lead, workspace=workspace)
 concerns = selectors.post_list(professional=lead, workspace=workspace, kind="concern")
+device = TOTPDevice.objects.filter(user=lead, confirmed=True).first()
+door = storage.active_user_and_device(lead.pk, TOTPDevice, device.pk)
+session = SessionStore()
+session["some"] = "thing"
+session.create()
 print(json.dumps({
+    "door": [door[0].pk == lead.pk and door[0].email == lead.email and door[0].date_joined == lead.date_joined, door[1]],
+    "door_out_of_range": [storage.active_user_and_device(2**70, TOTPDevice, device.pk),
+                          storage.active_user_and_device(lead.pk, TOTPDevice, 2**70)],
+    "session": [SessionStore(session.session_key).load(), DjangosStore(session.session_key).load()],
     "found": [found.pk, str(found.public_id), found.roster_version, found.reference],
     "expected": [workspace.pk, str(workspace.public_id), workspace.roster_version, workspace.reference],
     "outsider_found": access.workspace_if_member(outsider.pk, workspace.public_id) is not None,
@@ -72,6 +86,9 @@ def test_it_runs_the_live_path_statements_on_sqlite(tmp_path):
     run(["seed_demo", "--credentials", str(tmp_path / "creds.json")], env)
     out = json.loads(run(["shell", "-c", "import json\n" + CHECKS], env).strip().splitlines()[-1])
     assert out["found"] == out["expected"]
+    # The websocket door's statements (accounts/storage.py), ids beyond SQLite's integers included.
+    assert out["door"] == [True, True] and out["door_out_of_range"] == [None, None]
+    assert out["session"] == [{"some": "thing"}] * 2
     assert out["outsider_found"] is False
     assert (out["lead_member"], out["outsider_member"]) == (True, False)
     assert out["seqs"] == out["stored"] and len(out["seqs"]) >= 5

@@ -159,6 +159,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Idle expiry: a session not used for 30 minutes ends (shared clinical PCs are the norm).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+# Django's database sessions, loaded by a hand-written statement (accounts/sessions.py). Open websockets
+# are checked against the stored sessions, so the engine must keep them in the database.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

@@ -6,6 +6,7 @@ number of sockets, and without being fooled by what it remembers of each session
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
@@ -58,6 +59,12 @@ def _names_anothers_device(persona, key, other):
     session.save()
 
 
+def _unknown_backend(persona, key, other):
+    session = SessionStore(session_key=key)
+    session[BACKEND_SESSION_KEY] = "some.other.Backend"
+    session.save()
+
+
 def _corrupt(persona, key, other):
     Session.objects.filter(session_key=key).update(session_data="not a signed session")
 
@@ -75,7 +82,7 @@ def _nothing(persona, key, other):
 
 
 CHANGES = [_nothing, _saved_again, _signed_out, _expired, _sessions_ended, _password_changed, _offboarded,
-           _device_unconfirmed, _device_deleted, _names_anothers_device, _corrupt]
+           _device_unconfirmed, _device_deleted, _names_anothers_device, _unknown_backend, _corrupt]
 STILL_GOOD = {_nothing, _saved_again}
 
 
@@ -96,7 +103,11 @@ def test_it_answers_as_the_check_of_one_socket_for_every_way_a_session_ends(sock
     assert len(seen) == len(sockets)  # each session decoded once, remembered for the next round
     for change, persona, key in sockets:
         change(persona, key, lead)
-    one_at_a_time = [session_still_verified(SessionStore(session_key=key), persona.user) for _, persona, key in sockets]
+    one_at_a_time = []
+    for _, persona, key in sockets:
+        with CaptureQueriesContext(connection) as captured:
+            one_at_a_time.append(session_still_verified(SessionStore(session_key=key), persona.user))
+        assert len(captured) <= 2, [q["sql"] for q in captured]
     assert one_at_a_time == [change in STILL_GOOD for change, _, _ in sockets]
     # With what it remembers from the first round, and afresh.
     assert sessions_still_verified(asked, seen) == one_at_a_time
@@ -118,3 +129,61 @@ def test_its_statements_do_not_grow_with_the_sockets(sockets):
 def test_a_socket_without_a_session_key_is_not_entitled(sockets):
     _, persona, key = sockets[0]
     assert sessions_still_verified([(None, persona.user), (key, persona.user)], {}) == [False, True]
+
+
+def test_the_handshake_door_answers_as_the_check_of_one_socket(sockets, lead):
+    """accounts/ws.py's door reads the session and then the user with their device by hand-written
+    statements (accounts/storage.py): for every way a session ends it answers as the one-socket check,
+    in two statements, with the user loaded as the ORM loads them."""
+    from accounts.sessions import SessionStore as EngineStore
+    from accounts.ws import _user_if_verified
+
+    for change, persona, key in sockets:
+        change(persona, key, lead)
+    for change, persona, key in sockets:
+        with CaptureQueriesContext(connection) as captured:
+            user, allowed = _user_if_verified(EngineStore(session_key=key))
+        assert allowed == session_still_verified(SessionStore(session_key=key), persona.user), change.__name__
+        assert allowed == (change in STILL_GOOD), change.__name__
+        assert len(captured) <= 2, [q["sql"] for q in captured]
+        if allowed:
+            fresh = Professional.objects.get(pk=persona.user.pk)
+            assert {f.attname: getattr(user, f.attname) for f in Professional._meta.concrete_fields} == \
+                   {f.attname: getattr(fresh, f.attname) for f in Professional._meta.concrete_fields}
+            assert not user.get_deferred_fields()
+
+
+@pytest.mark.parametrize("case", ["good", "saved again", "expired", "deleted", "corrupt", "made up", "no key"])
+def test_the_session_engine_loads_as_djangos(lead, case):
+    """accounts/sessions.py loads a session with one hand-written statement: the same data as Django's
+    database engine for every state a stored session can be in, and the key forgotten where Django
+    forgets it (so an ended session is never brought back by a save)."""
+    from accounts.sessions import SessionStore as EngineStore
+
+    key = sign_in(Client(), lead).cookies["sessionid"].value
+    change = {
+        "good": lambda: None,
+        "saved again": lambda: _saved_again(lead, key, None),
+        "expired": lambda: _expired(lead, key, None),
+        "deleted": lambda: _signed_out(lead, key, None),
+        "corrupt": lambda: _corrupt(lead, key, None),
+        "made up": lambda: None,
+        "no key": lambda: None,
+    }[case]
+    change()
+    asked = {"made up": "nosuchsession0123456789abcdefgh", "no key": None}.get(case, key)
+    ours, djangos = EngineStore(session_key=asked), SessionStore(session_key=asked)
+    assert ours.load() == djangos.load()
+    assert ours.session_key == djangos.session_key
+    assert bool(ours.load()) == (case in ("good", "saved again"))
+    with CaptureQueriesContext(connection) as captured:
+        EngineStore(session_key=asked).load()
+    assert len(captured) == (0 if asked is None else 1)
+
+
+def test_the_site_uses_the_session_engine(settings):
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    from accounts.sessions import SessionStore as EngineStore
+
+    assert SessionMiddleware(lambda request: None).SessionStore is EngineStore
