@@ -56,6 +56,29 @@ def cpu_of(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def services_cpu() -> dict[str, float]:
+    """CPU seconds used so far by PostgreSQL's and Redis's processes (by name, on this machine: nothing else
+    may use them during a run). Beside the server's CPU, so work moved into the database shows."""
+    out = {"postgres": 0.0, "redis-server": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                name = f.read().strip()
+            if name in out:
+                out[name] += cpu_of(int(pid))
+        except OSError:
+            pass  # gone meanwhile
+    return out
+
+
+def services_used(before: dict[str, float]) -> dict[str, float]:
+    now = services_cpu()
+    return {"db_cpu_s": round(now["postgres"] - before["postgres"], 2),
+            "redis_cpu_s": round(now["redis-server"] - before["redis-server"], 2)}
+
+
 def process_tree(pid: int) -> list[int]:
     """pid and its descendants (uvicorn --workers N runs its workers as children)."""
     out, todo = [], [pid]
@@ -506,7 +529,7 @@ async def w3(b: Bench, socks, rates, step_s: float):
         shift = time.perf_counter() + 0.2 - t_perf  # sealing took this long: start the schedule after it
         if shift > 0:
             plan = [(t + shift, so, f) for t, so, f in plan]
-        cpu0, scpu0 = cpu_self(), b.server.cpu()
+        cpu0, scpu0, services0 = cpu_self(), b.server.cpu(), services_cpu()
         acc = await b.send_schedule(plan, deadline_s=step_s + 120)
         members = len(b.state["workspaces"][names[0]]["members"])
         await b.wait_received(n * members, 60)
@@ -526,7 +549,7 @@ async def w3(b: Bench, socks, rates, step_s: float):
                "achieved_rate": round(len(accepted) / wall, 1),
                "p50_ms": ms(pct(b.lat, 50)), "p99_ms": ms(pct(b.lat, 99)), "max_ms": ms(max(b.lat) if b.lat else 0),
                "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(b.server.cpu() - scpu0, 2),
-               "wall_s": round(wall, 1), "server_rss_kib": b.server.rss()}
+               **services_used(services0), "wall_s": round(wall, 1), "server_rss_kib": b.server.rss()}
         if b.server.gc_stats:
             row["gc"] = b.server.gc_since_last()
         out.append(row)
@@ -564,7 +587,7 @@ async def w5(b: Bench, socks, missed: int):
     # reconnect + resubscribe the others
     others = [i for nm in names for i in b.state["workspaces"][nm]["members"] if i not in leads]
     ws_of = {i: b.state["workspaces"][nm]["id"] for nm in names for i in b.state["workspaces"][nm]["members"]}
-    cpu0, scpu0 = cpu_self(), b.server.cpu()
+    cpu0, scpu0, services0 = cpu_self(), b.server.cpu(), services_cpu()
     t0 = time.perf_counter()
     sem = asyncio.Semaphore(100)
     done_t = []
@@ -587,7 +610,7 @@ async def w5(b: Bench, socks, missed: int):
            "received": sum(len(socks[i].seqs.get(ws_of[i], [])) for i in others),
            "expected": len(others) * missed,
            "loadgen_cpu_s": round(cpu_self() - cpu0, 2), "server_cpu_s": round(b.server.cpu() - scpu0, 2),
-           "server_rss_kib": b.server.rss()}
+           **services_used(services0), "server_rss_kib": b.server.rss()}
     print(json.dumps(row), flush=True)
     return row
 

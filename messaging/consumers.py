@@ -141,6 +141,20 @@ class SocketWatch:
                 logger.warning("a socket's periodic check failed", exc_info=failed)
 
 
+# Public id -> pk of the workspaces sockets of this process have subscribed to (a pk never changes): see
+# LiveConsumer.frame_subscribe. At most one entry a workspace.
+WORKSPACE_PKS: dict[str, int] = {}
+
+
+def _subscription_start(user, public_id: str, after: int, first_page: bool) -> tuple[Workspace | None, list | None]:
+    """On the database thread: the workspace if `user` is an active member of it, and with `first_page`
+    the first backlog page after `after` (the group already joined)."""
+    workspace = access.workspace_if_member(user.pk, public_id)
+    if workspace is None or not first_page:
+        return workspace, None
+    return workspace, selectors.post_list(professional=user, workspace=workspace, after_seq=after, limit=BACKLOG_PAGE)
+
+
 def _utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
@@ -304,14 +318,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def frame_subscribe(self, content):
         """Join the workspace's group, then send what the client missed after `after_seq`, in order, once.
-        Group events queue while this runs; those at or below the last sequence sent are dropped."""
-        workspace = await self._workspace(content)
+        Group events queue while this runs; those at or below the last sequence sent are dropped.
+
+        The group is named by the workspace's pk. When this process has seen the workspace before
+        (WORKSPACE_PKS), the group is joined first and the membership check and the first backlog page
+        are one database call; otherwise the check comes first, as it must to learn the pk, then the
+        group, then the page."""
+        public_id = str(uuid_field(content, "workspace"))
         after = int_field(content, "after_seq", default=0)
-        if workspace.pk not in self.subscriptions:
+        pk = WORKSPACE_PKS.get(public_id)
+        joined = pk is not None and pk not in self.subscriptions
+        if joined:
+            await self._group("add", workspace_group(pk))
+        try:
+            workspace, page = await database_sync_to_async(_subscription_start)(self.user, public_id, after, joined)
+        except BaseException:
+            if joined:
+                await self._group("discard", workspace_group(pk))
+            raise
+        if workspace is None:
+            if joined:
+                await self._group("discard", workspace_group(pk))
+            raise Http404("no such workspace, or you are not a member")
+        WORKSPACE_PKS[public_id] = workspace.pk
+        if workspace.pk not in self.subscriptions and not joined:
             await self._group("add", workspace_group(workspace.pk))
-        sub = self.subscriptions.setdefault(workspace.pk, {"id": str(workspace.public_id)})
+        sub = self.subscriptions.setdefault(workspace.pk, {"id": public_id})
         sub.update(workspace=workspace, seq=after, roster=workspace.roster_version)
-        await self._send_from_database(sub)
+        if page is None or not await self._send_page(sub, page, BACKLOG_PAGE):
+            await self._send_from_database(sub)
         await self.send_json({"type": "subscribed", "id": content.get("id"), "workspace": sub["id"],
                               "last_seq": sub["seq"]})
 
@@ -323,17 +358,22 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 professional=self.user, workspace=sub["workspace"], after_seq=sub["seq"], limit=limit)
             if up_to is not None:
                 page = [post for post in page if post["seq"] <= up_to]
-            batch, size = [], 0
-            for post in page:
-                batch.append(post)
-                size += len(post["ciphertext"])
-                if size >= POSTS_FRAME_BYTES:
-                    await self._send_posts(sub, batch)
-                    batch, size = [], 0
-            if batch:
-                await self._send_posts(sub, batch)
-            if len(page) < limit:
+            if await self._send_page(sub, page, limit):
                 return
+
+    async def _send_page(self, sub: dict, page: list[dict], limit: int) -> bool:
+        """Send a page of posts in frames of about POSTS_FRAME_BYTES of ciphertext; whether it was the last
+        page (fewer posts than `limit`)."""
+        batch, size = [], 0
+        for post in page:
+            batch.append(post)
+            size += len(post["ciphertext"])
+            if size >= POSTS_FRAME_BYTES:
+                await self._send_posts(sub, batch)
+                batch, size = [], 0
+        if batch:
+            await self._send_posts(sub, batch)
+        return len(page) < limit
 
     async def _send_posts(self, sub: dict, posts: list[dict]) -> None:
         # The periodic check and an event's gap fill may both have read these: send each post once, in

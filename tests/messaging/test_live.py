@@ -73,14 +73,40 @@ async def nothing_more(*communicators: WebsocketCommunicator) -> None:
 # --- subscribing ----------------------------------------------------------------------------------------
 
 
+def known_to_this_process(workspace, known: bool) -> None:
+    """A subscribe joins the group before its membership check and first page when the process knows the
+    workspace's pk (consumers.WORKSPACE_PKS), after them when it does not: tests that cover both."""
+    if known:
+        consumers.WORKSPACE_PKS[str(workspace.public_id)] = workspace.pk
+    else:
+        consumers.WORKSPACE_PKS.pop(str(workspace.public_id), None)
+
+
+@pytest.fixture
+def group_calls(monkeypatch):
+    """Every socket's group joins and leaves, as (user pk, action, group)."""
+    calls = []
+    real = consumers.LiveConsumer._group
+
+    async def recorded(self, action, group):
+        calls.append((self.user.pk, action, group))
+        await real(self, action, group)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "_group", recorded)
+    return calls
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["workspace new to the process", "workspace known"])
 @pytest.mark.parametrize("who", ["outsider", "manager"])
-async def test_it_refuses_a_subscription_from_a_non_member_and_keeps_the_socket(pair, outsider, manager, lead, who):
+async def test_it_refuses_a_subscription_from_a_non_member_and_keeps_the_socket(pair, outsider, manager, lead, who,
+                                                                                known, group_calls):
     workspace, lead_client, _ = pair
     persona = {"outsider": outsider, "manager": manager}[who]
     async with socket(await session_id(persona)) as stranger, socket(await session_id(lead)) as lead_socket:
         await connected(stranger, persona)
         await connected(lead_socket, lead)
         await subscribe(lead_socket, workspace, after_seq=1)
+        known_to_this_process(workspace, known)
         await stranger.send_json_to(sub_frame(workspace))
         answer = await stranger.receive_json_from(timeout=TIMEOUT)
         assert answer == {"type": "error", "code": "forbidden", "id": "s1",
@@ -93,6 +119,33 @@ async def test_it_refuses_a_subscription_from_a_non_member_and_keeps_the_socket(
         await db(lead_client.post, workspace, "update", {"text": "members only"})
         assert (await lead_socket.receive_json_from(timeout=TIMEOUT))["type"] == "post.created"
         await nothing_more(stranger)
+        # Nor does its group: joined before the check only where the process knew the workspace, and left.
+        theirs = [(action, group) for user, action, group in group_calls if user == persona.user.pk]
+        group = f"workspace.{workspace.pk}"
+        assert theirs.count(("add", group)) == theirs.count(("discard", group)) == (1 if known else 0)
+
+
+async def test_a_subscription_to_a_workspace_the_process_knows_is_one_database_call(pair, gp, monkeypatch):
+    """The membership check and the first backlog page in one trip to the database thread, after the
+    group is joined (the reconnect's cost: BENCHMARKS.md, W5); two trips for a workspace new to the process."""
+    workspace, lead_client, _ = pair
+    await db(_post_many, lead_client, workspace, 3, 0)
+    calls = []
+    real = consumers.database_sync_to_async
+
+    def counted(fn):
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return real(fn)
+
+    monkeypatch.setattr(consumers, "database_sync_to_async", counted)
+    for known, trips in ((False, 2), (True, 1)):
+        known_to_this_process(workspace, known)
+        async with socket(await session_id(gp)) as communicator:
+            await connected(communicator, gp)
+            calls.clear()
+            backlog = await subscribe(communicator, workspace, after_seq=1)
+            assert [f["post"]["seq"] for f in backlog] == [2, 3, 4]
+            assert len(calls) == trips, calls
 
 
 async def test_it_refuses_a_subscription_from_an_invited_professional(lead, outsider, custodian):
@@ -358,11 +411,13 @@ async def test_it_splits_a_backlog_page_into_frames_by_size(pair, gp, monkeypatc
         assert [[p["seq"] for p in f["posts"]] for f in frames] == [[2], [3], [4]]
 
 
+@pytest.mark.parametrize("known", [False, True], ids=["workspace new to the process", "workspace known"])
 @pytest.mark.parametrize("when", ["before the backlog is read", "after the backlog is read"])
-async def test_it_sends_a_post_made_during_the_resync_exactly_once(pair, lead, gp, monkeypatch, when):
+async def test_it_sends_a_post_made_during_the_resync_exactly_once(pair, lead, gp, monkeypatch, when, known):
     """A post committed while the backlog is being read reaches the socket twice (in the page and as a
     group event) or only as the event; either way the member sees it once, in order."""
     workspace, lead_client, _ = pair
+    known_to_this_process(workspace, known)
     await db(_post_many, lead_client, workspace, 3, 0)
     real_post_list = selectors.post_list
     calls = []
