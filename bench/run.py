@@ -56,27 +56,31 @@ def cpu_of(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def services_cpu() -> dict[str, float]:
-    """CPU seconds used so far by PostgreSQL's and Redis's processes (by name, on this machine: nothing else
+def services_cpu() -> dict[int, tuple[str, float]]:
+    """pid -> (name, CPU seconds so far) of PostgreSQL's and Redis's processes on this machine (nothing else
     may use them during a run). Beside the server's CPU, so work moved into the database shows."""
-    out = {"postgres": 0.0, "redis-server": 0.0}
+    out = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/comm") as f:
                 name = f.read().strip()
-            if name in out:
-                out[name] += cpu_of(int(pid))
+            if name in ("postgres", "redis-server"):
+                out[int(pid)] = (name, cpu_of(int(pid)))
         except OSError:
             pass  # gone meanwhile
     return out
 
 
-def services_used(before: dict[str, float]) -> dict[str, float]:
-    now = services_cpu()
-    return {"db_cpu_s": round(now["postgres"] - before["postgres"], 2),
-            "redis_cpu_s": round(now["redis-server"] - before["redis-server"], 2)}
+def services_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU used since `before` by the processes alive now (one that exited in between is not counted: the
+    server's database connections live throughout a workload)."""
+    used = {"postgres": 0.0, "redis-server": 0.0}
+    for pid, (name, cpu) in services_cpu().items():
+        was = before.get(pid)
+        used[name] += cpu - (was[1] if was and was[0] == name else 0.0)
+    return {"db_cpu_s": round(used["postgres"], 2), "redis_cpu_s": round(used["redis-server"], 2)}
 
 
 def process_tree(pid: int) -> list[int]:

@@ -12,6 +12,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "teamaroundchild.settings.production")
 django_asgi_app = get_asgi_application()
 
+from channels.layers import get_channel_layer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -29,6 +30,12 @@ application = TrustedProxyMiddleware(
         }
     )
 )
+
+# The channel layer (with channels-redis: redis-py, msgpack and their modules, about 5 MB) is otherwise
+# made by the first socket, which then costs what a thousand others do (W4 cold; BENCHMARKS.md). Made
+# here, it is loaded once before any socket and frozen below with the rest. It connects to Redis only
+# when first used.
+get_channel_layer()
 
 # Everything loaded so far (Django, the apps, their libraries: about 115,000 objects) lives as long as the
 # process. Frozen, it is out of the cyclic garbage collector's way, whose full collections then walk only

@@ -40,6 +40,8 @@ def _write():
         ms.clear()
 
 
+if os.environ.get("TAC_BENCH_GC_THRESHOLD"):  # an experiment's thresholds, e.g. "50000,10,10"
+    gc.set_threshold(*(int(x) for x in os.environ["TAC_BENCH_GC_THRESHOLD"].split(",")))
 gc.callbacks.append(_timer)
 atexit.register(_write)
 signal.signal(signal.SIGUSR1, lambda signum, frame: _write())
