@@ -563,9 +563,11 @@ async def w3(b: Bench, socks, rates, step_s: float):
     return out
 
 
-async def w5(b: Bench, socks, missed: int):
+async def w5(b: Bench, socks, missed: int, floor: bool = False):
     """The non-lead members disconnect; each group's lead posts `missed` posts over its own socket; the
-    others reconnect and subscribe with after_seq = the last sequence they had seen."""
+    others reconnect and subscribe with after_seq = the last sequence they had seen. On the floor
+    (bench/floor.py), whose ids are one sequence across workspaces, each socket must get `missed` posts
+    once and in order, whatever their numbers."""
     names = group_names(b.state)
     last = await subscribe_groups(b, socks)
     leads = {b.state["workspaces"][nm]["lead"] for nm in names}
@@ -605,8 +607,14 @@ async def w5(b: Bench, socks, missed: int):
     res = await asyncio.gather(*(catch_up(i) for i in others), return_exceptions=True)
     total = time.perf_counter() - t0
     fails = [r for r in res if isinstance(r, Exception)]
-    chk = check_seqs([socks[i] for i in others], lambda s: [ws_of[s.idx]], lambda w: last[w], lambda w: missed)
-    row = {"workload": "W5", "layer": b.server.layer, "clients": len(others), "missed_each": missed,
+    if floor:
+        got = [socks[i].seqs.get(ws_of[i], []) for i in others if i in socks]
+        chk = {"lost": sum(max(0, missed - len(set(g))) for g in got) + len(others) - len(got),
+               "duplicated": sum(len(g) - len(set(g)) for g in got),
+               "reordered": sum(1 for g in got for a, c in zip(g, g[1:], strict=False) if c <= a)}
+    else:
+        chk = check_seqs([socks[i] for i in others], lambda s: [ws_of[s.idx]], lambda w: last[w], lambda w: missed)
+    row = {"workload": "W5 floor" if floor else "W5", "layer": b.server.layer, "clients": len(others), "missed_each": missed,
            "posts_written": len(ok), "write_s": round(post_s, 1), "writers_closed": closed,
            "reconnect_failures": len(fails),
            "all_caught_up_s": round(total, 2), "p50_client_s": round(pct(done_t, 50), 2),
@@ -635,9 +643,26 @@ async def floor_w1(args, state, sessions, phase: str) -> dict:
     return row
 
 
+async def floor_w5(args, state, sessions) -> dict:
+    """W5 against the durable floor: the same reconnects, each sent its workspace's missed posts by one
+    SELECT and one frame, with no session, 2FA or membership check."""
+    server = Server(args.layer, "floor")
+    try:
+        b = Bench(state, server, sessions)
+        _, socks = await w4(b, len(state["users"]))
+        row = await w5(b, socks, args.missed, floor=True)
+        await asyncio.gather(*(s.close() for s in socks.values()), return_exceptions=True)
+    finally:
+        server.stop()
+    _save(args, [row], server="floor")
+    return row
+
+
 async def main_async(args, state, sessions):
     n_users = len(state["users"])
     rows = []
+    if args.floor_w5:
+        rows.append(await floor_w5(args, state, sessions))
     if args.floor:
         rows.append(await floor_w1(args, state, sessions, "before"))
     rows += await workloads(args, state, sessions, n_users)
@@ -695,6 +720,8 @@ def main():
     ap.add_argument("--out", default="/tmp/tac_bench/results.jsonl")
     ap.add_argument("--floor", action="store_true",
                     help="run W1 against the durable floor (bench/floor.py) before and after the workloads")
+    ap.add_argument("--floor-w5", action="store_true",
+                    help="run W5 against the durable floor (bench/floor.py) before the workloads")
     ap.add_argument("--gc-stats", action="store_true",
                     help="time the server's garbage collections (bench/gcstats) and report them with W3's rows")
     args = ap.parse_args()
