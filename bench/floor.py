@@ -15,7 +15,7 @@ and everyone subscribed receives `post.created` carrying the frame's own post (i
 so the frames are the same size) with the row id as its `seq`. Ids are one sequence across workspaces,
 so a run's posts are numbered without gaps only while one workspace posts (W1); W5's floor checks that
 each reconnecting socket got its workspace's posts once, in order (bench.run --floor-w5). The table is
-emptied when the floor starts."""
+emptied (and its ids restarted) when the floor starts."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _table_make() -> None:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, workspace uuid NOT NULL, "
                        f"post_id uuid NOT NULL, body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_workspace ON {TABLE} (workspace, id)")
-        cursor.execute(f"TRUNCATE {TABLE}")
+        cursor.execute(f"TRUNCATE {TABLE} RESTART IDENTITY")
     connection.close()
 
 
