@@ -158,11 +158,13 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     sessions, their users, and their devices, one statement per device model), where one socket at a
     time took four each. `seen` holds each session's stored text and what it decodes to, kept by the
     caller between calls, so a session that has not changed is not decoded again; it is updated here."""
-    from django.contrib.auth import BACKEND_SESSION_KEY
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
     from django.utils import timezone
     from django_otp import DEVICE_ID_SESSION_KEY
+
+    from .services import SESSION_GENERATION_KEY
 
     if not issubclass(import_module(settings.SESSION_ENGINE).SessionStore, SessionStore):
         raise ImproperlyConfigured("open websockets are checked against sessions stored in the database")
@@ -173,7 +175,12 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     for key, text in stored.items():
         known = seen.get(key)
         if known is None or known[0] != text:
-            known = seen[key] = (text, SessionStore().decode(text))  # a bad signature decodes as {}
+            # A bad signature decodes as {}. Only what the check reads is remembered: a thousand open
+            # sockets keep this between rounds (W4 in BENCHMARKS.md).
+            data = SessionStore().decode(text)
+            known = seen[key] = (text, {name: data[name] for name in (BACKEND_SESSION_KEY, DEVICE_ID_SESSION_KEY,
+                                                                        HASH_SESSION_KEY, SESSION_GENERATION_KEY)
+                                        if name in data})
         sessions[key] = known[1]
     for key in keys - stored.keys():
         seen.pop(key, None)

@@ -159,6 +159,29 @@ async def test_it_accepts_a_verified_session_and_says_hello(lead):
         await connected(communicator, lead)
 
 
+async def test_the_socket_keeps_its_session_key_but_not_what_the_session_held(lead, monkeypatch):
+    """The door decodes the session for its check only: the consumer checks the stored session afresh
+    every time (W4: the decoded copy was kept for the socket's life). Its key stays, and the session
+    loads again if anything asks."""
+    from messaging import consumers
+
+    kept = []
+    real_connect = consumers.LiveConsumer.connect
+
+    async def connect(self):
+        kept.append(self.scope["session"])
+        await real_connect(self)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "connect", connect)
+    session = await session_id(lead)
+    async with socket(session) as communicator:
+        await connected(communicator, lead)
+        [kept_session] = kept
+        assert kept_session.session_key == session
+        assert "_session_cache" not in vars(kept_session._wrapped)
+        assert await database_sync_to_async(lambda: kept_session.get("_auth_user_id"))() == str(lead.user.pk)
+
+
 @pytest.mark.parametrize(
     "origin", [b"http://evil.example", b"https://127.0.0.1.evil.example", b"null", None]
 )
