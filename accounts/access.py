@@ -156,8 +156,9 @@ def sessions_still_verified(sockets: Sequence[tuple[str | None, Professional]],
     """session_still_verified for every open socket of a process at once, `sockets` being each one's
     (session key, user): the same answer in at most four statements whatever their number (the stored
     sessions, their users, and their devices, one statement per device model), where one socket at a
-    time took four each. `seen` holds each session's stored text and what it decodes to, kept by the
-    caller between calls, so a session that has not changed is not decoded again; it is updated here."""
+    time took four each. `seen` holds each session's stored text and the four values of it the check
+    reads, kept by the caller between calls, so a session that has not changed is not decoded again; it
+    is updated here."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
