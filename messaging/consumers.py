@@ -332,14 +332,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self._group("add", workspace_group(pk))
         try:
             workspace, page = await database_sync_to_async(_subscription_start)(self.user, public_id, after, joined)
-        except BaseException:
+            if workspace is None:
+                raise Http404("no such workspace, or you are not a member")
+        except BaseException:  # refused, or the database failed: not left in a group it was not let into
             if joined:
                 await self._group("discard", workspace_group(pk))
             raise
-        if workspace is None:
-            if joined:
-                await self._group("discard", workspace_group(pk))
-            raise Http404("no such workspace, or you are not a member")
         WORKSPACE_PKS[public_id] = workspace.pk
         if workspace.pk not in self.subscriptions and not joined:
             await self._group("add", workspace_group(workspace.pk))

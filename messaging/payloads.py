@@ -13,21 +13,24 @@ from teamaroundchild import sql
 
 from .models import Post, Workspace
 
+# The columns of a storage.post_page row whose values the database may give otherwise than the ORM would
+# (SQLite: UUIDs as hex text, datetimes as text), by position.
+_CONVERTED = {1: (Post, "post_id"), 2: (Workspace, "public_id"), 3: (Professional, "public_id"), 7: (Post, "created_at")}
+
 
 def post_row_from_db(row: tuple) -> tuple:
-    """A storage.post_page row with its values as the ORM would give them (SQLite: UUIDs, datetimes)."""
-    seq, post_id, workspace_id, author_id, *rest = row
-    rest[3] = sql.from_db(Post, "created_at", rest[3])
-    return (seq, sql.from_db(Post, "post_id", post_id), sql.from_db(Workspace, "public_id", workspace_id),
-            sql.from_db(Professional, "public_id", author_id), *rest)
+    """A storage.post_page row with its values as the ORM would give them."""
+    values = list(row)
+    for i, (model, name) in _CONVERTED.items():
+        values[i] = sql.from_db(model, name, values[i])
+    return tuple(values)
 
 
 @functools.cache
 def _rows_need_converting() -> bool:
     """Whether post_page's rows need post_row_from_db: not on PostgreSQL, whose driver gives UUIDs and
     aware datetimes already (no field has a converter there)."""
-    return any(sql.converts(model, name) for model, name in (
-        (Post, "post_id"), (Workspace, "public_id"), (Professional, "public_id"), (Post, "created_at")))
+    return any(sql.converts(model, name) for model, name in _CONVERTED.values())
 
 
 def post_payloads_from_rows(rows: list[tuple]) -> list[dict]:
